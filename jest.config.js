@@ -1,0 +1,45 @@
+// Jest on Node 20 cannot load ESM-only packages (@nestjs/*, jose, ...): @swc/jest turns them into
+// CommonJS; every other node_modules package is left alone. See ENVIRONMENT.md.
+const esmOnly = [
+  '@nestjs', 'jose', 'file-type', 'strtok3', 'token-types', '@tokenizer', '@borewit',
+  'uint8array-extras', 'load-esm', '@standard-schema',
+];
+
+const typescript = ['@swc/jest', {
+  jsc: {
+    parser: { syntax: 'typescript', decorators: true },
+    transform: { legacyDecorator: true, decoratorMetadata: true },
+    keepClassNames: true,
+    target: 'es2022',
+  },
+  module: { type: 'commonjs' },
+}];
+const ecmascript = ['@swc/jest', { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
+
+const shared = {
+  transform: { '^.+\\.ts$': typescript, '^.+\\.m?js$': ecmascript },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
+  moduleNameMapper: {
+    '^@gatehouse/domain$': '<rootDir>/libs/domain/src',
+    '^@gatehouse/domain/(.*)$': '<rootDir>/libs/domain/src/$1',
+    '^@gatehouse/core$': '<rootDir>/libs/core/src',
+    '^@gatehouse/core/(.*)$': '<rootDir>/libs/core/src/$1',
+    '^@gatehouse/prisma$': '<rootDir>/prisma/generated/client.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  testEnvironment: 'node',
+};
+
+module.exports = {
+  projects: [
+    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'] },
+    {
+      ...shared,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+      testTimeout: 30000,
+    },
+  ],
+};
