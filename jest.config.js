@@ -24,7 +24,7 @@ const shared = {
     '^@gatehouse/domain/(.*)$': '<rootDir>/libs/domain/src/$1',
     '^@gatehouse/core$': '<rootDir>/libs/core/src',
     '^@gatehouse/core/(.*)$': '<rootDir>/libs/core/src/$1',
-    '^@gatehouse/prisma$': '<rootDir>/prisma/generated/client.ts',
+    '^@gatehouse/prisma$': '<rootDir>/prisma/generated/client',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testEnvironment: 'node',

@@ -65,6 +65,8 @@ CREATE TABLE "approvals" (
     "id" UUID NOT NULL,
     "request_id" UUID NOT NULL,
     "approver" TEXT NOT NULL,
+    "columns" TEXT[],
+    "duration_seconds" INTEGER,
     "comment" TEXT,
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
@@ -181,6 +183,7 @@ ALTER TABLE "approvals" ADD CONSTRAINT "approvals_request_id_fkey" FOREIGN KEY (
 
 -- AddForeignKey
 ALTER TABLE "grants" ADD CONSTRAINT "grants_request_id_fkey" FOREIGN KEY ("request_id") REFERENCES "access_requests"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+
 
 
 -- The sealer reads only unsealed events, oldest transaction first, and a partial index keeps that

@@ -1,0 +1,72 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import { AccessError, AccessErrorCode } from '@gatehouse/domain';
+import {
+  accessRequestBody, AdminQueries, AgentRow, CancelAccessRequest, GetAccessRequest, listGrantsQuery, parseInput, ReleaseGrant,
+  SubmitAccessRequest, uuidParam, waitQuery,
+} from '@gatehouse/core';
+import { AgentGuard } from '../http/guards';
+import { CurrentAgent, SourceIp } from '../http/request';
+
+const idempotencyKey = z.string().regex(/^[\x21-\x7e]{1,200}$/, 'Idempotency-Key must be 1-200 visible ASCII characters').optional();
+
+/** A path id that is not a UUID names nothing. */
+export function idParam(id: string, code: AccessErrorCode, what: string): string {
+  if (!uuidParam.safeParse(id).success) throw new AccessError(code, `No ${what} ${id}.`);
+  return id;
+}
+
+/** The agent API: ask, wait, cancel, release. Every call carries a fresh signed assertion. */
+@ApiTags('agent')
+@ApiBearerAuth('agent-assertion')
+@UseGuards(AgentGuard)
+@Controller('v1')
+export class AgentController {
+  constructor(
+    private readonly submit: SubmitAccessRequest,
+    private readonly get: GetAccessRequest,
+    private readonly cancel: CancelAccessRequest,
+    private readonly release: ReleaseGrant,
+    private readonly queries: AdminQueries,
+  ) {}
+
+  @Post('access-requests')
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Ask for access; the policy decides at once (approved, pending or denied)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retry with the same key and body returns the same request' })
+  @ApiBody({ schema: z.toJSONSchema(accessRequestBody) as object })
+  async create(@CurrentAgent() agent: AgentRow, @Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @SourceIp() ip: string | null) {
+    const input = parseInput(accessRequestBody, body);
+    const { view } = await this.submit.execute({ agent, body: input, idempotencyKey: parseInput(idempotencyKey, key, 'Idempotency-Key header'), sourceIp: ip, now: new Date() });
+    return view;
+  }
+
+  @Get('access-requests/:id')
+  @ApiOperation({ summary: 'Read a request; ?wait=N (<= 60) holds while it is pending' })
+  read(@CurrentAgent() agent: AgentRow, @Param('id') id: string, @Query() query: unknown) {
+    const { wait } = parseInput(waitQuery, query, 'query');
+    return this.get.execute({ agentId: agent.id, requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'), waitSeconds: wait });
+  }
+
+  @Post('access-requests/:id/cancel')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Withdraw a pending request' })
+  cancelRequest(@CurrentAgent() agent: AgentRow, @Param('id') id: string, @SourceIp() ip: string | null) {
+    return this.cancel.execute({ agentId: agent.id, requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'), sourceIp: ip, now: new Date() });
+  }
+
+  @Get('grants')
+  @ApiOperation({ summary: "This agent's grants (no tokens); ?status=active" })
+  grants(@CurrentAgent() agent: AgentRow, @Query() query: unknown) {
+    const filter = parseInput(listGrantsQuery.omit({ agentId: true }), query, 'query');
+    return this.queries.listGrants({ ...filter, agentId: agent.id }, new Date());
+  }
+
+  @Post('grants/:id/release')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'The task is done: the grant ends now' })
+  releaseGrant(@CurrentAgent() agent: AgentRow, @Param('id') id: string, @SourceIp() ip: string | null) {
+    return this.release.execute({ agentId: agent.id, grantId: idParam(id, AccessErrorCode.GRANT_NOT_FOUND, 'grant'), sourceIp: ip, now: new Date() });
+  }
+}

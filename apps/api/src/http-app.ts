@@ -1,0 +1,42 @@
+import { DynamicModule, INestApplication, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import { Config, CoreModule, loggingModule } from '@gatehouse/core';
+import { ApiModule } from './api.module';
+
+/** Root module of a process: logging, the shared core, and the parts this process runs. */
+export function rootModule(config: Config, parts: DynamicModule['imports']): DynamicModule {
+  @Module({})
+  class RootModule {}
+  return { module: RootModule, imports: [loggingModule(config), CoreModule.forRoot(config), ...(parts ?? [])] };
+}
+
+/** Creates the HTTP application (not yet listening); `extra` adds e.g. the worker to the same process. */
+export async function createHttpApp(config: Config, extra: DynamicModule['imports'] = []): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(rootModule(config, [ApiModule, ...(extra ?? [])]), {
+    bufferLogs: true,
+    bodyParser: false,
+    rawBody: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.set('trust proxy', config.trustProxy);
+  app.set('x-powered-by', false);
+  app.useBodyParser('json', { limit: '64kb' });
+  app.useBodyParser('urlencoded', { limit: '64kb', extended: false });
+  app.enableShutdownHooks();
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Gatehouse')
+      .setDescription('Just-in-time access broker for AI agents. Errors: {"error": {"code", "message", "details"}}.')
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A JWT signed by the agent key' }, 'agent-assertion')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'A token from GATEHOUSE_ADMIN_TOKENS' }, 'admin-token')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+  return app;
+}

@@ -1,0 +1,80 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
+import { AccessError } from '@gatehouse/domain';
+import { AuditSealer, Config, ExpireGrant, JOBS, JobName, QUEUES, QueueService, Reconcile, TimeOutAccessRequest } from '@gatehouse/core';
+
+const SEAL_EVERY_MS = 1000;
+
+/** Permanent failures (bad payloads, domain refusals) must not be retried. */
+function asJobError(error: unknown): unknown {
+  return error instanceof AccessError ? new UnrecoverableError(`${error.code}: ${error.message}`) : error;
+}
+
+/**
+ * Runs the queues: expiries and timeouts on time, the reconciler and the audit sealer on a
+ * schedule. Each processor validates its payload and calls one use case.
+ */
+@Injectable()
+export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(JobRunner.name);
+  private workers: Worker[] = [];
+
+  constructor(
+    private readonly config: Config,
+    private readonly queues: QueueService,
+    private readonly expireGrant: ExpireGrant,
+    private readonly timeOut: TimeOutAccessRequest,
+    private readonly reconcile: Reconcile,
+    private readonly sealer: AuditSealer,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const connection = { url: this.config.redisUrl };
+    const prefix = this.config.redisPrefix;
+    this.workers = [
+      new Worker(QUEUES.lifecycle, (job, token) => this.run(job, token), { connection, prefix, concurrency: 10 }),
+      new Worker(QUEUES.maintenance, (job, token) => this.run(job, token), { connection, prefix, concurrency: 1 }),
+    ];
+    for (const worker of this.workers) worker.on('failed', (job, error) => this.logger.warn(`job ${job?.id} failed: ${error.message}`));
+    const maintenance = this.queues.queues[QUEUES.maintenance];
+    await maintenance.upsertJobScheduler(JOBS.sealAudit.id(), { every: SEAL_EVERY_MS }, { name: 'sealAudit', data: {} });
+    await maintenance.upsertJobScheduler(JOBS.reconcile.id(), { every: this.config.reconcileIntervalSeconds * 1000 }, { name: 'reconcile', data: {} });
+    // Whatever a lost job missed while nothing ran is repaired before waiting for the schedule.
+    await this.reconcile.execute(new Date());
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await Promise.allSettled(this.workers.map((w) => w.close()));
+  }
+
+  /** Exposed for tests: processes one job as a worker would. */
+  async run(job: Job, token?: string): Promise<unknown> {
+    const name = job.name as JobName;
+    const spec = JOBS[name];
+    if (!spec) throw new UnrecoverableError(`unknown job ${job.name}`);
+    const parsed = spec.schema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`invalid ${job.name} payload: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    const now = new Date();
+    try {
+      switch (name) {
+        case 'expireGrant': {
+          const outcome = await this.expireGrant.execute({ grantId: (parsed.data as { grantId: string }).grantId, now });
+          if (outcome === 'not_due' && token) {
+            // Ran early (clock drift between hosts): try again shortly; the reconciler is the backstop.
+            await job.moveToDelayed(Date.now() + 1000, token);
+            throw new DelayedError();
+          }
+          return outcome;
+        }
+        case 'timeOutRequest':
+          return await this.timeOut.execute({ requestId: (parsed.data as { requestId: string }).requestId, now });
+        case 'reconcile':
+          return await this.reconcile.execute(now);
+        case 'sealAudit':
+          return await this.sealer.sealAll();
+      }
+    } catch (error) {
+      throw asJobError(error);
+    }
+  }
+}

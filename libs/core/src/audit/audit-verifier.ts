@@ -1,0 +1,138 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PrismaService } from '../db/prisma.service';
+import { GENESIS_HASH, hashEvent } from './audit-hash';
+import { CHECKPOINT_SIGNER, CheckpointSigner } from './checkpoint-signer';
+
+/** The outcome of checking the whole audit trail; bigint seqs are strings so it serializes as JSON. */
+export interface AuditVerification {
+  valid: boolean;
+  /** Sealed events whose hash and link were checked (up to the break, if any). */
+  checked: number;
+  head: { seq: string; hash: string } | null;
+  unsealed: number;
+  /** Unsealed events older than the grace period: the sealer is stuck or not running. */
+  staleUnsealed: number;
+  checkpoints: number;
+  /** The seq where the first problem was found. */
+  brokenAt?: string;
+  reason?: string;
+}
+
+/** Options of one verification; `now` and the grace decide which unsealed events are stale. */
+export interface VerifyOptions {
+  now?: Date;
+  unsealedGraceMs?: number;
+}
+
+interface Break {
+  seq: bigint;
+  reason: string;
+}
+
+/** Recomputes the hash chain and checks the signed checkpoints, page by page. */
+@Injectable()
+export class AuditVerifier {
+  /** Rows read per query; the trail is never loaded whole. */
+  pageSize = 1000;
+
+  constructor(
+    private readonly prisma: PrismaService,
+    @Inject(CHECKPOINT_SIGNER) private readonly signer: CheckpointSigner,
+  ) {}
+
+  async verify(options: VerifyOptions = {}): Promise<AuditVerification> {
+    const now = options.now ?? new Date();
+    const graceMs = options.unsealedGraceMs ?? 10_000;
+    const chain = await this.walkChain();
+    const checkpoints = await this.checkCheckpoints();
+    const [unsealed, staleUnsealed] = await Promise.all([
+      this.prisma.auditEvent.count({ where: { seq: null } }),
+      this.prisma.auditEvent.count({ where: { seq: null, createdAt: { lt: new Date(now.getTime() - graceMs) } } }),
+    ]);
+
+    const breaks = [chain.broken, checkpoints.broken].filter((b): b is Break => b !== undefined);
+    const first = breaks.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0))[0];
+    const result: AuditVerification = {
+      valid: first === undefined && staleUnsealed === 0,
+      checked: chain.checked,
+      head: chain.head,
+      unsealed,
+      staleUnsealed,
+      checkpoints: checkpoints.checked,
+    };
+    if (first) {
+      result.brokenAt = first.seq.toString();
+      result.reason = first.reason;
+    } else if (staleUnsealed > 0) {
+      result.reason = `${staleUnsealed} audit event(s) left unsealed for more than ${graceMs} ms: is the sealer running?`;
+    }
+    return result;
+  }
+
+  private async walkChain(): Promise<{ checked: number; head: AuditVerification['head']; broken?: Break }> {
+    let checked = 0;
+    let head: AuditVerification['head'] = null;
+    let expected = 1n;
+    let prevHash = GENESIS_HASH;
+    for (;;) {
+      const rows = await this.prisma.auditEvent.findMany({
+        where: { seq: expected === 1n ? { not: null } : { gte: expected } },
+        orderBy: { seq: 'asc' },
+        take: this.pageSize,
+      });
+      for (const row of rows) {
+        const seq = row.seq as bigint;
+        const fail = (at: bigint, reason: string) => ({ checked, head, broken: { seq: at, reason } });
+        if (seq !== expected) {
+          return fail(expected, `seq ${expected} is missing: a sealed event was deleted or unsealed`);
+        }
+        if (row.prevHash !== prevHash) {
+          return fail(seq, `event ${seq} does not link to the hash of event ${seq - 1n}: events were reordered or removed`);
+        }
+        if (row.hash !== hashEvent(prevHash, { ...row, seq })) {
+          return fail(seq, `event ${seq} was edited after sealing: its hash does not match its content`);
+        }
+        checked += 1;
+        prevHash = row.hash;
+        head = { seq: seq.toString(), hash: row.hash };
+        expected += 1n;
+      }
+      if (rows.length < this.pageSize) return { checked, head };
+    }
+  }
+
+  private async checkCheckpoints(): Promise<{ checked: number; broken?: Break }> {
+    let checked = 0;
+    let after = -1n;
+    for (;;) {
+      const checkpoints = await this.prisma.auditCheckpoint.findMany({
+        where: { seq: { gt: after } },
+        orderBy: { seq: 'asc' },
+        take: this.pageSize,
+      });
+      const events = await this.prisma.auditEvent.findMany({
+        where: { seq: { in: checkpoints.map((c) => c.seq) } },
+        select: { seq: true, hash: true },
+      });
+      const hashAt = new Map(events.map((e) => [String(e.seq), e.hash]));
+      for (const checkpoint of checkpoints) {
+        const fail = (reason: string) => ({ checked, broken: { seq: checkpoint.seq, reason } });
+        const payload = await this.signer.verify(checkpoint.signature).catch(() => undefined);
+        if (!payload) return fail(`checkpoint ${checkpoint.seq} has an invalid signature`);
+        if (payload.seq !== checkpoint.seq.toString() || payload.hash !== checkpoint.hash) {
+          return fail(`checkpoint ${checkpoint.seq} does not match what was signed`);
+        }
+        const hash = hashAt.get(checkpoint.seq.toString());
+        if (hash === undefined) {
+          return fail(`event ${checkpoint.seq} named by a signed checkpoint is missing: the trail was truncated`);
+        }
+        if (hash !== checkpoint.hash) {
+          return fail(`event ${checkpoint.seq} no longer has the hash its checkpoint signed: the trail was rewritten`);
+        }
+        checked += 1;
+      }
+      if (checkpoints.length < this.pageSize) return { checked };
+      after = checkpoints[checkpoints.length - 1].seq;
+    }
+  }
+}

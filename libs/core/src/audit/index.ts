@@ -1,0 +1,4 @@
+export * from './audit-hash';
+export * from './checkpoint-signer';
+export * from './audit-sealer';
+export * from './audit-verifier';

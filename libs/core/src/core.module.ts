@@ -1,0 +1,67 @@
+import { DynamicModule, Global, Module, Provider } from '@nestjs/common';
+import { Config } from './config/config';
+import { PrismaService } from './db/prisma.service';
+import { Database } from './db/database';
+import { AgentsRepository } from './db/agents.repository';
+import { UsersRepository } from './db/users.repository';
+import { AccessRequestsRepository } from './db/access-requests.repository';
+import { GrantsRepository } from './db/grants.repository';
+import { SigningKeysRepository } from './db/signing-keys.repository';
+import { AuditEventsRepository } from './db/audit-events.repository';
+import { RedisService } from './redis/redis.service';
+import { KeyService } from './keys/key.service';
+import { GrantTokenService } from './tokens/grant-token.service';
+import { AgentAuthenticator } from './auth/agent-authenticator';
+import { AdminAuthenticator } from './auth/admin-authenticator';
+import { PolicyStore } from './policy/policy.store';
+import { RequestEvents } from './events/request-events';
+import { QueueService } from './queue/queue.service';
+import { Metrics } from './metrics/metrics';
+import { APPROVAL_NOTIFIER, LogApprovalNotifier } from './notify/approval-notifier';
+import { AuditSealer, AuditVerifier, CHECKPOINT_SIGNER } from './audit';
+import { AccessRequestPresenter } from './usecases/access-request.view';
+import { GrantIssuer } from './usecases/grants/grant-issuer';
+import { RequestEffects } from './usecases/access-requests/request-effects';
+import { SubmitAccessRequest } from './usecases/access-requests/submit-access-request';
+import { GetAccessRequest } from './usecases/access-requests/get-access-request';
+import { CancelAccessRequest } from './usecases/access-requests/cancel-access-request';
+import { Decider } from './usecases/access-requests/decider';
+import { ApproveAccessRequest } from './usecases/access-requests/approve-access-request';
+import { DenyAccessRequest } from './usecases/access-requests/deny-access-request';
+import { TimeOutAccessRequest } from './usecases/access-requests/time-out-access-request';
+import { GrantEnder, ReleaseGrant, RevokeGrant } from './usecases/grants/end-grant';
+import { ExpireGrant } from './usecases/grants/expire-grant';
+import { IntrospectToken } from './usecases/grants/introspect-token';
+import { Reconcile } from './usecases/reconcile';
+import { RegisterAgent, ResumeAgent, RotateAgentKey, SuspendAgent } from './usecases/agents/agent-admin';
+import { LoadDirectory, UpsertUser } from './usecases/users/upsert-user';
+import { AdminQueries } from './usecases/queries/admin-queries';
+import { EvaluatePolicy } from './usecases/evaluate-policy';
+import { CoreLifecycle } from './core.lifecycle';
+
+const services: Provider[] = [
+  PrismaService, Database, AgentsRepository, UsersRepository, AccessRequestsRepository, GrantsRepository, SigningKeysRepository,
+  AuditEventsRepository, RedisService, KeyService, GrantTokenService, AgentAuthenticator, AdminAuthenticator, PolicyStore,
+  RequestEvents, QueueService, Metrics, AuditSealer, AuditVerifier, AccessRequestPresenter, GrantIssuer, RequestEffects,
+  SubmitAccessRequest, GetAccessRequest, CancelAccessRequest, Decider, ApproveAccessRequest, DenyAccessRequest,
+  TimeOutAccessRequest, GrantEnder, ReleaseGrant, RevokeGrant, ExpireGrant, IntrospectToken, Reconcile, RegisterAgent, SuspendAgent,
+  ResumeAgent, RotateAgentKey, UpsertUser, LoadDirectory, AdminQueries, EvaluatePolicy, CoreLifecycle,
+];
+
+/** Everything the API and the worker share: one list of services, wired once. */
+@Global()
+@Module({})
+export class CoreModule {
+  static forRoot(config: Config): DynamicModule {
+    return {
+      module: CoreModule,
+      providers: [
+        { provide: Config, useValue: config },
+        { provide: CHECKPOINT_SIGNER, useExisting: KeyService },
+        { provide: APPROVAL_NOTIFIER, useClass: LogApprovalNotifier },
+        ...services,
+      ],
+      exports: [Config, CHECKPOINT_SIGNER, APPROVAL_NOTIFIER, ...services],
+    };
+  }
+}

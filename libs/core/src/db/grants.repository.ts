@@ -1,0 +1,67 @@
+import { Injectable } from '@nestjs/common';
+import type { Grant, Prisma } from '@gatehouse/prisma';
+import type { GrantStatus } from '@gatehouse/domain';
+import { Tx } from './prisma.service';
+import { afterCursor, Cursor } from './pagination';
+
+export type GrantRow = Grant;
+
+/** Grants: what an approved request became. */
+@Injectable()
+export class GrantsRepository {
+  create(db: Tx, row: Prisma.GrantUncheckedCreateInput): Promise<GrantRow> {
+    return db.grant.create({ data: row });
+  }
+
+  findById(db: Tx, id: string): Promise<GrantRow | null> {
+    return db.grant.findUnique({ where: { id } });
+  }
+
+  findByRequestId(db: Tx, requestId: string): Promise<GrantRow | null> {
+    return db.grant.findUnique({ where: { requestId } });
+  }
+
+  findByRequestIds(db: Tx, requestIds: string[]): Promise<GrantRow[]> {
+    return db.grant.findMany({ where: { requestId: { in: requestIds } } });
+  }
+
+  /**
+   * Conditional end of an active grant; returns 0 when it had already ended. Expiry also requires
+   * the grant to be past its expiry, so an early or duplicate job cannot end a live grant.
+   */
+  async end(db: Tx, id: string, to: Exclude<GrantStatus, 'active'>, by: string, at: Date, reason?: string | null): Promise<number> {
+    const { count } = await db.grant.updateMany({
+      where: { id, status: 'active', ...(to === 'expired' ? { expiresAt: { lte: at } } : {}) },
+      data: { status: to, endedAt: at, endedBy: by, endReason: reason ?? null },
+    });
+    return count;
+  }
+
+  /** Revokes every active grant of an agent at once; returns the ids it ended. */
+  async revokeAllForAgent(db: Tx, agentId: string, by: string, at: Date, reason: string): Promise<string[]> {
+    const rows = await db.$queryRaw<{ id: string }[]>`
+      UPDATE grants SET status = 'revoked', ended_at = ${at}, ended_by = ${by}, end_reason = ${reason}
+      WHERE agent_id = ${agentId}::uuid AND status = 'active' RETURNING id::text AS id`;
+    return rows.map((r) => r.id);
+  }
+
+  findDueForExpiry(db: Tx, now: Date, limit: number): Promise<Pick<GrantRow, 'id'>[]> {
+    return db.grant.findMany({ where: { status: 'active', expiresAt: { lte: now } }, select: { id: true }, take: limit });
+  }
+
+  list(db: Tx, filter: { status?: string; agentId?: string; after?: Cursor; limit: number }): Promise<GrantRow[]> {
+    return db.grant.findMany({
+      where: {
+        ...(filter.status ? { status: filter.status } : {}),
+        ...(filter.agentId ? { agentId: filter.agentId } : {}),
+        ...afterCursor(filter.after, 'issuedAt'),
+      },
+      orderBy: [{ issuedAt: 'asc' }, { id: 'asc' }],
+      take: filter.limit,
+    });
+  }
+
+  countLive(db: Tx, now: Date): Promise<number> {
+    return db.grant.count({ where: { status: 'active', expiresAt: { gt: now } } });
+  }
+}

@@ -1,0 +1,160 @@
+import type { webcrypto } from 'node:crypto';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import {
+  calculateJwkThumbprint, CompactSign, compactVerify, createLocalJWKSet, exportJWK, generateKeyPair,
+  importJWK, importPKCS8, JWK, JWTPayload, jwtVerify, JWTVerifyResult, SignJWT,
+} from 'jose';
+import { Config, ConfigError } from '../config/config';
+import { Database } from '../db/database';
+import { SigningKeysRepository } from '../db/signing-keys.repository';
+import type { CheckpointSigner } from '../audit/checkpoint-signer';
+
+type CryptoKey = webcrypto.CryptoKey;
+const ALG = 'EdDSA';
+const REFRESH_MS = 60_000;
+
+interface LoadedKey {
+  kid: string;
+  publicJwk: JWK;
+  privateKey: CryptoKey;
+}
+
+/**
+ * The broker's EdDSA signing keys: loaded once at start and kept in memory, so the hot path signs
+ * without touching the database. A retired key stays published until every token it signed expired.
+ */
+@Injectable()
+export class KeyService implements CheckpointSigner, OnModuleDestroy {
+  private readonly logger = new Logger(KeyService.name);
+  private keys = new Map<string, LoadedKey>();
+  private currentKid?: string;
+  private jwkSet?: ReturnType<typeof createLocalJWKSet>;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly config: Config,
+    private readonly db: Database,
+    private readonly repo: SigningKeysRepository,
+  ) {}
+
+  /** Makes sure a current key exists (configured, stored, or generated once) and loads the usable ones. */
+  async init(): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await this.repo.lockForKeyGeneration(tx);
+      if (this.config.signingKey) {
+        const key = await importConfiguredKey(this.config.signingKey);
+        await this.repo.insertIfAbsent(tx, { ...key, alg: ALG, source: 'configured' });
+        await this.repo.retireAllExcept(tx, key.kid, new Date());
+      } else if (!(await this.repo.findCurrent(tx))) {
+        await this.repo.insertIfAbsent(tx, { ...(await generateKey()), alg: ALG, source: 'generated' });
+        this.logger.log('Generated the broker signing key and stored it in the database');
+      }
+    });
+    await this.reload();
+    this.timer ??= setInterval(() => void this.reload().catch((e) => this.logger.warn(`key refresh failed: ${e}`)), REFRESH_MS);
+    this.timer.unref();
+  }
+
+  /** Generates a new current key; the old one keeps verifying until its tokens expired. */
+  async rotate(): Promise<string> {
+    const key = await generateKey();
+    await this.db.transaction(async (tx) => {
+      await this.repo.lockForKeyGeneration(tx);
+      await this.repo.insertIfAbsent(tx, { ...key, alg: ALG, source: 'generated' });
+      await this.repo.retireAllExcept(tx, key.kid, new Date());
+    });
+    await this.reload();
+    return key.kid;
+  }
+
+  get currentKeyId(): string {
+    if (!this.currentKid) throw new Error('KeyService.init() has not run');
+    return this.currentKid;
+  }
+
+  /** Signs a JWT with the key `kid`: Ed25519 is deterministic, so the same claims give the same token. */
+  async signJwt(claims: JWTPayload, kid: string, typ: string): Promise<string> {
+    const key = this.keys.get(kid) ?? (await this.reload(), this.keys.get(kid));
+    if (!key) throw new Error(`signing key ${kid} is no longer available`);
+    return new SignJWT(claims).setProtectedHeader({ alg: ALG, kid, typ }).sign(key.privateKey);
+  }
+
+  /** Verifies a token signed by one of our keys (signature, alg, typ, iss); the caller checks the rest. */
+  verifyJwt(token: string, typ: string): Promise<JWTVerifyResult> {
+    return jwtVerify(token, this.jwks(), { algorithms: [ALG], typ, issuer: this.config.issuer });
+  }
+
+  publicJwks(): { keys: JWK[] } {
+    return { keys: [...this.keys.values()].map((k) => k.publicJwk) };
+  }
+
+  async sign(payload: Record<string, unknown>): Promise<{ kid: string; jws: string }> {
+    const kid = this.currentKeyId;
+    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+      .setProtectedHeader({ alg: ALG, kid, typ: 'gatehouse-checkpoint+jws' })
+      .sign(this.keys.get(kid)!.privateKey);
+    return { kid, jws };
+  }
+
+  async verify(jws: string): Promise<Record<string, unknown>> {
+    const { payload } = await compactVerify(jws, this.jwks(), { algorithms: [ALG] });
+    return JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
+  }
+
+  onModuleDestroy(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private jwks() {
+    this.jwkSet ??= createLocalJWKSet(this.publicJwks());
+    return this.jwkSet;
+  }
+
+  private async reload(): Promise<void> {
+    const retiredAfter = new Date(Date.now() - this.config.maxRequestDurationSeconds * 1000);
+    const rows = await this.repo.listUsable(this.db.client, retiredAfter);
+    const next = new Map<string, LoadedKey>();
+    for (const row of rows) {
+      const cached = this.keys.get(row.kid);
+      next.set(row.kid, cached ?? {
+        kid: row.kid,
+        publicJwk: row.publicJwk as JWK,
+        privateKey: (await importJWK(row.privateJwk as JWK, ALG)) as CryptoKey,
+      });
+    }
+    this.keys = next;
+    this.currentKid = rows.find((r) => r.retiredAt === null)?.kid;
+    this.jwkSet = undefined;
+  }
+}
+
+async function describe(privateKey: CryptoKey, publicKey: CryptoKey) {
+  const publicJwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(publicJwk);
+  return { kid, publicJwk: { ...publicJwk, kid, alg: ALG, use: 'sig' }, privateJwk: { ...(await exportJWK(privateKey)), kid } };
+}
+
+async function generateKey() {
+  const { privateKey, publicKey } = await generateKeyPair(ALG, { crv: 'Ed25519', extractable: true });
+  return describe(privateKey, publicKey);
+}
+
+/** GATEHOUSE_SIGNING_KEY: an Ed25519 private key as PKCS#8 PEM or as a JWK (JSON). */
+async function importConfiguredKey(value: string) {
+  try {
+    return await importKeyText(value.trim());
+  } catch (error) {
+    throw new ConfigError(`Invalid configuration:\n  GATEHOUSE_SIGNING_KEY: not an Ed25519 private key as PKCS#8 PEM or JWK (${(error as Error).message})`);
+  }
+}
+
+async function importKeyText(text: string) {
+  const privateKey = text.startsWith('{')
+    ? ((await importJWK(JSON.parse(text) as JWK, ALG, { extractable: true })) as CryptoKey)
+    : await importPKCS8(text.replace(/\\n/g, '\n'), ALG, { extractable: true });
+  const jwk = await exportJWK(privateKey);
+  if (jwk.crv !== 'Ed25519' || !jwk.d) throw new Error('GATEHOUSE_SIGNING_KEY must be an Ed25519 private key (PEM or JWK)');
+  const { d: _d, ...publicOnly } = jwk;
+  const publicKey = (await importJWK(publicOnly, ALG, { extractable: true })) as CryptoKey;
+  return describe(privateKey, publicKey);
+}

@@ -1,0 +1,58 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Database } from '../db/database';
+import { GrantsRepository } from '../db/grants.repository';
+import { QueueService } from '../queue/queue.service';
+
+/** Prometheus metrics of this process; gauges are read from their source at scrape time. */
+@Injectable()
+export class Metrics {
+  readonly registry = new Registry();
+  readonly decisions: Counter<'outcome'>;
+  readonly decisionSeconds: Histogram;
+  readonly httpResponses: Counter<'route' | 'status'>;
+
+  constructor(db: Database, grants: GrantsRepository, queues: QueueService) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_process_' });
+    this.decisions = new Counter({ name: 'gatehouse_access_requests_total', help: 'Access requests by decision outcome', labelNames: ['outcome'], registers: [this.registry] });
+    this.decisionSeconds = new Histogram({
+      name: 'gatehouse_decision_duration_seconds',
+      help: 'Time from a validated access request to its stored decision',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [this.registry],
+    });
+    this.httpResponses = new Counter({ name: 'gatehouse_http_responses_total', help: 'HTTP responses by route and status', labelNames: ['route', 'status'], registers: [this.registry] });
+    new Gauge({
+      name: 'gatehouse_active_grants',
+      help: 'Grants active and not past their expiry',
+      registers: [this.registry],
+      async collect() {
+        this.set(await grants.countLive(db.client, new Date()));
+      },
+    });
+    new Gauge({
+      name: 'gatehouse_queue_lag_seconds',
+      help: 'Age of the oldest job that is due but not yet started, per queue',
+      labelNames: ['queue'],
+      registers: [this.registry],
+      async collect() {
+        for (const [name, queue] of Object.entries(queues.queues)) {
+          const [oldest] = await queue.getJobs(['wait'], 0, 0, true);
+          this.set({ queue: name }, oldest ? Math.max(0, (Date.now() - oldest.timestamp - (oldest.opts.delay ?? 0)) / 1000) : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'gatehouse_queue_jobs',
+      help: 'Jobs per queue and state',
+      labelNames: ['queue', 'state'],
+      registers: [this.registry],
+      async collect() {
+        for (const [name, queue] of Object.entries(queues.queues)) {
+          const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'failed');
+          for (const [state, n] of Object.entries(counts)) this.set({ queue: name, state }, n);
+        }
+      },
+    });
+  }
+}

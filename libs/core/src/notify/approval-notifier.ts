@@ -1,0 +1,20 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { AccessRequestView } from '../usecases/access-request.view';
+
+/** Tells people about requests that need them and about what happened next. Slack is one implementation. */
+export interface ApprovalNotifier {
+  requestChanged(view: AccessRequestView, event: string): Promise<void>;
+}
+
+export const APPROVAL_NOTIFIER = Symbol('APPROVAL_NOTIFIER');
+
+/** With no Slack configured, notifications go to the structured log; people decide through the admin API. */
+@Injectable()
+export class LogApprovalNotifier implements ApprovalNotifier {
+  private readonly logger = new Logger('Approvals');
+
+  async requestChanged(view: AccessRequestView, event: string): Promise<void> {
+    const { id, status, resource, actions, columns, duration, reason, onBehalfOf, approval, decision } = view;
+    this.logger.log({ msg: `access request ${event}`, event, request: { id, status, resource, actions, columns, duration, reason, onBehalfOf, approval, rules: decision.rules, riskScore: decision.riskScore } });
+  }
+}

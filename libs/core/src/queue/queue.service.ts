@@ -1,0 +1,43 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { JobsOptions, Queue } from 'bullmq';
+import { Config } from '../config/config';
+import { JobData, JobName, JOBS, QUEUES } from './jobs';
+
+/**
+ * Enqueues typed jobs with fixed ids, so adding the same job twice is harmless. Enqueueing happens
+ * after commit; if it fails, the reconciler finds the row and does the work anyway.
+ */
+@Injectable()
+export class QueueService implements OnModuleDestroy {
+  private readonly logger = new Logger(QueueService.name);
+  readonly queues: Record<string, Queue>;
+
+  constructor(private readonly config: Config) {
+    const connection = { url: config.redisUrl };
+    this.queues = Object.fromEntries(
+      Object.values(QUEUES).map((name) => [name, new Queue(name, { connection, prefix: config.redisPrefix })]),
+    );
+  }
+
+  async add<N extends JobName>(name: N, data: JobData<N>, options: { runAt?: Date } = {}): Promise<void> {
+    const job = JOBS[name];
+    const opts: JobsOptions = {
+      jobId: job.id(data as never),
+      delay: options.runAt ? Math.max(0, options.runAt.getTime() - Date.now()) : undefined,
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: 3600 },
+      removeOnFail: { age: 24 * 3600 },
+    };
+    await this.queues[job.queue].add(name, job.schema.parse(data), opts);
+  }
+
+  /** Like add, but a Redis outage is logged instead of failing the request that already committed. */
+  async addSafely<N extends JobName>(name: N, data: JobData<N>, options: { runAt?: Date } = {}): Promise<void> {
+    await this.add(name, data, options).catch((error) => this.logger.warn(`could not enqueue ${name} (the reconciler will catch up): ${error}`));
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await Promise.allSettled(Object.values(this.queues).map((q) => q.close()));
+  }
+}

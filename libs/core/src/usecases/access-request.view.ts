@@ -1,0 +1,91 @@
+import { Injectable } from '@nestjs/common';
+import { formatDuration, isGrantLive, type GrantStatus, type Outcome, type RequestStatus } from '@gatehouse/domain';
+import type { AccessRequestRow } from '../db/access-requests.repository';
+import type { GrantRow } from '../db/grants.repository';
+import { GrantTokenService } from '../tokens/grant-token.service';
+
+/** The decision as stored with a request (the domain Decision plus the granted duration). */
+export interface StoredDecision {
+  outcome: Outcome;
+  rules: string[];
+  message: string;
+  riskScore: number;
+  policyVersion: string;
+  sensitivity: string;
+  durationSeconds: number;
+}
+
+/** A grant as agents and admins see it; the token only while the grant is live. */
+export interface GrantView {
+  id: string;
+  status: GrantStatus;
+  token?: string;
+  expiresAt: string;
+  resource: string;
+  actions: string[];
+  columns: string[];
+}
+
+/** The contract's access-request answer. */
+export interface AccessRequestView {
+  id: string;
+  status: RequestStatus;
+  agentId: string;
+  resource: string;
+  actions: string[];
+  columns: string[];
+  duration: string;
+  reason: string;
+  onBehalfOf: string | null;
+  task: unknown;
+  createdAt: string;
+  decision: Pick<StoredDecision, 'outcome' | 'rules' | 'message' | 'riskScore' | 'policyVersion'>;
+  grant?: GrantView;
+  approval?: { approvers: string; required: number; received: number; expiresAt: string };
+  decidedBy?: string;
+  decidedAt?: string;
+}
+
+/** Renders requests and grants in the contract's shape. */
+@Injectable()
+export class AccessRequestPresenter {
+  constructor(private readonly tokens: GrantTokenService) {}
+
+  async grant(grant: GrantRow, now: Date): Promise<GrantView> {
+    const status = grant.status as GrantStatus;
+    const live = isGrantLive({ status, expiresAt: grant.expiresAt }, now);
+    return {
+      id: grant.id,
+      // Postgres is the truth: past expiresAt a grant is expired even before its job ran.
+      status: status === 'active' && !live ? 'expired' : status,
+      ...(live ? { token: await this.tokens.sign(grant) } : {}),
+      expiresAt: grant.expiresAt.toISOString(),
+      resource: grant.resource,
+      actions: grant.actions,
+      columns: grant.columns,
+    };
+  }
+
+  async request(row: AccessRequestRow, grant: GrantRow | null, approvalsReceived: number, now: Date): Promise<AccessRequestView> {
+    const d = row.decision as unknown as StoredDecision;
+    return {
+      id: row.id,
+      status: row.status as RequestStatus,
+      agentId: row.agentId,
+      resource: row.resource,
+      actions: row.actions,
+      columns: row.columns,
+      duration: formatDuration(row.durationSeconds),
+      reason: row.reason,
+      onBehalfOf: row.onBehalfOf,
+      task: row.task ?? null,
+      createdAt: row.createdAt.toISOString(),
+      decision: { outcome: d.outcome, rules: d.rules, message: d.message, riskScore: d.riskScore, policyVersion: d.policyVersion },
+      ...(grant ? { grant: await this.grant(grant, now) } : {}),
+      ...(row.status === 'pending'
+        ? { approval: { approvers: row.approverGroup ?? '', required: row.requiredApprovals, received: approvalsReceived, expiresAt: row.approvalExpiresAt!.toISOString() } }
+        : {}),
+      ...(row.decidedBy ? { decidedBy: row.decidedBy, decidedAt: row.decidedAt?.toISOString() } : {}),
+    };
+  }
+}

@@ -1,0 +1,97 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { AccessError, AccessErrorCode, approvalComplete, narrowScope, parseDuration, requestTransition, RequestStatus } from '@gatehouse/domain';
+import { Database } from '../../db/database';
+import { AccessRequestsRepository, ApprovalRow } from '../../db/access-requests.repository';
+import { AuditEventsRepository } from '../../db/audit-events.repository';
+import { GrantRow } from '../../db/grants.repository';
+import { AccessRequestView, StoredDecision } from '../access-request.view';
+import { GrantIssuer } from '../grants/grant-issuer';
+import { Decider, DecisionBy } from './decider';
+import { RequestEffects } from './request-effects';
+
+/** An approval, possibly narrowing what was asked (fewer columns, a shorter duration). */
+export interface ApproveInput {
+  requestId: string;
+  by: DecisionBy;
+  changes?: { columns?: string[]; duration?: string };
+  comment?: string;
+  now: Date;
+}
+
+/**
+ * Records one person's approval; the request is approved once `required` distinct eligible people
+ * approved (or an admin overrides). The request row is locked for the transaction, so concurrent
+ * approvals count each other and exactly one of them issues the grant.
+ */
+@Injectable()
+export class ApproveAccessRequest {
+  constructor(
+    private readonly db: Database,
+    private readonly requests: AccessRequestsRepository,
+    private readonly audit: AuditEventsRepository,
+    private readonly issuer: GrantIssuer,
+    private readonly decider: Decider,
+    private readonly effects: RequestEffects,
+  ) {}
+
+  async execute(input: ApproveInput): Promise<{ view: AccessRequestView; changed: boolean }> {
+    const { by, now } = input;
+    const changes = {
+      columns: input.changes?.columns,
+      durationSeconds: input.changes?.duration !== undefined ? parseDuration(input.changes.duration) : undefined,
+    };
+    let outcome: { event?: 'approval_received' | 'approved'; grant?: GrantRow };
+    try {
+      outcome = await this.db.transaction(async (tx) => {
+        const request = await this.requests.findForDecision(tx, input.requestId);
+        if (!request) throw new AccessError(AccessErrorCode.REQUEST_NOT_FOUND, `No access request ${input.requestId}.`);
+        if (requestTransition(request.status as RequestStatus, 'approved') === 'noop') return {};
+        const { key, override } = await this.decider.authorize(tx, request, by, 'approve');
+        const granted = { columns: request.columns, durationSeconds: (request.decision as unknown as StoredDecision).durationSeconds };
+        const narrowed = narrowScope(granted, changes);
+        const isNew = await this.requests.addApproval(tx, {
+          id: randomUUID(), requestId: request.id, approver: key,
+          columns: changes.columns ? narrowed.columns : [], durationSeconds: changes.durationSeconds ?? null, comment: input.comment ?? null,
+        });
+        if (!isNew) return {};
+        const approvals = await this.requests.listApprovals(tx, request.id);
+        const people = approvals.filter((a) => a.approver.startsWith('user:')).length;
+        const base = { actor: key, sourceIp: by.sourceIp, requestId: request.id, agentId: request.agentId };
+        if (!override && !approvalComplete(request.requiredApprovals, people)) {
+          await this.audit.append(tx, [{ ...base, type: 'request.approval_received', data: { received: people, required: request.requiredApprovals, columns: narrowed.columns, durationSeconds: narrowed.durationSeconds, comment: input.comment ?? null } }]);
+          return { event: 'approval_received' as const };
+        }
+        if ((await this.requests.decide(tx, request.id, 'approved', key, now, input.comment)) === 0) return {};
+        const scope = intersect(granted, approvals);
+        const issued = await this.issuer.issue(tx, request, scope, now, key);
+        await this.audit.append(tx, [
+          { ...base, type: 'request.approved', data: { approvers: approvals.map((a) => a.approver), override, columns: scope.columns, durationSeconds: scope.durationSeconds, comment: input.comment ?? null } },
+          issued.audit,
+        ]);
+        return { event: 'approved' as const, grant: issued.grant };
+      });
+    } catch (error) {
+      await this.decider.recordRefusal(input.requestId, by, 'approve', error);
+      throw error;
+    }
+    const view = await this.effects.view(input.requestId, now);
+    if (outcome.grant) await this.effects.grantIssued(outcome.grant);
+    if (outcome.event) await this.effects.changed(input.requestId, outcome.event, view);
+    return { view, changed: outcome.event !== undefined };
+  }
+}
+
+/** The grant gets what every approver agreed to: the common columns and the shortest duration. */
+function intersect(granted: { columns: string[]; durationSeconds: number }, approvals: ApprovalRow[]) {
+  let columns = granted.columns;
+  let durationSeconds = granted.durationSeconds;
+  for (const a of approvals) {
+    if (a.columns.length > 0) columns = columns.filter((c) => a.columns.includes(c));
+    if (a.durationSeconds !== null) durationSeconds = Math.min(durationSeconds, a.durationSeconds);
+  }
+  if (columns.length === 0) {
+    throw new AccessError(AccessErrorCode.NARROWING_ONLY, 'The approvers narrowed the columns to nothing in common; deny the request instead.');
+  }
+  return { columns, durationSeconds };
+}

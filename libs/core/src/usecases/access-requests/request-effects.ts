@@ -1,0 +1,55 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Database } from '../../db/database';
+import { AccessRequestsRepository } from '../../db/access-requests.repository';
+import { GrantRow, GrantsRepository } from '../../db/grants.repository';
+import { RequestEvents } from '../../events/request-events';
+import { QueueService } from '../../queue/queue.service';
+import { APPROVAL_NOTIFIER, ApprovalNotifier } from '../../notify/approval-notifier';
+import { AccessRequestPresenter, AccessRequestView } from '../access-request.view';
+
+/**
+ * What follows a committed change: schedule the expiry or the timeout, wake long-polls, tell people.
+ * None of it can undo the commit; a failure here is repaired by the reconciler.
+ */
+@Injectable()
+export class RequestEffects {
+  private readonly logger = new Logger(RequestEffects.name);
+
+  constructor(
+    private readonly db: Database,
+    private readonly requests: AccessRequestsRepository,
+    private readonly grants: GrantsRepository,
+    private readonly presenter: AccessRequestPresenter,
+    private readonly events: RequestEvents,
+    private readonly queues: QueueService,
+    @Inject(APPROVAL_NOTIFIER) private readonly notifier: ApprovalNotifier,
+  ) {}
+
+  async grantIssued(grant: GrantRow): Promise<void> {
+    await this.queues.addSafely('expireGrant', { grantId: grant.id }, { runAt: grant.expiresAt });
+  }
+
+  async pendingCreated(requestId: string, approvalExpiresAt: Date): Promise<void> {
+    await this.queues.addSafely('timeOutRequest', { requestId }, { runAt: approvalExpiresAt });
+  }
+
+  /** Wakes waiters and notifies people; `view` may be passed when the caller already rendered it. */
+  async changed(requestId: string, event: string, view?: AccessRequestView): Promise<void> {
+    await this.events.changed(requestId);
+    try {
+      await this.notifier.requestChanged(view ?? (await this.view(requestId)), event);
+    } catch (error) {
+      this.logger.warn(`notifying ${event} for ${requestId} failed: ${error}`);
+    }
+  }
+
+  async view(requestId: string, now = new Date()): Promise<AccessRequestView> {
+    const db = this.db.client;
+    const [row, grant, approvals] = await Promise.all([
+      this.requests.findById(db, requestId),
+      this.grants.findByRequestId(db, requestId),
+      this.requests.listApprovals(db, requestId),
+    ]);
+    return this.presenter.request(row!, grant, approvals.length, now);
+  }
+}

@@ -1,0 +1,25 @@
+/** Who did something, as recorded in the audit trail and on decisions. */
+export type Actor =
+  | { kind: 'agent'; id: string }
+  | { kind: 'admin'; name: string }
+  | { kind: 'user'; id: string; via: 'rest' | 'slack' }
+  | { kind: 'system' };
+
+export function actorName(actor: Actor): string {
+  switch (actor.kind) {
+    case 'agent':
+      return `agent:${actor.id}`;
+    case 'admin':
+      return `admin:${actor.name}`;
+    case 'user':
+      return `user:${actor.id}`;
+    case 'system':
+      return 'system';
+  }
+}
+
+/** Where a call came from, for the audit trail. */
+export interface Origin {
+  actor: Actor;
+  sourceIp?: string | null;
+}

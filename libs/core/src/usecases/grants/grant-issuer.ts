@@ -1,0 +1,47 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { Tx } from '../../db/prisma.service';
+import { GrantRow, GrantsRepository } from '../../db/grants.repository';
+import type { AccessRequestRow } from '../../db/access-requests.repository';
+import { AuditEntry } from '../../db/audit-events.repository';
+import { KeyService } from '../../keys/key.service';
+import { PolicyStore } from '../../policy/policy.store';
+
+/** Creates the grant row of an approved request, inside the caller's transaction. */
+@Injectable()
+export class GrantIssuer {
+  constructor(
+    private readonly grants: GrantsRepository,
+    private readonly keys: KeyService,
+    private readonly policy: PolicyStore,
+  ) {}
+
+  async issue(tx: Tx, request: AccessRequestRow, scope: { columns: string[]; durationSeconds: number }, now: Date, actor: string): Promise<{ grant: GrantRow; audit: AuditEntry }> {
+    // Whole seconds, so the row re-signs to the very token first handed out (iat/exp are seconds).
+    const issuedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const resource = this.policy.current().resources[request.resource];
+    const grant = await this.grants.create(tx, {
+      id: randomUUID(),
+      requestId: request.id,
+      agentId: request.agentId,
+      subject: request.onBehalfOf ?? request.agentId,
+      audience: resource?.audience ?? request.resource,
+      resource: request.resource,
+      actions: request.actions,
+      columns: scope.columns,
+      purpose: request.reason,
+      kid: this.keys.currentKeyId,
+      issuedAt,
+      expiresAt: new Date(issuedAt.getTime() + scope.durationSeconds * 1000),
+    });
+    const audit: AuditEntry = {
+      type: 'grant.issued',
+      actor,
+      requestId: request.id,
+      grantId: grant.id,
+      agentId: request.agentId,
+      data: { resource: grant.resource, audience: grant.audience, actions: grant.actions, columns: grant.columns, expiresAt: grant.expiresAt.toISOString(), kid: grant.kid },
+    };
+    return { grant, audit };
+  }
+}

@@ -1,0 +1,42 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { Database } from '../db/database';
+import { AccessRequestsRepository } from '../db/access-requests.repository';
+import { GrantsRepository } from '../db/grants.repository';
+import { ExpireGrant } from './grants/expire-grant';
+import { TimeOutAccessRequest } from './access-requests/time-out-access-request';
+
+const BATCH = 500;
+
+/**
+ * Postgres is the truth and queues are only how work gets done on time: this ends every grant and
+ * times out every request whose job was lost. Runs at start-up and on a schedule.
+ */
+@Injectable()
+export class Reconcile {
+  private readonly logger = new Logger(Reconcile.name);
+
+  constructor(
+    private readonly db: Database,
+    private readonly grants: GrantsRepository,
+    private readonly requests: AccessRequestsRepository,
+    private readonly expireGrant: ExpireGrant,
+    private readonly timeOut: TimeOutAccessRequest,
+  ) {}
+
+  async execute(now: Date): Promise<{ expired: number; timedOut: number }> {
+    let expired = 0;
+    let timedOut = 0;
+    for (;;) {
+      const due = await this.grants.findDueForExpiry(this.db.client, now, BATCH);
+      for (const { id } of due) if ((await this.expireGrant.execute({ grantId: id, now })) === 'expired') expired++;
+      if (due.length < BATCH) break;
+    }
+    for (;;) {
+      const due = await this.requests.findPendingPastTimeout(this.db.client, now, BATCH);
+      for (const { id } of due) if ((await this.timeOut.execute({ requestId: id, now })) === 'timed_out') timedOut++;
+      if (due.length < BATCH) break;
+    }
+    if (expired + timedOut > 0) this.logger.log(`reconciled: ${expired} grant(s) expired, ${timedOut} request(s) timed out`);
+    return { expired, timedOut };
+  }
+}

@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { AccessError, AccessErrorCode } from '@gatehouse/domain';
+
+/** Parses input with a zod schema; on failure a VALIDATION_FAILED error lists every bad field. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what = 'request body'): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const details = result.error.issues.map((issue) => ({
+    path: issue.path.length ? issue.path.map(String).join('.') : undefined,
+    message: issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
+  }));
+  const first = details[0];
+  throw new AccessError(AccessErrorCode.VALIDATION_FAILED, `The ${what} is invalid: ${first.path ? `${first.path}: ` : ''}${first.message}`, details);
+}
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+const identifier = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.:*@+-]+$/, 'use letters, digits and . _ : @ + -');
+
+/** POST /v1/access-requests */
+export const accessRequestBody = z
+  .object({
+    resource: identifier,
+    actions: z.array(z.string().min(1).max(50)).min(1).max(20),
+    columns: z.array(z.string().min(1).max(100)).max(500).optional(),
+    duration: z.string().min(1).max(40),
+    reason: z.string().trim().min(1, 'reason is required: say why the task needs this access').max(1000),
+    onBehalfOf: z.string().min(1).max(320).optional(),
+    task: z.record(z.string().max(100), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).optional(),
+  })
+  .strict();
+export type AccessRequestBody = z.infer<typeof accessRequestBody>;
+
+/** POST /v1/admin/policy/evaluate: an access request as if sent by `agentId`. */
+export const evaluateBody = accessRequestBody.extend({ agentId: z.uuid(), sourceIp: z.union([z.ipv4(), z.ipv6()]).optional(), at: z.iso.datetime().optional() }).strict();
+
+const jwk = z.object({ kty: z.enum(['OKP', 'EC']), crv: z.enum(['Ed25519', 'P-256']), x: z.string().min(1).max(200), y: z.string().max(200).optional() }).catchall(z.unknown());
+
+/** POST /v1/admin/agents */
+export const registerAgentBody = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a name of 1-64 letters, digits, . _ -'),
+    publicJwk: jwk,
+    attributes: z.record(z.string().max(100), z.union([z.string().max(200), z.number(), z.boolean()])).optional(),
+    owner: text(320).optional(),
+  })
+  .strict();
+
+/** PUT /v1/admin/agents/{id}/key */
+export const rotateAgentKeyBody = z.object({ publicJwk: jwk }).strict();
+
+/** PUT /v1/admin/users/{id} */
+export const userBody = z
+  .object({
+    email: z.email().max(320),
+    displayName: text(200),
+    slackUserId: z.string().regex(/^[UW][A-Z0-9]{2,20}$/, 'a Slack user id like U012ABCDEF').nullable().optional(),
+    groups: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)).max(100),
+  })
+  .strict();
+export const userId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/, 'a user id of letters, digits and . _ @ + -');
+
+/** POST /v1/admin/access-requests/{id}/approve */
+export const approveBody = z
+  .object({ asUser: userId.optional(), duration: z.string().min(1).max(40).optional(), columns: z.array(z.string().min(1).max(100)).min(1).max(500).optional(), comment: text(1000).optional() })
+  .strict();
+/** POST /v1/admin/access-requests/{id}/deny */
+export const denyBody = z.object({ asUser: userId.optional(), comment: text(1000).optional() }).strict();
+/** POST /v1/admin/grants/{id}/revoke */
+export const revokeBody = z.object({ reason: text(1000) }).strict();
+
+const limit = z.coerce.number().int().min(1).max(200).default(50);
+export const listRequestsQuery = z
+  .object({ status: z.enum(['pending', 'approved', 'denied', 'cancelled', 'timed_out']).optional(), agentId: z.uuid().optional(), resource: identifier.optional(), limit, cursor: z.string().max(200).optional() })
+  .strict();
+export const listGrantsQuery = z
+  .object({ status: z.enum(['active', 'expired', 'released', 'revoked']).optional(), agentId: z.uuid().optional(), limit, cursor: z.string().max(200).optional() })
+  .strict();
+export const listAuditQuery = z
+  .object({ requestId: z.uuid().optional(), agentId: z.uuid().optional(), type: z.string().max(100).optional(), limit, cursor: z.string().regex(/^\d{1,19}$/).optional() })
+  .strict();
+export const pageQuery = z.object({ limit, cursor: z.string().max(200).optional() }).strict();
+export const waitQuery = z.object({ wait: z.coerce.number().int().min(0).max(60).default(0) }).strict();
+export const uuidParam = z.uuid();

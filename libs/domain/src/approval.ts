@@ -1,0 +1,89 @@
+import { formatDuration } from './duration';
+import { AccessError, AccessErrorCode, ErrorDetail } from './errors';
+
+/** A human who may decide requests, with the groups they belong to. */
+export interface Approver {
+  id: string;
+  groups: string[];
+}
+
+/**
+ * Checks that `approver` may decide a request approved by `approvers` (a group or 'requester').
+ * Throws NOT_AN_APPROVER or SELF_APPROVAL.
+ */
+export function checkApprover(input: { approvers: string; onBehalfOf: string | null; approver: Approver }): void {
+  const { approvers, onBehalfOf, approver } = input;
+  if (approvers === 'requester') {
+    if (onBehalfOf === null) {
+      throw new AccessError(
+        AccessErrorCode.NOT_AN_APPROVER,
+        'This request must be approved by the user the agent acts for, and it names none; only an admin can decide it.',
+      );
+    }
+    if (approver.id !== onBehalfOf) {
+      throw new AccessError(
+        AccessErrorCode.NOT_AN_APPROVER,
+        `Only ${onBehalfOf}, the user the agent acts for, may approve this request.`,
+      );
+    }
+    return;
+  }
+  // Checked before group membership so that a group member acting for themselves learns the real reason.
+  if (onBehalfOf !== null && approver.id === onBehalfOf) {
+    throw new AccessError(
+      AccessErrorCode.SELF_APPROVAL,
+      `${approver.id} cannot approve a request made on their own behalf; ask someone else in ${approvers}.`,
+    );
+  }
+  if (!approver.groups.includes(approvers)) {
+    throw new AccessError(AccessErrorCode.NOT_AN_APPROVER, `${approver.id} is not in ${approvers}, the group that approves this request.`);
+  }
+}
+
+/**
+ * Applies an approver's changes, which may only narrow what was asked for.
+ * Throws NARROWING_ONLY naming what broadened.
+ */
+export function narrowScope(
+  granted: { columns: string[]; durationSeconds: number },
+  changes: { columns?: string[]; durationSeconds?: number },
+): { columns: string[]; durationSeconds: number } {
+  const invalid: ErrorDetail[] = [];
+  const broadened: ErrorDetail[] = [];
+  if (changes.columns !== undefined) {
+    if (changes.columns.length === 0) {
+      invalid.push({ path: 'columns', message: 'must not be empty; omit it to keep the requested columns' });
+    }
+    changes.columns.forEach((column, i) => {
+      if (!granted.columns.includes(column)) broadened.push({ path: `columns[${i}]`, message: `column "${column}" was not requested` });
+    });
+  }
+  const duration = changes.durationSeconds;
+  if (duration !== undefined) {
+    if (!Number.isInteger(duration) || duration <= 0) {
+      invalid.push({ path: 'duration', message: 'must be a whole number of seconds above zero' });
+    } else if (duration > granted.durationSeconds) {
+      const message = `${formatDuration(duration)} is longer than the ${formatDuration(granted.durationSeconds)} requested`;
+      broadened.push({ path: 'duration', message });
+    }
+  }
+  if (invalid.length > 0) {
+    throw new AccessError(AccessErrorCode.VALIDATION_FAILED, `${invalid[0].path} ${invalid[0].message}.`, invalid);
+  }
+  if (broadened.length > 0) {
+    throw new AccessError(
+      AccessErrorCode.NARROWING_ONLY,
+      `An approval may only narrow the request: ${broadened.map((d) => d.message).join('; ')}.`,
+      broadened,
+    );
+  }
+  return {
+    columns: changes.columns === undefined ? [...granted.columns] : [...new Set(changes.columns)],
+    durationSeconds: duration ?? granted.durationSeconds,
+  };
+}
+
+/** Whether enough approvals have been received. */
+export function approvalComplete(required: number, received: number): boolean {
+  return received >= required;
+}

@@ -1,0 +1,10 @@
+// The pure domain of Gatehouse: no framework, database or network imports, time passed in.
+export * from './errors';
+export * from './duration';
+export * from './risk';
+export * from './state';
+export * from './approval';
+export * from './policy/types';
+export * from './policy/parse';
+export * from './policy/scope';
+export * from './policy/evaluate';

@@ -1,0 +1,153 @@
+import { AccessError, AccessErrorCode } from '../errors';
+import { riskScore } from '../risk';
+import { conditionsHold } from './conditions';
+import { highestSensitivity } from './scope';
+import { Outcome, Policy, ResourcePolicy, Rule } from './types';
+
+/** One access request as the policy sees it; resource, actions and columns come from resolveScope. */
+export interface EvaluationInput {
+  agent: { id: string; name: string; attributes: Record<string, unknown> };
+  resource: string;
+  actions: string[];
+  columns: string[];
+  durationSeconds: number;
+  onBehalfOf?: { id: string; email: string; groups: string[] } | null;
+  /** May be IPv4-mapped IPv6 (::ffff:10.1.2.3); it is then read as the IPv4 address. */
+  sourceIp?: string | null;
+  now: Date;
+}
+
+/** What the policy decided for one request, and why. */
+export interface Decision {
+  outcome: Outcome;
+  /** Ids of the deciding rules, sorted; [] when the default applied. */
+  rules: string[];
+  message: string;
+  riskScore: number;
+  /** Highest sensitivity among the requested columns. */
+  sensitivity: string;
+  policyVersion: string;
+  /** What would be granted after clamping; for deny, the requested duration. */
+  durationSeconds: number;
+  /** Only for require_approval. */
+  approval?: { approvers: string; required: number; timeoutSeconds: number };
+}
+
+const byId = (a: Rule, b: Rule) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+function named(rules: Rule[]): string {
+  return `${rules.length === 1 ? 'rule' : 'rules'} ${rules.map((rule) => rule.id).join(', ')}`;
+}
+
+/** The rules' own messages joined, or the generated one when none of them has a message. */
+function messageOf(rules: Rule[], generated: string): string {
+  const own = rules.map((rule) => rule.message).filter((message): message is string => !!message);
+  return own.length > 0 ? own.join(' ') : generated;
+}
+
+/** 'owners' (and unset) -> the resource's owners group, else the policy's default approvers. */
+function resolveApprovers(policy: Policy, resource: ResourcePolicy, approvers: string | undefined): string {
+  if (approvers === undefined || approvers === 'owners') return resource.owners ?? policy.defaults.approvers;
+  return approvers;
+}
+
+function describeApprovers(approvers: string): string {
+  return approvers === 'requester' ? 'the user the agent acts for' : approvers;
+}
+
+/** Decides a request by the policy. Rule order never matters: every rule is judged, then combined. */
+export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision {
+  const requested = input.durationSeconds;
+  if (!Number.isInteger(requested) || requested <= 0) {
+    throw new AccessError(AccessErrorCode.INVALID_DURATION, `duration must be a whole number of seconds above zero, got ${requested}`);
+  }
+  const sensitivity = highestSensitivity(policy, input.resource, input.columns); // throws UNKNOWN_RESOURCE
+  const resource = policy.resources[input.resource];
+  const onBehalfOf = input.onBehalfOf ?? null;
+  const score = riskScore(policy, {
+    sensitivity,
+    durationSeconds: requested,
+    actions: input.actions,
+    onBehalfOf: onBehalfOf !== null,
+    now: input.now,
+  });
+  const matching = policy.rules
+    .filter((rule) =>
+      conditionsHold(rule.when, {
+        agent: input.agent,
+        resource: input.resource,
+        actions: input.actions,
+        durationSeconds: requested,
+        onBehalfOf,
+        sourceIp: input.sourceIp ?? null,
+        now: input.now,
+        sensitivityRank: policy.sensitivity.indexOf(sensitivity),
+        rankOf: (label) => policy.sensitivity.indexOf(label),
+        riskScore: score,
+      }),
+    )
+    .sort(byId);
+  const common = { riskScore: score, sensitivity, policyVersion: policy.version };
+  const clamp = (rules: Rule[]) =>
+    Math.min(requested, policy.defaults.maxDurationSeconds, ...rules.map((rule) => rule.maxDurationSeconds ?? Infinity));
+
+  const denying = matching.filter((rule) => rule.effect === 'deny');
+  if (denying.length > 0) {
+    return {
+      outcome: 'deny',
+      rules: denying.map((rule) => rule.id),
+      message: messageOf(denying, `Denied by ${named(denying)}.`),
+      ...common,
+      durationSeconds: requested,
+    };
+  }
+
+  const asking = matching.filter((rule) => rule.effect === 'require_approval');
+  if (asking.length > 0) {
+    const approvalsOf = (rule: Rule) => rule.approvals ?? 1;
+    // The strictest rule names the approvers; ties go to the first id, so order never matters.
+    const strictest = [...asking].sort((a, b) => approvalsOf(b) - approvalsOf(a) || byId(a, b))[0];
+    const required = approvalsOf(strictest);
+    const approvers = resolveApprovers(policy, resource, strictest.approvers);
+    const timeouts = asking.map((rule) => rule.approvalTimeoutSeconds).filter((t): t is number => t !== undefined);
+    const count = required === 1 ? 'approval' : `${required} approvals`;
+    const verb = asking.length === 1 ? 'requires' : 'require';
+    return {
+      outcome: 'require_approval',
+      rules: asking.map((rule) => rule.id),
+      message: messageOf(asking, `${capitalize(named(asking))} ${verb} ${count} by ${describeApprovers(approvers)}.`),
+      ...common,
+      durationSeconds: clamp(asking),
+      approval: {
+        approvers,
+        required,
+        timeoutSeconds: timeouts.length > 0 ? Math.min(...timeouts) : policy.defaults.approvalTimeoutSeconds,
+      },
+    };
+  }
+
+  const approving = matching.filter((rule) => rule.effect === 'approve');
+  if (approving.length > 0) {
+    return {
+      outcome: 'approve',
+      rules: approving.map((rule) => rule.id),
+      message: messageOf(approving, `Approved by ${named(approving)}.`),
+      ...common,
+      durationSeconds: clamp(approving),
+    };
+  }
+
+  // Nothing spoke for this request: a human decides, never a silent approve.
+  return {
+    outcome: 'require_approval',
+    rules: [],
+    message: `No rule matched: approval by ${policy.defaults.approvers} is required.`,
+    ...common,
+    durationSeconds: clamp([]),
+    approval: { approvers: policy.defaults.approvers, required: 1, timeoutSeconds: policy.defaults.approvalTimeoutSeconds },
+  };
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

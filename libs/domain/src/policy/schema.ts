@@ -1,0 +1,161 @@
+import { IANAZone } from 'luxon';
+import { z } from 'zod';
+import { parseDuration } from '../duration';
+import { AccessError } from '../errors';
+import { isValidCidr } from './network';
+
+// The shape of the YAML file. Checks that need the whole file (sensitivity labels, duplicate ids)
+// live in parse.ts; everything that can be judged from one value is judged here.
+
+/** A strict object whose unknown-key complaint lists the keys that are allowed. */
+function strict<T extends z.ZodRawShape>(shape: T) {
+  const known = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `expected one of: ${known}` : undefined),
+  });
+}
+
+const text = z.string().min(1);
+
+const duration = z
+  .string({ error: 'expected a duration like 90s, 15m, 1h or PT15M' })
+  .transform((value, ctx) => {
+    try {
+      return parseDuration(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: error instanceof AccessError ? error.message : String(error) });
+      return z.NEVER;
+    }
+  });
+
+const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+
+/** ISO weekday (1 = Monday) of a day name: "mon" or "Monday", any case. */
+function dayNumber(name: string): number | undefined {
+  const lower = name.toLowerCase();
+  const index = DAYS.findIndex((day) => day === lower || day.slice(0, 3) === lower);
+  return index < 0 ? undefined : index + 1;
+}
+
+const day = z.string({ error: 'expected a day name like mon or monday' }).transform((value, ctx) => {
+  const number = dayNumber(value);
+  if (number === undefined) {
+    ctx.addIssue({ code: 'custom', message: `unknown day "${value}"; use mon, tue, wed, thu, fri, sat or sun` });
+    return z.NEVER;
+  }
+  return number;
+});
+
+// Sorted and deduplicated so that two spellings of the same window compare equal.
+const days = z
+  .array(day)
+  .min(1, 'must not be empty; omit it to mean every day')
+  .transform((list) => [...new Set(list)].sort((a, b) => a - b));
+
+const time = z
+  .string({ error: 'expected a time like 09:00 (HH:mm, 24-hour)' })
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a time like 09:00 (HH:mm, 24-hour, 00:00 to 23:59)');
+
+const timeZone = z.string({ error: 'expected an IANA time zone like Europe/Paris or UTC' }).transform((value, ctx) => {
+  if (!IANAZone.isValidZone(value)) {
+    ctx.addIssue({ code: 'custom', message: `unknown time zone "${value}"; use an IANA name like Europe/Paris or UTC` });
+    return z.NEVER;
+  }
+  // Canonical spelling ("europe/paris" -> "Europe/Paris"), so logs and comparisons agree.
+  return new Intl.DateTimeFormat('en-US', { timeZone: value }).resolvedOptions().timeZone;
+});
+
+const cidr = z.string({ error: 'expected a CIDR like 10.0.0.0/8 or 2001:db8::/32' }).refine(isValidCidr, {
+  error: (issue) => `invalid CIDR "${String(issue.input)}"; expected an address/prefix like 10.0.0.0/8 or 2001:db8::/32`,
+});
+
+const attributeValue = z.union([z.string(), z.number(), z.boolean()], {
+  error: 'expected a string, number or boolean',
+});
+
+const conditions = strict({
+  agents: z.array(text).min(1, 'must not be empty; omit it to match every agent').optional(),
+  agentAttributes: z
+    .record(z.string(), z.union([attributeValue, z.array(attributeValue).min(1, 'must not be empty')]))
+    .optional(),
+  resources: z.array(text).min(1, 'must not be empty; omit it to match every resource').optional(),
+  actions: z.array(text).min(1, 'must not be empty; omit it to match every action').optional(),
+  sensitivity: strict({ atMost: text.optional(), atLeast: text.optional() }).optional(),
+  duration: strict({ atMost: duration.optional(), atLeast: duration.optional() }).optional(),
+  onBehalfOf: strict({
+    required: z.boolean().optional(),
+    groups: z.array(text).min(1, 'must not be empty; omit it to match any user').optional(),
+  }).optional(),
+  sourceIp: z.array(cidr).min(1, 'must not be empty; omit it to match every address').optional(),
+  timeWindow: strict({ days: days.optional(), from: time.optional(), to: time.optional(), tz: timeZone.optional() }).optional(),
+  riskScore: strict({
+    atMost: z.number().min(0).max(100).optional(),
+    atLeast: z.number().min(0).max(100).optional(),
+  }).optional(),
+});
+
+const rule = strict({
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'a rule id uses letters, digits, ".", "_" and "-", and starts with a letter or digit'),
+  effect: z.enum(['approve', 'require_approval', 'deny']),
+  when: conditions.optional(),
+  message: text.optional(),
+  approvers: text.optional(),
+  approvals: z.int().min(1).max(10).optional(),
+  maxDuration: duration.optional(),
+  approvalTimeout: duration.optional(),
+});
+
+const resource = strict({
+  audience: text.optional(),
+  owners: text.optional(),
+  defaultSensitivity: text.optional(),
+  columns: z.record(z.string(), text).optional(),
+  actions: z.array(text).min(1, 'must not be empty; omit it to allow read and write').optional(),
+});
+
+const businessHours = strict({ days: days.optional(), from: time.optional(), to: time.optional(), tz: timeZone.optional() });
+
+/** The policy file as written, before defaults are applied and cross-references checked. */
+export const policyFileSchema = strict({
+  version: z.literal(1, {
+    error: (issue) => (issue.input === undefined ? 'is required; write version: 1' : 'expected 1 (the only policy file version)'),
+  }),
+  sensitivity: z.array(text).min(1, 'must list at least one level').optional(),
+  defaults: strict({
+    maxDuration: duration.optional(),
+    approvalTimeout: duration.optional(),
+    approvers: text.optional(),
+    businessHours: businessHours.optional(),
+  }).optional(),
+  resources: z.record(z.string(), resource).optional(),
+  rules: z.array(rule).optional(),
+});
+
+/** The parsed (not yet cross-checked) policy file. */
+export type PolicyFile = z.output<typeof policyFileSchema>;
+
+/** A person-readable reason for a zod issue zod would otherwise word for programmers. */
+export function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.input === undefined) return 'is required';
+      return `expected ${issue.expected === 'int' ? 'a whole number' : issue.expected}, got ${describe(issue.input)}`;
+    case 'invalid_value':
+      return `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${describe(issue.input)}`;
+    case 'too_small':
+      if (issue.origin === 'string' && Number(issue.minimum) === 1) return 'must not be empty';
+      return issue.origin === 'number' ? `must be at least ${issue.minimum}` : undefined;
+    case 'too_big':
+      return issue.origin === 'number' ? `must be at most ${issue.maximum}` : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return JSON.stringify(value);
+  return `${typeof value} ${String(value)}`;
+}

@@ -1,0 +1,87 @@
+/** What a rule does when all of its conditions hold. */
+export type Effect = 'approve' | 'require_approval' | 'deny';
+
+/** What a policy decided for one request (the same three values as a rule's effect). */
+export type Outcome = Effect;
+
+/** Office hours of the organisation; requests outside them score higher risk. */
+export interface BusinessHours {
+  /** ISO weekdays, 1 = Monday .. 7 = Sunday. */
+  days: number[];
+  /** HH:mm, inclusive. */
+  from: string;
+  /** HH:mm, exclusive; earlier than `from` means the window wraps past midnight. */
+  to: string;
+  /** IANA time zone the times are in. */
+  tz: string;
+}
+
+/** One resource an agent can ask for, with the sensitivity of each of its columns. */
+export interface ResourcePolicy {
+  id: string;
+  /** `aud` of grant tokens for this resource. */
+  audience: string;
+  /** Group that approves when a rule says `approvers: owners`. */
+  owners?: string;
+  /** Sensitivity of a column not listed (only reachable when no columns are listed). */
+  defaultSensitivity: string;
+  /** column -> sensitivity label, in the order the policy lists them. */
+  columns: Record<string, string>;
+  /** Actions that may be asked for; default ['read', 'write']. */
+  actions: string[];
+}
+
+/** Days and hours in a time zone; both times absent means the whole day. */
+export interface TimeWindow {
+  days?: number[];
+  from?: string;
+  to?: string;
+  tz: string;
+}
+
+/** The conditions of a rule; all given ones must hold for the rule to match. */
+export interface Conditions {
+  agents?: string[];
+  agentAttributes?: Record<string, string | number | boolean | Array<string | number | boolean>>;
+  resources?: string[];
+  actions?: string[];
+  sensitivity?: { atMost?: string; atLeast?: string };
+  /** Seconds, compared with the requested duration. */
+  duration?: { atMost?: number; atLeast?: number };
+  onBehalfOf?: { required?: boolean; groups?: string[] };
+  /** CIDRs, IPv4 and IPv6. */
+  sourceIp?: string[];
+  timeWindow?: TimeWindow;
+  riskScore?: { atMost?: number; atLeast?: number };
+}
+
+/** One policy rule: an effect that applies when its conditions hold. */
+export interface Rule {
+  id: string;
+  effect: Effect;
+  when: Conditions;
+  message?: string;
+  /** 'owners' (the resource's owners), 'requester' (the user acted for) or a group name. */
+  approvers?: string;
+  approvals?: number;
+  maxDurationSeconds?: number;
+  approvalTimeoutSeconds?: number;
+}
+
+/** A validated, normalized policy file. */
+export interface Policy {
+  /** 'sha256:' + hex sha256 of the exact file text. */
+  version: string;
+  /** File name it was read from. */
+  source: string;
+  /** Sensitivity labels, ordered low -> high. */
+  sensitivity: string[];
+  defaults: {
+    maxDurationSeconds: number;
+    approvalTimeoutSeconds: number;
+    approvers: string;
+    businessHours: BusinessHours;
+  };
+  resources: Record<string, ResourcePolicy>;
+  rules: Rule[];
+}
