@@ -1,9 +1,12 @@
 import { INestApplication } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import type { webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, JWK, SignJWT } from 'jose';
 import { Config, loadConfig, PrismaService } from '@gatehouse/core';
 import { createHttpApp } from '../../apps/api/src/http-app';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
+
+type CryptoKey = webcrypto.CryptoKey;
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const INTROSPECTION_TOKEN = 'test-introspection-token-0123';

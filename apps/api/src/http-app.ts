@@ -16,6 +16,9 @@ export function rootModule(config: Config, parts: DynamicModule['imports']): Dyn
 /** Creates the HTTP application (not yet listening); `extra` adds e.g. the worker to the same process. */
 export async function createHttpApp(config: Config, extra: DynamicModule['imports'] = []): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(rootModule(config, [ApiModule, ...(extra ?? [])]), {
+    // Nest's default exits the process on a boot error; throw instead, so runMain can print the
+    // plain PolicyError / ConfigError message and callers (tests) see the error.
+    abortOnError: false,
     bufferLogs: true,
     bodyParser: false,
     rawBody: true,

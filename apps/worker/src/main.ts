@@ -9,7 +9,7 @@ import { WorkerModule } from './worker.module';
 /** The worker alone: expiries, timeouts, reconciliation, audit sealing. No HTTP port. */
 runMain(async () => {
   const config = loadConfig();
-  const app = await NestFactory.createApplicationContext(rootModule(config, [WorkerModule]), { bufferLogs: true });
+  const app = await NestFactory.createApplicationContext(rootModule(config, [WorkerModule]), { bufferLogs: true, abortOnError: false });
   app.useLogger(app.get(Logger));
   app.enableShutdownHooks();
   await app.init();

@@ -53,7 +53,7 @@ export class AgentAuthenticator {
       throw invalid('it is not a JWT');
     }
     if (typeof agentId !== 'string' || !UUID.test(agentId)) throw invalid('iss must be the agent id');
-    const agent = await this.agents.findById(this.db.client, agentId);
+    const agent = await this.agents.findForAuthentication(this.db.client, agentId);
     if (!agent) throw invalid('unknown agent or wrong key');
 
     const publicJwk = agent.publicJwk as JWK;

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import type { AccessRequest, Approval, Prisma } from '@gatehouse/prisma';
+import type { AccessRequest, Approval, Grant, Prisma } from '@gatehouse/prisma';
 import type { RequestStatus } from '@gatehouse/domain';
 import { Tx } from './prisma.service';
 import { afterCursor, Cursor } from './pagination';
+import type { AuditEntry } from './audit-events.repository';
 
 export type AccessRequestRow = AccessRequest;
 export type ApprovalRow = Approval;
@@ -24,8 +25,37 @@ export class AccessRequestsRepository {
     return db.accessRequest.findUnique({ where: { id } });
   }
 
-  create(db: Tx, row: Prisma.AccessRequestUncheckedCreateInput): Promise<AccessRequestRow> {
-    return db.accessRequest.create({ data: row });
+  /**
+   * The submit hot path: inserts a new request, its grant (when approved at once) and their audit
+   * events in ONE statement, so it is atomic and costs one round trip. Throws a unique violation
+   * (23505) when the agent reused an Idempotency-Key concurrently.
+   */
+  async insertDecided(db: Tx, r: AccessRequestRow, grant: Grant | null, audit: AuditEntry[]): Promise<void> {
+    const events = JSON.stringify(audit.map((e) => ({
+      type: e.type, actor: e.actor, source_ip: e.sourceIp ?? null, request_id: e.requestId ?? null,
+      grant_id: e.grantId ?? null, agent_id: e.agentId ?? null, data: e.data ?? {},
+    })));
+    const g = grant;
+    await db.$executeRaw`
+      WITH r AS (
+        INSERT INTO access_requests (id, agent_id, on_behalf_of, resource, actions, columns, duration_seconds, reason, task,
+          source_ip, status, decision, policy_version, risk_score, approver_group, required_approvals, approval_expires_at,
+          idempotency_key, body_hash, decided_at, decided_by, created_at, updated_at)
+        VALUES (${r.id}::uuid, ${r.agentId}::uuid, ${r.onBehalfOf}, ${r.resource}, ${r.actions}::text[], ${r.columns}::text[],
+          ${r.durationSeconds}, ${r.reason}, ${r.task === null ? null : JSON.stringify(r.task)}::jsonb, ${r.sourceIp}, ${r.status},
+          ${JSON.stringify(r.decision)}::jsonb, ${r.policyVersion}, ${r.riskScore}, ${r.approverGroup}, ${r.requiredApprovals},
+          ${r.approvalExpiresAt}, ${r.idempotencyKey}, ${r.bodyHash}, ${r.decidedAt}, ${r.decidedBy}, ${r.createdAt}, ${r.updatedAt})
+        RETURNING id
+      ), g AS (
+        INSERT INTO grants (id, request_id, agent_id, subject, audience, resource, actions, columns, purpose, kid, issued_at, expires_at, status)
+        SELECT ${g?.id ?? null}::uuid, r.id, ${r.agentId}::uuid, ${g?.subject ?? null}, ${g?.audience ?? null}, ${g?.resource ?? null},
+          ${g?.actions ?? []}::text[], ${g?.columns ?? []}::text[], ${g?.purpose ?? null}, ${g?.kid ?? null}, ${g?.issuedAt ?? null},
+          ${g?.expiresAt ?? null}, 'active'
+        FROM r WHERE ${g !== null}
+      )
+      INSERT INTO audit_events (type, actor, source_ip, request_id, grant_id, agent_id, data)
+      SELECT e.type, e.actor, e.source_ip, e.request_id, e.grant_id, e.agent_id, e.data
+      FROM r, jsonb_to_recordset(${events}::jsonb) AS e(type text, actor text, source_ip text, request_id uuid, grant_id uuid, agent_id uuid, data jsonb)`;
   }
 
   /** Conditional transition out of `pending`; returns 0 when someone else decided first. */

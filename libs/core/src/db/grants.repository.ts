@@ -49,10 +49,11 @@ export class GrantsRepository {
     return db.grant.findMany({ where: { status: 'active', expiresAt: { lte: now } }, select: { id: true }, take: limit });
   }
 
-  list(db: Tx, filter: { status?: string; agentId?: string; after?: Cursor; limit: number }): Promise<GrantRow[]> {
+  /** Filters by the effective status: a row still `active` past its expiry counts as expired. */
+  list(db: Tx, filter: { status?: string; agentId?: string; after?: Cursor; limit: number; now: Date }): Promise<GrantRow[]> {
     return db.grant.findMany({
       where: {
-        ...(filter.status ? { status: filter.status } : {}),
+        ...(filter.status ? { AND: [effectiveStatusIs(filter.status, filter.now)] } : {}),
         ...(filter.agentId ? { agentId: filter.agentId } : {}),
         ...afterCursor(filter.after, 'issuedAt'),
       },
@@ -64,4 +65,10 @@ export class GrantsRepository {
   countLive(db: Tx, now: Date): Promise<number> {
     return db.grant.count({ where: { status: 'active', expiresAt: { gt: now } } });
   }
+}
+
+function effectiveStatusIs(status: string, now: Date): Prisma.GrantWhereInput {
+  if (status === 'active') return { status: 'active', expiresAt: { gt: now } };
+  if (status === 'expired') return { OR: [{ status: 'expired' }, { status: 'active', expiresAt: { lte: now } }] };
+  return { status };
 }

@@ -1,13 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { AccessError, AccessErrorCode, evaluatePolicy, parseDuration, resolveScope, formatDuration } from '@gatehouse/domain';
-import { Prisma } from '@gatehouse/prisma';
+import { isUniqueViolation } from '../../db/errors';
 import { Config } from '../../config/config';
 import { Database } from '../../db/database';
 import { AgentRow } from '../../db/agents.repository';
-import { AccessRequestsRepository } from '../../db/access-requests.repository';
+import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AuditEntry, AuditEventsRepository } from '../../db/audit-events.repository';
-import { GrantRow, GrantsRepository } from '../../db/grants.repository';
 import { UsersRepository } from '../../db/users.repository';
 import { PolicyStore } from '../../policy/policy.store';
 import { Metrics } from '../../metrics/metrics';
@@ -39,7 +38,6 @@ export class SubmitAccessRequest {
     private readonly db: Database,
     private readonly policy: PolicyStore,
     private readonly requests: AccessRequestsRepository,
-    private readonly grants: GrantsRepository,
     private readonly users: UsersRepository,
     private readonly audit: AuditEventsRepository,
     private readonly issuer: GrantIssuer,
@@ -85,49 +83,44 @@ export class SubmitAccessRequest {
     const actor = actorName({ kind: 'agent', id: agent.id });
     const id = randomUUID();
 
-    let grant: GrantRow | null = null;
-    let row;
+    const row: AccessRequestRow = {
+      id,
+      agentId: agent.id,
+      onBehalfOf: user?.id ?? null,
+      resource: body.resource,
+      actions: scope.actions,
+      columns: scope.columns,
+      durationSeconds,
+      reason: body.reason,
+      task: body.task ?? null,
+      sourceIp: input.sourceIp ?? null,
+      status,
+      decision: stored as unknown as AccessRequestRow['decision'],
+      policyVersion: decision.policyVersion,
+      riskScore: decision.riskScore,
+      approverGroup: decision.approval?.approvers ?? null,
+      requiredApprovals: decision.approval?.required ?? 0,
+      approvalExpiresAt: decision.approval ? new Date(now.getTime() + decision.approval.timeoutSeconds * 1000) : null,
+      idempotencyKey: input.idempotencyKey ?? null,
+      bodyHash,
+      decidedAt: status === 'pending' ? null : now,
+      decidedBy: status === 'pending' ? null : 'policy',
+      decisionComment: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const entries: AuditEntry[] = [
+      { type: 'request.created', actor, sourceIp: input.sourceIp, requestId: id, agentId: agent.id, data: { resource: body.resource, actions: scope.actions, columns: scope.columns, duration: body.duration, reason: body.reason, onBehalfOf: user?.id ?? null, task: body.task ?? null } },
+      { type: `request.${status}`, actor: 'policy', sourceIp: input.sourceIp, requestId: id, agentId: agent.id, data: { ...stored, approval: decision.approval ?? null } },
+    ];
+    const issued = status === 'approved' ? this.issuer.build(row, { columns: scope.columns, durationSeconds: decision.durationSeconds }, now, 'policy') : null;
+    if (issued) entries.push(issued.audit);
+    const grant = issued?.grant ?? null;
     try {
-      row = await this.db.transaction(async (tx) => {
-        const created = await this.requests.create(tx, {
-          id,
-          agentId: agent.id,
-          onBehalfOf: user?.id ?? null,
-          resource: body.resource,
-          actions: scope.actions,
-          columns: scope.columns,
-          durationSeconds,
-          reason: body.reason,
-          task: body.task ?? Prisma.JsonNull,
-          sourceIp: input.sourceIp ?? null,
-          status,
-          decision: stored as object,
-          policyVersion: decision.policyVersion,
-          riskScore: decision.riskScore,
-          approverGroup: decision.approval?.approvers ?? null,
-          requiredApprovals: decision.approval?.required ?? 0,
-          approvalExpiresAt: decision.approval ? new Date(now.getTime() + decision.approval.timeoutSeconds * 1000) : null,
-          idempotencyKey: input.idempotencyKey ?? null,
-          bodyHash,
-          decidedAt: status === 'pending' ? null : now,
-          decidedBy: status === 'pending' ? null : 'policy',
-          createdAt: now,
-        });
-        const entries: AuditEntry[] = [
-          { type: 'request.created', actor, sourceIp: input.sourceIp, requestId: id, agentId: agent.id, data: { resource: body.resource, actions: scope.actions, columns: scope.columns, duration: body.duration, reason: body.reason, onBehalfOf: user?.id ?? null, task: body.task ?? null } },
-          { type: `request.${status === 'pending' ? 'pending' : status}`, actor: 'policy', sourceIp: input.sourceIp, requestId: id, agentId: agent.id, data: { ...stored, approval: decision.approval ?? null } },
-        ];
-        if (status === 'approved') {
-          const issued = await this.issuer.issue(tx, created, { columns: scope.columns, durationSeconds: decision.durationSeconds }, now, 'policy');
-          grant = issued.grant;
-          entries.push(issued.audit);
-        }
-        await this.audit.append(tx, entries);
-        return created;
-      });
+      await this.requests.insertDecided(this.db.client, row, grant, entries);
     } catch (error) {
       // Two retries with one Idempotency-Key raced: the loser answers with the winner's request.
-      if (input.idempotencyKey && error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+      if (input.idempotencyKey && isUniqueViolation(error)) {
         const winner = await this.requests.findByIdempotencyKey(this.db.client, agent.id, input.idempotencyKey);
         if (winner) return { view: await this.replay(winner.id, winner.bodyHash, bodyHash), replayed: true };
       }

@@ -7,7 +7,7 @@ import { AuditEntry } from '../../db/audit-events.repository';
 import { KeyService } from '../../keys/key.service';
 import { PolicyStore } from '../../policy/policy.store';
 
-/** Creates the grant row of an approved request, inside the caller's transaction. */
+/** Makes the grant of an approved request: its row, its signing key id and its audit entry. */
 @Injectable()
 export class GrantIssuer {
   constructor(
@@ -16,11 +16,12 @@ export class GrantIssuer {
     private readonly policy: PolicyStore,
   ) {}
 
-  async issue(tx: Tx, request: AccessRequestRow, scope: { columns: string[]; durationSeconds: number }, now: Date, actor: string): Promise<{ grant: GrantRow; audit: AuditEntry }> {
+  /** The grant row and its audit entry, not yet stored (the submit path inserts them in one statement). */
+  build(request: AccessRequestRow, scope: { columns: string[]; durationSeconds: number }, now: Date, actor: string): { grant: GrantRow; audit: AuditEntry } {
     // Whole seconds, so the row re-signs to the very token first handed out (iat/exp are seconds).
     const issuedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const resource = this.policy.current().resources[request.resource];
-    const grant = await this.grants.create(tx, {
+    const grant: GrantRow = {
       id: randomUUID(),
       requestId: request.id,
       agentId: request.agentId,
@@ -33,7 +34,11 @@ export class GrantIssuer {
       kid: this.keys.currentKeyId,
       issuedAt,
       expiresAt: new Date(issuedAt.getTime() + scope.durationSeconds * 1000),
-    });
+      status: 'active',
+      endedAt: null,
+      endedBy: null,
+      endReason: null,
+    };
     const audit: AuditEntry = {
       type: 'grant.issued',
       actor,
@@ -43,5 +48,11 @@ export class GrantIssuer {
       data: { resource: grant.resource, audience: grant.audience, actions: grant.actions, columns: grant.columns, expiresAt: grant.expiresAt.toISOString(), kid: grant.kid },
     };
     return { grant, audit };
+  }
+
+  /** Builds and stores the grant inside the caller's transaction. */
+  async issue(tx: Tx, request: AccessRequestRow, scope: { columns: string[]; durationSeconds: number }, now: Date, actor: string): Promise<{ grant: GrantRow; audit: AuditEntry }> {
+    const built = this.build(request, scope, now, actor);
+    return { grant: await this.grants.create(tx, built.grant), audit: built.audit };
   }
 }

@@ -126,7 +126,7 @@ export class AdminQueries {
   }
 
   async listGrants(filter: { status?: string; agentId?: string; limit: number; cursor?: string }, now: Date): Promise<Page<GrantSummary>> {
-    const rows = await this.grants.list(this.db.client, { ...filter, after: filter.cursor ? decodeCursor(filter.cursor) : undefined });
+    const rows = await this.grants.list(this.db.client, { ...filter, now, after: filter.cursor ? decodeCursor(filter.cursor) : undefined });
     return page(rows, filter.limit, (g) => grantSummary(g, now), (g) => encodeCursor({ createdAt: g.issuedAt, id: g.id }));
   }
 
