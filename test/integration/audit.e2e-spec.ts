@@ -78,11 +78,11 @@ describe('audit trail (sealer and verifier)', () => {
 
   // The sealer waits for every older transaction in the cluster, including other test files'
   // transactions in other databases, so a pass may seal nothing for a moment: poll, don't assume.
-  async function settle(which = sealer): Promise<void> {
+  async function settle(): Promise<void> {
     const deadline = Date.now() + 10_000;
     while ((await unsealed()) > 0) {
       if (Date.now() > deadline) throw new Error('events stayed unsealed for 10 s');
-      if ((await which.sealAll()) === 0) await sleep(20);
+      if ((await sealer.sealAll()) === 0) await sleep(20);
     }
   }
 
@@ -158,38 +158,44 @@ describe('audit trail (sealer and verifier)', () => {
     }
   });
 
-  it('leaves events of a running transaction unsealed until it commits, then chains them in order', async () => {
+  it('leaves events of a running transaction unsealed until it commits, then chains them in xid order', async () => {
     await insert(3, 1);
-    let inserted!: () => void;
-    let commit!: () => void;
-    const insertedInTx = new Promise<void>((resolve) => (inserted = resolve));
-    const commitSignal = new Promise<void>((resolve) => (commit = resolve));
+    const step = () => {
+      let done!: () => void;
+      const reached = new Promise<void>((resolve) => (done = resolve));
+      return { reached, done };
+    };
+    const firstInsert = step();
+    const goOn = step();
+    // This transaction takes its xid with n=4, then writes n=5 after a later transaction has
+    // committed n=6 and n=7: n=5 gets a higher id than those, but belongs before them.
     const transaction = other.$transaction(
       async (tx) => {
         await tx.auditEvent.create({ data: { ...event(4), type: 'slow.transaction' } });
-        inserted();
-        await commitSignal;
+        firstInsert.done();
+        await goOn.reached;
+        await tx.auditEvent.create({ data: { ...event(5), type: 'slow.transaction' } });
       },
       { timeout: 20_000 },
     );
-    await insertedInTx;
-    await insert(2, 5); // committed at once, but its transaction started after the open one
+    await firstInsert.reached;
+    await insert(2, 6);
 
-    await settleUntil(3);
+    await sealUntil(3);
     expect(await sealer.sealAll()).toBe(0);
     expect((await sealedRows()).map((r) => (r.data as { n: number }).n)).toEqual([1, 2, 3]);
-    expect(await unsealed()).toBe(2); // the open transaction's row is invisible; the later two wait
+    expect(await unsealed()).toBe(2); // n=6 and n=7 wait for the older, still open transaction
 
-    commit();
+    goOn.done();
     await transaction;
     await settle();
     const rows = await sealedRows();
-    expect(rows.map((r) => r.seq)).toEqual([1n, 2n, 3n, 4n, 5n, 6n]);
-    expect(rows.map((r) => (r.data as { n: number }).n)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(rows[3].type).toBe('slow.transaction');
-    expect(await verifier.verify()).toMatchObject({ valid: true, checked: 6, head: { seq: '6' } });
+    expect(rows.map((r) => r.seq)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n]);
+    expect(rows.map((r) => (r.data as { n: number }).n)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(rows.map((r) => r.id)).toEqual([1n, 2n, 3n, 4n, 7n, 5n, 6n]);
+    expect(await verifier.verify()).toMatchObject({ valid: true, checked: 7, head: { seq: '7' } });
 
-    async function settleUntil(count: number) {
+    async function sealUntil(count: number) {
       const deadline = Date.now() + 10_000;
       while ((await prisma.auditEvent.count({ where: { seq: { not: null } } })) < count && Date.now() < deadline) {
         await sealer.sealAll();

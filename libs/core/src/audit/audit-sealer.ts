@@ -45,11 +45,14 @@ export class AuditSealer {
 
   /** Seals batch after batch until one comes back empty (or another sealer holds the lock). */
   async sealAll(options: SealOptions = {}): Promise<number> {
+    const batch = options.batchSize ?? this.batchSize;
     let total = 0;
+    // A short batch means the backlog is drained; returning then lets the job end under steady
+    // load, so the reconciler sharing the maintenance queue gets its turn.
     for (;;) {
       const { sealed } = await this.sealOnce(options);
-      if (sealed === 0) return total;
       total += sealed;
+      if (sealed < batch) return total;
     }
   }
 
