@@ -3,11 +3,15 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
-import { Config, CoreModule, loggingModule } from '@gatehouse/core';
+import { Config, CoreModule, loggingModule, readDirectoryFile, readPolicyFile } from '@gatehouse/core';
 import { ApiModule } from './api.module';
 
 /** Root module of a process: logging, the shared core, and the parts this process runs. */
 export function rootModule(config: Config, parts: DynamicModule['imports']): DynamicModule {
+  // Bad policy or directory files must stop the start before any provider opens a Postgres or
+  // Redis connection: Nest does not close the providers of a failed boot, so they would keep it alive.
+  readPolicyFile(config.policyFile);
+  if (config.directoryFile) readDirectoryFile(config.directoryFile);
   @Module({})
   class RootModule {}
   return { module: RootModule, imports: [loggingModule(config), CoreModule.forRoot(config), ...(parts ?? [])] };

@@ -3,6 +3,9 @@ import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 
 /** Parses input with a zod schema; on failure a VALIDATION_FAILED error lists every bad field. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what = 'request body'): z.infer<S> {
+  if (value === undefined && what === 'request body') {
+    throw new AccessError(AccessErrorCode.VALIDATION_FAILED, 'The request has no JSON body: send one with Content-Type: application/json.');
+  }
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const details = result.error.issues.map((issue) => ({

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { PrismaService } from '../db/prisma.service';
+import { PrismaService, Tx } from '../db/prisma.service';
 import { GENESIS_HASH, hashEvent } from './audit-hash';
 import { CHECKPOINT_SIGNER, CheckpointSigner } from './checkpoint-signer';
 
@@ -40,15 +40,22 @@ export class AuditVerifier {
     @Inject(CHECKPOINT_SIGNER) private readonly signer: CheckpointSigner,
   ) {}
 
-  async verify(options: VerifyOptions = {}): Promise<AuditVerification> {
+  /**
+   * Every read runs in one REPEATABLE READ snapshot, so the chain, the checkpoints and the unsealed
+   * counts describe the same moment while the sealer keeps working. The transaction writes
+   * nothing, takes no xid, and so never holds the sealer back.
+   */
+  verify(options: VerifyOptions = {}): Promise<AuditVerification> {
+    return this.prisma.$transaction((tx) => this.verifyIn(tx, options), { isolationLevel: 'RepeatableRead', timeout: 300_000 });
+  }
+
+  private async verifyIn(db: Tx, options: VerifyOptions): Promise<AuditVerification> {
     const now = options.now ?? new Date();
     const graceMs = options.unsealedGraceMs ?? 10_000;
-    const chain = await this.walkChain();
-    const checkpoints = await this.checkCheckpoints();
-    const [unsealed, staleUnsealed] = await Promise.all([
-      this.prisma.auditEvent.count({ where: { seq: null } }),
-      this.prisma.auditEvent.count({ where: { seq: null, createdAt: { lt: new Date(now.getTime() - graceMs) } } }),
-    ]);
+    const chain = await this.walkChain(db);
+    const checkpoints = await this.checkCheckpoints(db);
+    const unsealed = await db.auditEvent.count({ where: { seq: null } });
+    const staleUnsealed = await db.auditEvent.count({ where: { seq: null, createdAt: { lt: new Date(now.getTime() - graceMs) } } });
 
     const breaks = [chain.broken, checkpoints.broken].filter((b): b is Break => b !== undefined);
     const first = breaks.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0))[0];
@@ -69,13 +76,13 @@ export class AuditVerifier {
     return result;
   }
 
-  private async walkChain(): Promise<{ checked: number; head: AuditVerification['head']; broken?: Break }> {
+  private async walkChain(db: Tx): Promise<{ checked: number; head: AuditVerification['head']; broken?: Break }> {
     let checked = 0;
     let head: AuditVerification['head'] = null;
     let expected = 1n;
     let prevHash = GENESIS_HASH;
     for (;;) {
-      const rows = await this.prisma.auditEvent.findMany({
+      const rows = await db.auditEvent.findMany({
         where: { seq: expected === 1n ? { not: null } : { gte: expected } },
         orderBy: { seq: 'asc' },
         take: this.pageSize,
@@ -101,16 +108,16 @@ export class AuditVerifier {
     }
   }
 
-  private async checkCheckpoints(): Promise<{ checked: number; broken?: Break }> {
+  private async checkCheckpoints(db: Tx): Promise<{ checked: number; broken?: Break }> {
     let checked = 0;
     let after = -1n;
     for (;;) {
-      const checkpoints = await this.prisma.auditCheckpoint.findMany({
+      const checkpoints = await db.auditCheckpoint.findMany({
         where: { seq: { gt: after } },
         orderBy: { seq: 'asc' },
         take: this.pageSize,
       });
-      const events = await this.prisma.auditEvent.findMany({
+      const events = await db.auditEvent.findMany({
         where: { seq: { in: checkpoints.map((c) => c.seq) } },
         select: { seq: true, hash: true },
       });

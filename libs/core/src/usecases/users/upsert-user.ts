@@ -45,6 +45,15 @@ export class UpsertUser {
 
 const directorySchema = z.object({ users: z.array(userBody.extend({ id: userId }).strict()).max(100_000) }).strict();
 
+/** Reads and validates a directory file; a bad one is a ConfigError naming the variable and the field. */
+export function readDirectoryFile(file: string): z.infer<typeof directorySchema>['users'] {
+  try {
+    return parseInput(directorySchema, parse(readFileSync(file, 'utf8')), `directory file ${file}`).users;
+  } catch (error) {
+    throw new ConfigError(`GATEHOUSE_DIRECTORY_FILE: ${(error as Error).message}`);
+  }
+}
+
 /** Loads GATEHOUSE_DIRECTORY_FILE at start: the same fields as PUT /v1/admin/users/{id}. */
 @Injectable()
 export class LoadDirectory {
@@ -55,12 +64,7 @@ export class LoadDirectory {
   async execute(): Promise<number> {
     const file = this.config.directoryFile;
     if (!file) return 0;
-    let users;
-    try {
-      users = parseInput(directorySchema, parse(readFileSync(file, 'utf8')), `directory file ${file}`).users;
-    } catch (error) {
-      throw new ConfigError(`GATEHOUSE_DIRECTORY_FILE: ${(error as Error).message}`);
-    }
+    const users = readDirectoryFile(file);
     for (const { id, ...user } of users) await this.upsert.execute({ id, user, origin: { actor: { kind: 'system' } } });
     this.logger.log(`Loaded ${users.length} user(s) from ${file}`);
     return users.length;

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair } from 'jose';
+import { ADMIN_TOKEN, Broker, call, INTROSPECTION_TOKEN, putUser, registerAgent, Reply, startBroker, TestAgent } from '../support/broker';
+
+// Every bad input is answered with a specific 4xx and error code, in the one error shape, and
+// never reaches the database: the agent used here must end with no access request rows at all.
+
+const valid = { resource: 'crm.customers', actions: ['read'], columns: ['id', 'name'], duration: '15m', reason: 'Draft a reply to ticket 4521' };
+const withBody = (change: Record<string, unknown>) => ({ ...valid, ...change });
+const without = (field: keyof typeof valid) => Object.fromEntries(Object.entries(valid).filter(([key]) => key !== field));
+
+type Caller = 'agent' | 'admin' | 'introspector';
+interface Case {
+  name: string;
+  as: Caller;
+  method?: string;
+  /** Path, or a function of the ids set up in beforeAll. */
+  path: string | ((ids: Ids) => string);
+  body?: Record<string, unknown> | ((ids: Ids) => Record<string, unknown>);
+  raw?: string;
+  headers?: Record<string, string>;
+  status: number;
+  code: string;
+  /** A string the error's details must mention (the field or value at fault). */
+  detail?: string;
+}
+interface Ids {
+  agentId: string;
+  takenName: string;
+  pendingId: string;
+  grantId: string;
+  rsaJwk: object;
+  okpJwk: Record<string, unknown>;
+}
+
+const REQUESTS = '/v1/access-requests';
+const cases: Case[] = [
+  // transport: the body is not a JSON object
+  { name: 'malformed JSON', as: 'agent', path: REQUESTS, raw: '{"resource": "crm.customers",', status: 400, code: 'MALFORMED_JSON' },
+  { name: 'a JSON array as body', as: 'agent', path: REQUESTS, raw: '[{"resource": "crm.customers"}]', status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'a JSON string as body', as: 'agent', path: REQUESTS, raw: '"read crm.customers"', status: 400, code: 'MALFORMED_JSON' },
+  { name: 'a JSON number as body', as: 'agent', path: REQUESTS, raw: '42', status: 400, code: 'MALFORMED_JSON' },
+  { name: 'an empty body', as: 'agent', path: REQUESTS, raw: '', status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'a text/plain body', as: 'agent', path: REQUESTS, raw: JSON.stringify(valid), headers: { 'content-type': 'text/plain' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'a body over 64 KB', as: 'agent', path: REQUESTS, body: withBody({ task: { notes: 'x'.repeat(70 * 1024) } }), status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  // shape and types
+  { name: 'actions as a string', as: 'agent', path: REQUESTS, body: withBody({ actions: 'read' }), status: 400, code: 'VALIDATION_FAILED', detail: 'actions' },
+  { name: 'columns as numbers', as: 'agent', path: REQUESTS, body: withBody({ columns: [1, 2] }), status: 400, code: 'VALIDATION_FAILED', detail: 'columns.0' },
+  { name: 'duration as a number', as: 'agent', path: REQUESTS, body: withBody({ duration: 900 }), status: 400, code: 'VALIDATION_FAILED', detail: 'duration' },
+  { name: 'reason as an object', as: 'agent', path: REQUESTS, body: withBody({ reason: { text: 'why' } }), status: 400, code: 'VALIDATION_FAILED', detail: 'reason' },
+  { name: 'an unknown top-level field', as: 'agent', path: REQUESTS, body: withBody({ priority: 'urgent' }), status: 400, code: 'VALIDATION_FAILED', detail: 'priority' },
+  { name: 'no resource', as: 'agent', path: REQUESTS, body: without('resource'), status: 400, code: 'VALIDATION_FAILED', detail: 'resource' },
+  { name: 'no actions', as: 'agent', path: REQUESTS, body: without('actions'), status: 400, code: 'VALIDATION_FAILED', detail: 'actions' },
+  { name: 'no duration', as: 'agent', path: REQUESTS, body: without('duration'), status: 400, code: 'VALIDATION_FAILED', detail: 'duration' },
+  { name: 'no reason', as: 'agent', path: REQUESTS, body: without('reason'), status: 400, code: 'VALIDATION_FAILED', detail: 'reason' },
+  { name: 'an empty reason', as: 'agent', path: REQUESTS, body: withBody({ reason: '' }), status: 400, code: 'VALIDATION_FAILED', detail: 'reason' },
+  { name: 'a reason of only spaces', as: 'agent', path: REQUESTS, body: withBody({ reason: '   \t ' }), status: 400, code: 'VALIDATION_FAILED', detail: 'reason' },
+  { name: 'a reason of 1001 characters', as: 'agent', path: REQUESTS, body: withBody({ reason: 'r'.repeat(1001) }), status: 400, code: 'VALIDATION_FAILED', detail: 'reason' },
+  // well-formed but refused by the policy
+  { name: 'an unknown resource', as: 'agent', path: REQUESTS, body: withBody({ resource: 'crm.secrets' }), status: 422, code: 'UNKNOWN_RESOURCE', detail: 'crm.secrets' },
+  { name: 'an unknown column', as: 'agent', path: REQUESTS, body: withBody({ columns: ['id', 'shoe_size'] }), status: 422, code: 'UNKNOWN_COLUMN', detail: 'shoe_size' },
+  { name: 'an action the resource does not allow', as: 'agent', path: REQUESTS, body: withBody({ actions: ['read', 'delete'] }), status: 422, code: 'ACTION_NOT_ALLOWED', detail: 'delete' },
+  { name: 'a negative duration', as: 'agent', path: REQUESTS, body: withBody({ duration: '-5m' }), status: 422, code: 'INVALID_DURATION' },
+  { name: 'a zero duration', as: 'agent', path: REQUESTS, body: withBody({ duration: '0m' }), status: 422, code: 'INVALID_DURATION' },
+  { name: "duration '15 minutes'", as: 'agent', path: REQUESTS, body: withBody({ duration: '15 minutes' }), status: 422, code: 'INVALID_DURATION' },
+  { name: "duration 'abc'", as: 'agent', path: REQUESTS, body: withBody({ duration: 'abc' }), status: 422, code: 'INVALID_DURATION' },
+  { name: "duration '100' (no unit)", as: 'agent', path: REQUESTS, body: withBody({ duration: '100' }), status: 422, code: 'INVALID_DURATION' },
+  { name: "duration '400d' (over the broker's 24h cap)", as: 'agent', path: REQUESTS, body: withBody({ duration: '400d' }), status: 422, code: 'DURATION_TOO_LONG', detail: 'duration' },
+  { name: "ISO duration 'P1Y' (years vary in length)", as: 'agent', path: REQUESTS, body: withBody({ duration: 'P1Y' }), status: 422, code: 'INVALID_DURATION' },
+  { name: 'onBehalfOf an unknown user', as: 'agent', path: REQUESTS, body: withBody({ onBehalfOf: 'nobody-here@example.com' }), status: 422, code: 'UNKNOWN_USER', detail: 'onBehalfOf' },
+  // headers, query, path
+  { name: 'an Idempotency-Key with spaces', as: 'agent', path: REQUESTS, body: valid, headers: { 'idempotency-key': 'my key 1' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'an Idempotency-Key of 300 characters', as: 'agent', path: REQUESTS, body: valid, headers: { 'idempotency-key': 'k'.repeat(300) }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'GET with wait=abc', as: 'agent', method: 'GET', path: (ids) => `${REQUESTS}/${ids.pendingId}?wait=abc`, status: 400, code: 'VALIDATION_FAILED', detail: 'wait' },
+  { name: 'GET with wait=61', as: 'agent', method: 'GET', path: (ids) => `${REQUESTS}/${ids.pendingId}?wait=61`, status: 400, code: 'VALIDATION_FAILED', detail: 'wait' },
+  { name: 'GET a non-uuid request id', as: 'agent', method: 'GET', path: `${REQUESTS}/not-a-uuid`, status: 404, code: 'REQUEST_NOT_FOUND' },
+  // admin API
+  { name: 'an agent with an RSA key', as: 'admin', path: '/v1/admin/agents', body: (ids) => ({ name: `rsa-${randomUUID().slice(0, 8)}`, publicJwk: ids.rsaJwk }), status: 400, code: 'VALIDATION_FAILED', detail: 'publicJwk.kty' },
+  { name: 'an agent key without x', as: 'admin', path: '/v1/admin/agents', body: () => ({ name: `nox-${randomUUID().slice(0, 8)}`, publicJwk: { kty: 'OKP', crv: 'Ed25519' } }), status: 400, code: 'VALIDATION_FAILED', detail: 'publicJwk.x' },
+  { name: "an agent key with the private 'd'", as: 'admin', path: '/v1/admin/agents', body: (ids) => ({ name: `priv-${randomUUID().slice(0, 8)}`, publicJwk: { ...ids.okpJwk, d: 'bm90LWEtcmVhbC1rZXk' } }), status: 422, code: 'INVALID_KEY' },
+  { name: 'an agent key that is not a point on the curve', as: 'admin', path: '/v1/admin/agents', body: () => ({ name: `bad-${randomUUID().slice(0, 8)}`, publicJwk: { kty: 'OKP', crv: 'Ed25519', x: 'AAAA' } }), status: 422, code: 'INVALID_KEY' },
+  { name: 'a duplicate agent name', as: 'admin', path: '/v1/admin/agents', body: (ids) => ({ name: ids.takenName, publicJwk: ids.okpJwk }), status: 409, code: 'AGENT_NAME_TAKEN' },
+  { name: 'a user with a bad email', as: 'admin', method: 'PUT', path: '/v1/admin/users/bad-email-user', body: { email: 'not-an-email', displayName: 'Bad', groups: [] }, status: 400, code: 'VALIDATION_FAILED', detail: 'email' },
+  { name: 'approve with an unknown field', as: 'admin', path: (ids) => `/v1/admin/access-requests/${ids.pendingId}/approve`, body: { comment: 'ok', grantEverything: true }, status: 400, code: 'VALIDATION_FAILED', detail: 'grantEverything' },
+  { name: 'revoke without a reason', as: 'admin', path: (ids) => `/v1/admin/grants/${ids.grantId}/revoke`, body: {}, status: 400, code: 'VALIDATION_FAILED', detail: 'reason' },
+  { name: 'list with limit=0', as: 'admin', method: 'GET', path: '/v1/admin/access-requests?limit=0', status: 400, code: 'VALIDATION_FAILED', detail: 'limit' },
+  { name: 'list with limit=1000', as: 'admin', method: 'GET', path: '/v1/admin/access-requests?limit=1000', status: 400, code: 'VALIDATION_FAILED', detail: 'limit' },
+  { name: 'list with status=bogus', as: 'admin', method: 'GET', path: '/v1/admin/access-requests?status=bogus', status: 400, code: 'VALIDATION_FAILED', detail: 'status' },
+  { name: 'list with a cursor the API never gave', as: 'admin', method: 'GET', path: '/v1/admin/access-requests?cursor=bm9wZQ', status: 400, code: 'VALIDATION_FAILED', detail: 'cursor' },
+  { name: 'audit with a non-numeric cursor', as: 'admin', method: 'GET', path: '/v1/admin/audit?cursor=abc', status: 400, code: 'VALIDATION_FAILED', detail: 'cursor' },
+  { name: 'evaluate with a non-uuid agentId', as: 'admin', path: '/v1/admin/policy/evaluate', body: withBody({ agentId: 'agent-7' }), status: 400, code: 'VALIDATION_FAILED', detail: 'agentId' },
+  { name: 'introspect with no token field', as: 'introspector', path: '/v1/introspect', body: { token_type_hint: 'access_token' }, status: 400, code: 'VALIDATION_FAILED', detail: 'token' },
+];
+
+describe('bad input', () => {
+  let broker: Broker;
+  let agent: TestAgent;
+  let ids: Ids;
+
+  beforeAll(async () => {
+    broker = await startBroker();
+    agent = await registerAgent(broker);
+    // Another agent owns the request and grant the admin cases point at, so `agent` asks nothing valid.
+    const other = await registerAgent(broker);
+    await putUser(broker, `bad-input-${other.id.slice(0, 8)}`, ['sales']);
+    const pending = await other.call('POST', REQUESTS, withBody({ columns: ['email'] }));
+    const approved = await other.call('POST', REQUESTS, valid);
+    expect([pending.body.status, approved.body.status]).toEqual(['pending', 'approved']);
+    const { publicKey: rsa } = await generateKeyPair('RS256', { extractable: true });
+    const { publicKey: okp } = await generateKeyPair('EdDSA', { extractable: true });
+    ids = {
+      agentId: agent.id,
+      takenName: other.name,
+      pendingId: pending.body.id,
+      grantId: approved.body.grant.id,
+      rsaJwk: await exportJWK(rsa),
+      okpJwk: (await exportJWK(okp)) as Record<string, unknown>,
+    };
+  });
+  afterAll(() => broker?.close());
+
+  async function send(c: Case): Promise<Reply> {
+    const token = c.as === 'agent' ? await agent.assertion() : c.as === 'admin' ? ADMIN_TOKEN : INTROSPECTION_TOKEN;
+    const path = typeof c.path === 'function' ? c.path(ids) : c.path;
+    const body = typeof c.body === 'function' ? c.body(ids) : c.body;
+    return call(`${broker.url}${path}`, c.method ?? 'POST', { token, body, raw: c.raw, headers: c.headers });
+  }
+
+  it('has a table of at least 35 cases', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(35);
+    expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
+  });
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s → its 4xx and code', async (_name, c) => {
+    const res = await send(c);
+    expect(res.status).toBeLessThan(500);
+    expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status: c.status, code: c.code });
+    expect(Object.keys(res.body)).toEqual(['error']);
+    expect(Object.keys(res.body.error).sort()).toEqual(['code', 'details', 'message']);
+    expect(typeof res.body.error.message).toBe('string');
+    expect(res.body.error.message.trim()).not.toBe('');
+    expect(Array.isArray(res.body.error.details)).toBe(true);
+    if (c.detail) expect(JSON.stringify(res.body.error.details)).toContain(c.detail);
+  });
+
+  it('left no access request rows for the agent, and the targets of the admin cases unchanged', async () => {
+    expect(await broker.prisma.accessRequest.count({ where: { agentId: ids.agentId } })).toBe(0);
+    expect(await broker.prisma.accessRequest.findUnique({ where: { id: ids.pendingId } })).toMatchObject({ status: 'pending' });
+    expect(await broker.prisma.grant.findUnique({ where: { id: ids.grantId } })).toMatchObject({ status: 'active' });
+    expect(await broker.prisma.user.count({ where: { id: 'bad-email-user' } })).toBe(0);
+  });
+});
