@@ -1,14 +1,6 @@
 import { approvalComplete, checkApprover, narrowScope } from './approval';
 import { AccessError, AccessErrorCode } from './errors';
-
-function thrown(fn: () => unknown): AccessError {
-  try {
-    fn();
-  } catch (error) {
-    return error as AccessError;
-  }
-  throw new Error('expected an error');
-}
+import { thrown } from './testing';
 
 describe('checkApprover', () => {
   const bob = { id: 'bob', groups: ['crm-owners'] };

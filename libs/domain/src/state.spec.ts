@@ -1,18 +1,10 @@
 import { AccessError, AccessErrorCode } from './errors';
 import { GrantStatus, RequestStatus, grantTransition, isGrantLive, requestTransition } from './state';
+import { thrown } from './testing';
 
 const REQUEST_STATUSES: RequestStatus[] = ['pending', 'approved', 'denied', 'cancelled', 'timed_out'];
 const TERMINAL: RequestStatus[] = ['approved', 'denied', 'cancelled', 'timed_out'];
 const ENDED: Exclude<GrantStatus, 'active'>[] = ['expired', 'released', 'revoked'];
-
-function thrown(fn: () => unknown): AccessError {
-  try {
-    fn();
-  } catch (error) {
-    return error as AccessError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('requestTransition', () => {
   it.each(TERMINAL)('applies pending -> %s', (to) => {

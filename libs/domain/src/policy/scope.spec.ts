@@ -1,6 +1,7 @@
 import { AccessError, AccessErrorCode } from '../errors';
 import { parsePolicy } from './parse';
 import { columnSensitivity, highestSensitivity, resolveScope } from './scope';
+import { thrown } from '../testing';
 
 const policy = parsePolicy(
   `version: 1
@@ -15,15 +16,6 @@ resources:
 `,
   'scope.yaml',
 );
-
-function thrown(fn: () => unknown): AccessError {
-  try {
-    fn();
-  } catch (error) {
-    return error as AccessError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('resolveScope', () => {
   it('gives every listed column, in listed order, when columns are omitted', () => {
