@@ -25,6 +25,8 @@ const shared = {
     '^@gatehouse/core$': '<rootDir>/libs/core/src',
     '^@gatehouse/core/(.*)$': '<rootDir>/libs/core/src/$1',
     '^@gatehouse/prisma$': '<rootDir>/prisma/generated/client',
+    '^@gatehouse/(slack|sdk|guard)$': '<rootDir>/libs/$1/src',
+    '^@gatehouse/(slack|sdk|guard)/(.*)$': '<rootDir>/libs/$1/src/$2',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testEnvironment: 'node',
