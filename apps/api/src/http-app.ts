@@ -3,15 +3,11 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
-import { Config, CoreModule, loggingModule, readDirectoryFile, readPolicyFile } from '@gatehouse/core';
+import { Config, CoreModule, loggingModule, preflight } from '@gatehouse/core';
 import { ApiModule } from './api.module';
 
 /** Root module of a process: logging, the shared core, and the parts this process runs. */
 export function rootModule(config: Config, parts: DynamicModule['imports']): DynamicModule {
-  // Bad policy or directory files must stop the start before any provider opens a Postgres or
-  // Redis connection: Nest does not close the providers of a failed boot, so they would keep it alive.
-  readPolicyFile(config.policyFile);
-  if (config.directoryFile) readDirectoryFile(config.directoryFile);
   @Module({})
   class RootModule {}
   return { module: RootModule, imports: [loggingModule(config), CoreModule.forRoot(config), ...(parts ?? [])] };
@@ -19,6 +15,7 @@ export function rootModule(config: Config, parts: DynamicModule['imports']): Dyn
 
 /** Creates the HTTP application (not yet listening); `extra` adds e.g. the worker to the same process. */
 export async function createHttpApp(config: Config, extra: DynamicModule['imports'] = []): Promise<INestApplication> {
+  await preflight(config);
   const app = await NestFactory.create<NestExpressApplication>(rootModule(config, [ApiModule, ...(extra ?? [])]), {
     // Nest's default exits the process on a boot error; throw instead, so runMain can print the
     // plain PolicyError / ConfigError message and callers (tests) see the error.

@@ -33,3 +33,4 @@ export * from './usecases/grants/introspect-token';
 export * from './logging';
 export type { AgentRow } from './db/agents.repository';
 export type { GrantRow } from './db/grants.repository';
+export * from './preflight';

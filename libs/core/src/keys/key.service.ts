@@ -139,8 +139,8 @@ async function generateKey() {
   return describe(privateKey, publicKey);
 }
 
-/** GATEHOUSE_SIGNING_KEY: an Ed25519 private key as PKCS#8 PEM or as a JWK (JSON). */
-async function importConfiguredKey(value: string) {
+/** GATEHOUSE_SIGNING_KEY: an Ed25519 private key as PKCS#8 PEM or as a JWK (JSON); a ConfigError otherwise. */
+export async function importConfiguredKey(value: string) {
   try {
     return await importKeyText(value.trim());
   } catch (error) {
