@@ -1,0 +1,80 @@
+import { AccessDeniedError, GatehouseError, type AccessRequest, type Grant, type GrantSummary } from '@gatehouse/sdk';
+
+/** Short, model-readable texts for the tools' results. Pure: time comes in as an argument. */
+
+function until(expiresAt: string, now: Date): string {
+  const seconds = Math.max(0, Math.round((Date.parse(expiresAt) - now.getTime()) / 1000));
+  const left = seconds >= 120 ? `${Math.round(seconds / 60)} min` : `${seconds} s`;
+  return `${expiresAt} (${left} from now)`;
+}
+
+function what(g: Pick<Grant, 'actions' | 'resource' | 'columns'>): string {
+  return `${g.actions.join('+')} on ${g.resource}, columns ${g.columns.join(', ')}`;
+}
+
+/** The grant: what, until when, the token, and what to do next. */
+export function approvedText(grant: Grant, request: AccessRequest | undefined, now: Date): string {
+  const byPerson = request?.decidedBy && request.decidedBy !== 'policy';
+  const why = request ? ` (${byPerson ? `approved by ${request.decidedBy}` : `policy rule ${request.decision.rules.join(', ') || 'default'}`})` : '';
+  return [
+    `APPROVED${why}. Grant ${grant.id}: ${what(grant)}, until ${until(grant.expiresAt, now)}.`,
+    `Token: ${grant.token}`,
+    `Next: send it to the resource server as "Authorization: Bearer <token>". It only covers the columns above. ` +
+      `Call release_access with grant_id "${grant.id}" as soon as the task is done.`,
+  ].join('\n');
+}
+
+/** A request waiting for people. */
+export function pendingText(request: AccessRequest): string {
+  const a = request.approval;
+  const who = a ? `${a.approvers} (${a.received}/${a.required} approvals, decide by ${a.expiresAt})` : 'an approver';
+  return [
+    `PENDING: request ${request.id} for ${what(request)} needs approval by ${who}.`,
+    `Reason given: ${request.decision.message}`,
+    `Next: call check_access_request with request_id "${request.id}" (it waits up to 60 s for a decision). Do not send a new request for the same thing.`,
+  ].join('\n');
+}
+
+/** A request that ended without a grant. */
+export function endedText(request: AccessRequest): string {
+  switch (request.status) {
+    case 'denied':
+      return [
+        `DENIED: request ${request.id} for ${what(request)}.`,
+        `Why: ${request.decision.message}${request.decision.rules.length ? ` (rule ${request.decision.rules.join(', ')})` : ''}${request.decidedBy ? `, decided by ${request.decidedBy}` : ''}.`,
+        'Next: do not retry the same request. Ask for fewer or less sensitive columns, or tell the user why this data is unavailable.',
+      ].join('\n');
+    case 'timed_out':
+      return `TIMED OUT: nobody approved request ${request.id} in time. Next: ask the user whether to request again.`;
+    case 'cancelled':
+      return `CANCELLED: request ${request.id} was withdrawn. Next: request again if the access is still needed.`;
+    default:
+      return `Request ${request.id} is ${request.status}.`;
+  }
+}
+
+/** Any request, whatever its state. */
+export function requestText(request: AccessRequest, now: Date): string {
+  if (request.status === 'pending') return pendingText(request);
+  if (request.status === 'approved' && request.grant?.token) return approvedText(request.grant, request, now);
+  if (request.status === 'approved') {
+    return `APPROVED earlier, but grant ${request.grant?.id} is now ${request.grant?.status ?? 'gone'}. Next: request access again if still needed.`;
+  }
+  return endedText(request);
+}
+
+/** The list of this agent's grants. */
+export function grantsText(grants: GrantSummary[], now: Date): string {
+  if (grants.length === 0) return 'No active grants. Use request_access to ask for what the task needs.';
+  return [`${grants.length} active grant(s):`, ...grants.map((g) => `- ${g.id}: ${what(g)}, until ${until(g.expiresAt, now)}`)].join('\n');
+}
+
+/** An error, with what to do about it. */
+export function errorText(error: unknown): string {
+  if (error instanceof AccessDeniedError && error.request) return endedText(error.request as AccessRequest);
+  if (error instanceof GatehouseError) {
+    const details = error.details.map((d) => `${d.path ? `${d.path}: ` : ''}${d.message}`).join('; ');
+    return `ERROR ${error.code}${error.status ? ` (HTTP ${error.status})` : ''}: ${error.message}${details ? ` [${details}]` : ''}`;
+  }
+  return `ERROR: ${(error as Error)?.message ?? String(error)}`;
+}

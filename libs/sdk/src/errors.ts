@@ -1,0 +1,107 @@
+/** The decision the broker explains with every request. */
+export interface Decision {
+  outcome: 'approve' | 'require_approval' | 'deny';
+  rules: string[];
+  message: string;
+  riskScore: number;
+  policyVersion: string;
+}
+
+/** One precise complaint about an input, as the API reports it. */
+export interface ErrorDetail {
+  path?: string;
+  message: string;
+}
+
+/**
+ * Every failure the SDK reports. `code` is the API's UPPER_SNAKE code (or one of the SDK's own:
+ * NETWORK_ERROR, WAIT_TIMEOUT, REQUEST_DENIED, REQUEST_TIMED_OUT, REQUEST_CANCELLED, UNEXPECTED_RESPONSE).
+ */
+export class GatehouseError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    readonly details: ErrorDetail[] = [],
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** 400 / 422: the request was malformed or refused by the rules (unknown column, bad duration...). */
+export class InvalidRequestError extends GatehouseError {}
+/** 401: the assertion was refused (wrong key, clock skew, replay). */
+export class AuthenticationError extends GatehouseError {}
+/** 403: the agent is suspended, or the caller may not do this. */
+export class ForbiddenError extends GatehouseError {}
+/** 404: no such request or grant (or another agent's). */
+export class NotFoundError extends GatehouseError {}
+/** 409: a state conflict (e.g. an Idempotency-Key reused with another body). */
+export class ConflictError extends GatehouseError {}
+
+/** 429 after every retry: `retryAfterSeconds` is the broker's last Retry-After. */
+export class RateLimitedError extends GatehouseError {
+  constructor(message: string, details: ErrorDetail[], readonly retryAfterSeconds?: number) {
+    super('RATE_LIMITED', 429, message, details);
+  }
+}
+
+/** 503 after every retry, or the broker could not be reached at all. */
+export class UnavailableError extends GatehouseError {}
+
+/** The policy or a person denied the request; `decision` says which rules and why. */
+export class AccessDeniedError extends GatehouseError {
+  constructor(readonly decision: Decision, readonly requestId: string, readonly request?: unknown) {
+    super('REQUEST_DENIED', 403, `Access denied${decision.rules.length ? ` by ${decision.rules.join(', ')}` : ''}: ${decision.message}`);
+  }
+}
+
+/** Nobody decided before the request's approval timeout; ask again if still needed. */
+export class ApprovalTimedOutError extends GatehouseError {
+  constructor(readonly requestId: string) {
+    super('REQUEST_TIMED_OUT', 408, `Request ${requestId} timed out: nobody approved it in time.`);
+  }
+}
+
+/** The request was withdrawn (cancelled) before anyone decided. */
+export class RequestCancelledError extends GatehouseError {
+  constructor(readonly requestId: string) {
+    super('REQUEST_CANCELLED', 409, `Request ${requestId} was cancelled.`);
+  }
+}
+
+/** waitForGrant's own timeout passed while the request was still pending (it stays pending). */
+export class WaitTimeoutError extends GatehouseError {
+  constructor(readonly requestId: string, timeoutMs: number) {
+    super('WAIT_TIMEOUT', 408, `Request ${requestId} is still pending after ${timeoutMs} ms; wait again or cancel it.`);
+  }
+}
+
+/** Builds the typed error for an API error answer `{error: {code, message, details}}`. */
+export function errorFromResponse(status: number, body: unknown, retryAfterSeconds?: number): GatehouseError {
+  const e = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | null)?.error;
+  const code = typeof e?.code === 'string' ? e.code : 'UNEXPECTED_RESPONSE';
+  const message = typeof e?.message === 'string' ? e.message : `Gatehouse answered HTTP ${status}.`;
+  const details = Array.isArray(e?.details) ? (e!.details as ErrorDetail[]) : [];
+  switch (status) {
+    case 400:
+    case 413:
+    case 422:
+      return new InvalidRequestError(code, status, message, details);
+    case 401:
+      return new AuthenticationError(code, status, message, details);
+    case 403:
+      return new ForbiddenError(code, status, message, details);
+    case 404:
+      return new NotFoundError(code, status, message, details);
+    case 409:
+      return new ConflictError(code, status, message, details);
+    case 429:
+      return new RateLimitedError(message, details, retryAfterSeconds);
+    case 503:
+      return new UnavailableError(code, status, message, details);
+    default:
+      return new GatehouseError(code, status, message, details);
+  }
+}

@@ -1,0 +1,72 @@
+import type { Decision } from './errors';
+
+/** What an agent asks for (the body of POST /v1/access-requests). */
+export interface AccessRequestInput {
+  resource: string;
+  actions: string[];
+  /** Omitted means every column of the resource. */
+  columns?: string[];
+  /** `90s`, `15m`, `1h` or ISO 8601 (`PT15M`). */
+  duration: string;
+  reason: string;
+  onBehalfOf?: string;
+  task?: Record<string, unknown>;
+}
+
+/** A grant as the broker shows it; `token` only while it is live. */
+export interface Grant {
+  id: string;
+  status?: 'active' | 'expired' | 'released' | 'revoked';
+  token?: string;
+  expiresAt: string;
+  resource: string;
+  actions: string[];
+  columns: string[];
+}
+
+/** Request statuses of the API. */
+export type RequestStatus = 'pending' | 'approved' | 'denied' | 'cancelled' | 'timed_out';
+
+/** The broker's access-request answer. */
+export interface AccessRequest {
+  id: string;
+  status: RequestStatus;
+  agentId: string;
+  resource: string;
+  actions: string[];
+  columns: string[];
+  duration: string;
+  reason: string;
+  onBehalfOf: string | null;
+  task: unknown;
+  createdAt: string;
+  decision: Decision;
+  grant?: Grant;
+  approval?: { approvers: string; required: number; received: number; expiresAt: string };
+  decidedBy?: string;
+  decidedAt?: string;
+}
+
+/** A request that waits for people; hand it to waitForGrant. */
+export interface PendingHandle {
+  requestId: string;
+  request: AccessRequest;
+}
+
+/** requestAccess's answer: a grant at once, or a handle to wait on. */
+export type AccessResult =
+  | { status: 'approved'; grant: Grant & { token: string }; request: AccessRequest }
+  | { status: 'pending'; handle: PendingHandle; request: AccessRequest };
+
+/** One grant in GET /v1/grants (no token). */
+export interface GrantSummary {
+  id: string;
+  requestId: string;
+  agentId: string;
+  status: string;
+  resource: string;
+  actions: string[];
+  columns: string[];
+  expiresAt: string;
+  [key: string]: unknown;
+}

@@ -1,0 +1,92 @@
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { generateAgentKeyPair } from '@gatehouse/sdk';
+import { Broker, startBroker } from '../support/broker';
+import { users, verifyGrantToken } from '../support/flows';
+import { ensureMcpBuilt } from '../support/mcp-build';
+
+type TextResult = { content: { type: string; text: string }[]; isError?: boolean };
+const textOf = (result: unknown) => (result as TextResult).content.map((c) => c.text).join('\n');
+
+describe('MCP server over stdio', () => {
+  let broker: Broker;
+  let client: Client;
+  let stderr = '';
+
+  beforeAll(async () => {
+    const main = ensureMcpBuilt();
+    broker = await startBroker();
+    const { privateJwk, publicJwk } = await generateAgentKeyPair();
+    const res = await broker.admin('POST', '/v1/admin/agents', { name: `mcp-${Date.now()}`, publicJwk, owner: 'team-ai@example.com' });
+    // The key goes in as a file path, the way a client configuration would keep it out of its JSON.
+    const keyFile = join(tmpdir(), `gatehouse-mcp-key-${res.body.id}.json`);
+    writeFileSync(keyFile, JSON.stringify(privateJwk), { mode: 0o600 });
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [main],
+      env: { PATH: process.env.PATH ?? '', GATEHOUSE_URL: broker.url, GATEHOUSE_AGENT_ID: res.body.id, GATEHOUSE_AGENT_KEY: keyFile },
+      stderr: 'pipe',
+    });
+    transport.stderr?.on('data', (chunk) => { stderr += String(chunk); });
+    client = new Client({ name: 'gatehouse-e2e', version: '1.0.0' });
+    await client.connect(transport);
+  }, 60_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await broker?.close();
+  });
+
+  it('lists the four tools with their inputs', async () => {
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(['check_access_request', 'list_my_grants', 'release_access', 'request_access']);
+    const request = tools.find((t) => t.name === 'request_access')!;
+    expect(Object.keys(request.inputSchema.properties ?? {}).sort()).toEqual(['actions', 'columns', 'duration', 'on_behalf_of', 'reason', 'resource']);
+    expect(stderr).toContain('gatehouse-mcp: ready');
+  });
+
+  it('asks, waits for an approver, and ends up holding a grant whose token verifies', async () => {
+    const { dana } = await users(broker, { dana: ['crm-owners'] });
+    const asked = await client.callTool({
+      name: 'request_access',
+      arguments: { resource: 'crm.customers', actions: ['read'], columns: ['email'], duration: '10m', reason: 'Email the customer about ticket 7' },
+    });
+    const pending = textOf(asked);
+    expect(pending).toMatch(/^PENDING: request [0-9a-f-]{36} for read on crm\.customers, columns email needs approval by crm-owners \(0\/1/);
+    expect(pending).toContain('check_access_request');
+    const requestId = /request ([0-9a-f-]{36})/.exec(pending)![1];
+
+    const checking = client.callTool({ name: 'check_access_request', arguments: { request_id: requestId, wait_seconds: 20 } });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await broker.admin('POST', `/v1/admin/access-requests/${requestId}/approve`, { asUser: dana })).status).toBe(200);
+    const approved = textOf(await checking);
+    expect(approved).toMatch(/^APPROVED \(approved by .+\)\. Grant [0-9a-f-]{36}: read on crm\.customers, columns email, until /);
+    const token = /Token: (\S+)/.exec(approved)![1];
+    const grantId = /Grant ([0-9a-f-]{36})/.exec(approved)![1];
+    const { payload } = await verifyGrantToken(broker, token);
+    expect(payload).toMatchObject({ jti: grantId, req: requestId });
+
+    const listed = textOf(await client.callTool({ name: 'list_my_grants', arguments: {} }));
+    expect(listed).toContain(`- ${grantId}: read on crm.customers, columns email, until`);
+
+    const released = textOf(await client.callTool({ name: 'release_access', arguments: { grant_id: grantId } }));
+    expect(released).toBe(`RELEASED: grant ${grantId} (crm.customers) is released; its token no longer works.`);
+    expect(textOf(await client.callTool({ name: 'list_my_grants', arguments: {} }))).toMatch(/^No active grants/);
+  });
+
+  it('gets low-risk access at once, and reads a denial with its reason', async () => {
+    const ok = textOf(await client.callTool({ name: 'request_access', arguments: { resource: 'crm.customers', columns: ['id', 'name'], reason: 'Look up a name' } }));
+    expect(ok).toMatch(/^APPROVED \(policy rule low-risk-reads\)\. Grant .*: read on crm\.customers, columns id, name, until .*\(15 min from now\)/);
+    const denied = await client.callTool({ name: 'request_access', arguments: { resource: 'crm.customers', columns: ['ssn'], reason: 'Verify identity' } });
+    expect(textOf(denied)).toMatch(/^DENIED: request [0-9a-f-]{36} for read on crm\.customers, columns ssn\.\nWhy: Restricted columns are never granted to agents\. \(rule no-restricted\)/);
+  });
+
+  it('reports API errors as tool errors a model can act on', async () => {
+    const bad = await client.callTool({ name: 'request_access', arguments: { resource: 'crm.customers', columns: ['shoe_size'], reason: 'x' } });
+    expect((bad as TextResult).isError).toBe(true);
+    expect(textOf(bad)).toMatch(/^ERROR UNKNOWN_COLUMN \(HTTP 422\): /);
+  });
+});
