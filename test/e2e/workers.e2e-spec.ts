@@ -71,12 +71,12 @@ describe('queue and reconciler', () => {
     expect(listed.body.items.find((g: { id: string }) => g.id === issued.id)).toMatchObject({ status: 'expired' });
     expect(await expiredEvents(issued.id)).toBe(0);
 
-    expect(await broker.app.get(Reconcile).execute(new Date())).toEqual({ expired: 1, timedOut: 0 });
+    expect(await broker.app.get(Reconcile).execute(new Date())).toEqual({ expired: 1, timedOut: 0, escalated: 0 });
     expect(await broker.prisma.grant.findUnique({ where: { id: issued.id } })).toMatchObject({ status: 'expired', endedBy: 'system' });
     expect(await expiredEvents(issued.id)).toBe(1);
 
     // A second pass finds nothing to do.
-    expect(await broker.app.get(Reconcile).execute(new Date())).toEqual({ expired: 0, timedOut: 0 });
+    expect(await broker.app.get(Reconcile).execute(new Date())).toEqual({ expired: 0, timedOut: 0, escalated: 0 });
     expect(await expiredEvents(issued.id)).toBe(1);
   });
 

@@ -4,13 +4,17 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { Config, CoreModule, loggingModule, preflight } from '@gatehouse/core';
+import { SlackModule, SlackNotifier } from '@gatehouse/slack';
 import { ApiModule } from './api.module';
 
 /** Root module of a process: logging, the shared core, and the parts this process runs. */
 export function rootModule(config: Config, parts: DynamicModule['imports']): DynamicModule {
   @Module({})
   class RootModule {}
-  return { module: RootModule, imports: [loggingModule(config), CoreModule.forRoot(config), ...(parts ?? [])] };
+  // Slack approvals replace the log notifier and add /slack/events only when all three variables are set.
+  const slack = config.slack ? [SlackModule.forRoot()] : [];
+  const core = CoreModule.forRoot(config, { notifier: config.slack ? SlackNotifier : undefined });
+  return { module: RootModule, imports: [loggingModule(config), core, ...slack, ...(parts ?? [])] };
 }
 
 /** Creates the HTTP application (not yet listening); `extra` adds e.g. the worker to the same process. */

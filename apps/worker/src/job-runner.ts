@@ -1,7 +1,8 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import { AccessError } from '@gatehouse/domain';
-import { AuditSealer, Config, ExpireGrant, JOBS, JobName, QUEUES, QueueService, Reconcile, TimeOutAccessRequest } from '@gatehouse/core';
+import { AuditSealer, Config, EscalateAccessRequest, ExpireGrant, JOBS, JobName, QUEUES, QueueService, Reconcile, RemindApprovers, TimeOutAccessRequest } from '@gatehouse/core';
+import { SlackJobs } from '@gatehouse/slack';
 
 const SEAL_EVERY_MS = 1000;
 
@@ -26,6 +27,10 @@ export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly timeOut: TimeOutAccessRequest,
     private readonly reconcile: Reconcile,
     private readonly sealer: AuditSealer,
+    private readonly remind: RemindApprovers,
+    private readonly escalate: EscalateAccessRequest,
+    // Present only when Slack is configured (SlackModule).
+    @Optional() private readonly slackJobs?: SlackJobs,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -34,6 +39,7 @@ export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
     this.workers = [
       new Worker(QUEUES.lifecycle, (job, token) => this.run(job, token), { connection, prefix, concurrency: 10 }),
       new Worker(QUEUES.maintenance, (job, token) => this.run(job, token), { connection, prefix, concurrency: 1 }),
+      ...(this.slackJobs ? [new Worker(QUEUES.slack, (job, token) => this.run(job, token), { connection, prefix, concurrency: 5 })] : []),
     ];
     for (const worker of this.workers) worker.on('failed', (job, error) => this.logger.warn(`job ${job?.id} failed: ${error.message}`));
     const maintenance = this.queues.queues[QUEUES.maintenance];
@@ -66,6 +72,21 @@ export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
           }
           return outcome;
         }
+        case 'remindApprovers':
+        case 'escalateRequest': {
+          const requestId = (parsed.data as { requestId: string }).requestId;
+          const outcome = name === 'remindApprovers' ? await this.remind.execute({ requestId, now }) : await this.escalate.execute({ requestId, now });
+          if (outcome === 'not_due' && token) {
+            await job.moveToDelayed(Date.now() + 1000, token);
+            throw new DelayedError();
+          }
+          return outcome;
+        }
+        case 'slackPost':
+        case 'slackUpdate':
+        case 'slackReply':
+          if (!this.slackJobs) throw new UnrecoverableError('Slack is not configured in this process');
+          return await this.slackJobs.run(job, token);
         case 'timeOutRequest':
           return await this.timeOut.execute({ requestId: (parsed.data as { requestId: string }).requestId, now });
         case 'reconcile':

@@ -1,4 +1,4 @@
-import { DynamicModule, Global, Module, Provider } from '@nestjs/common';
+import { DynamicModule, Global, Module, Provider, Type } from '@nestjs/common';
 import { Config } from './config/config';
 import { PrismaService } from './db/prisma.service';
 import { Database } from './db/database';
@@ -17,7 +17,7 @@ import { PolicyStore } from './policy/policy.store';
 import { RequestEvents } from './events/request-events';
 import { QueueService } from './queue/queue.service';
 import { Metrics } from './metrics/metrics';
-import { APPROVAL_NOTIFIER, LogApprovalNotifier } from './notify/approval-notifier';
+import { APPROVAL_NOTIFIER, ApprovalNotifier, LogApprovalNotifier } from './notify/approval-notifier';
 import { AuditSealer, AuditVerifier, CHECKPOINT_SIGNER } from './audit';
 import { AccessRequestPresenter } from './usecases/access-request.view';
 import { GrantIssuer } from './usecases/grants/grant-issuer';
@@ -38,6 +38,9 @@ import { LoadDirectory, UpsertUser } from './usecases/users/upsert-user';
 import { AdminQueries } from './usecases/queries/admin-queries';
 import { EvaluatePolicy } from './usecases/evaluate-policy';
 import { CoreLifecycle } from './core.lifecycle';
+import { RemindApprovers } from './usecases/access-requests/remind-approvers';
+import { EscalateAccessRequest } from './usecases/access-requests/escalate-access-request';
+import { DescribeForApprovers, RecordSlackMessage } from './usecases/queries/describe-for-approvers';
 
 const services: Provider[] = [
   PrismaService, Database, AgentsRepository, UsersRepository, AccessRequestsRepository, GrantsRepository, SigningKeysRepository,
@@ -46,22 +49,25 @@ const services: Provider[] = [
   SubmitAccessRequest, GetAccessRequest, CancelAccessRequest, Decider, ApproveAccessRequest, DenyAccessRequest,
   TimeOutAccessRequest, GrantEnder, ReleaseGrant, RevokeGrant, ExpireGrant, IntrospectToken, Reconcile, RegisterAgent, SuspendAgent,
   ResumeAgent, RotateAgentKey, UpsertUser, LoadDirectory, AdminQueries, EvaluatePolicy, CoreLifecycle,
+  RemindApprovers, EscalateAccessRequest, DescribeForApprovers, RecordSlackMessage,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */
 @Global()
 @Module({})
 export class CoreModule {
-  static forRoot(config: Config): DynamicModule {
+  /** `notifier` replaces the log notifier (Slack, when configured); it may inject core services. */
+  static forRoot(config: Config, options: { notifier?: Type<ApprovalNotifier> } = {}): DynamicModule {
     return {
       module: CoreModule,
       providers: [
         { provide: Config, useValue: config },
         { provide: CHECKPOINT_SIGNER, useExisting: KeyService },
-        { provide: APPROVAL_NOTIFIER, useClass: LogApprovalNotifier },
+        LogApprovalNotifier,
+        { provide: APPROVAL_NOTIFIER, useClass: options.notifier ?? LogApprovalNotifier },
         ...services,
       ],
-      exports: [Config, CHECKPOINT_SIGNER, APPROVAL_NOTIFIER, ...services],
+      exports: [Config, CHECKPOINT_SIGNER, APPROVAL_NOTIFIER, LogApprovalNotifier, ...services],
     };
   }
 }

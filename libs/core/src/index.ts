@@ -34,3 +34,7 @@ export * from './logging';
 export type { AgentRow } from './db/agents.repository';
 export type { GrantRow } from './db/grants.repository';
 export * from './preflight';
+export * from './usecases/access-requests/remind-approvers';
+export * from './usecases/access-requests/escalate-access-request';
+export * from './usecases/access-requests/decider';
+export * from './usecases/queries/describe-for-approvers';

@@ -11,8 +11,15 @@ export interface Approver {
  * Checks that `approver` may decide a request approved by `approvers` (a group or 'requester').
  * Throws NOT_AN_APPROVER or SELF_APPROVAL.
  */
-export function checkApprover(input: { approvers: string; onBehalfOf: string | null; approver: Approver }): void {
-  const { approvers, onBehalfOf, approver } = input;
+export function checkApprover(input: { approvers: string; onBehalfOf: string | null; approver: Approver; escalatedTo?: string | null }): void {
+  const { approvers, onBehalfOf, approver, escalatedTo } = input;
+  // Once escalated, members of the escalation group may decide too; nobody decides for themselves.
+  if (escalatedTo && escalatedTo !== 'requester' && approver.groups.includes(escalatedTo)) {
+    if (onBehalfOf !== null && approver.id === onBehalfOf && approvers !== 'requester') {
+      throw new AccessError(AccessErrorCode.SELF_APPROVAL, `${approver.id} cannot approve a request made on their own behalf; ask someone else in ${approvers} or ${escalatedTo}.`);
+    }
+    if (onBehalfOf === null || approver.id !== onBehalfOf) return;
+  }
   if (approvers === 'requester') {
     if (onBehalfOf === null) {
       throw new AccessError(

@@ -12,6 +12,7 @@ export function httpStatusOf(code: AccessErrorCode): number {
     case AccessErrorCode.INVALID_ASSERTION:
     case AccessErrorCode.ASSERTION_REPLAYED:
     case AccessErrorCode.INVALID_ADMIN_TOKEN:
+    case AccessErrorCode.INVALID_SLACK_SIGNATURE:
       return 401;
     case AccessErrorCode.AGENT_SUSPENDED:
     case AccessErrorCode.SELF_APPROVAL:

@@ -40,11 +40,12 @@ export class AccessRequestsRepository {
       WITH r AS (
         INSERT INTO access_requests (id, agent_id, on_behalf_of, resource, actions, columns, duration_seconds, reason, task,
           source_ip, status, decision, policy_version, risk_score, approver_group, required_approvals, approval_expires_at,
-          idempotency_key, body_hash, decided_at, decided_by, created_at, updated_at)
+          idempotency_key, body_hash, decided_at, decided_by, created_at, updated_at, remind_at, escalate_at, escalate_to)
         VALUES (${r.id}::uuid, ${r.agentId}::uuid, ${r.onBehalfOf}, ${r.resource}, ${r.actions}::text[], ${r.columns}::text[],
           ${r.durationSeconds}, ${r.reason}, ${r.task === null ? null : JSON.stringify(r.task)}::jsonb, ${r.sourceIp}, ${r.status},
           ${JSON.stringify(r.decision)}::jsonb, ${r.policyVersion}, ${r.riskScore}, ${r.approverGroup}, ${r.requiredApprovals},
-          ${r.approvalExpiresAt}, ${r.idempotencyKey}, ${r.bodyHash}, ${r.decidedAt}, ${r.decidedBy}, ${r.createdAt}, ${r.updatedAt})
+          ${r.approvalExpiresAt}, ${r.idempotencyKey}, ${r.bodyHash}, ${r.decidedAt}, ${r.decidedBy}, ${r.createdAt}, ${r.updatedAt},
+          ${r.remindAt}, ${r.escalateAt}, ${r.escalateTo})
         RETURNING id
       ), g AS (
         INSERT INTO grants (id, request_id, agent_id, subject, audience, resource, actions, columns, purpose, kid, issued_at, expires_at, status)
@@ -67,6 +68,26 @@ export class AccessRequestsRepository {
     return count;
   }
 
+  /** Conditional: marks a pending, due, not yet escalated request escalated; returns 0 otherwise. */
+  async markEscalated(db: Tx, id: string, at: Date): Promise<number> {
+    const { count } = await db.accessRequest.updateMany({
+      where: { id, status: 'pending', escalatedAt: null, escalateTo: { not: null }, escalateAt: { lte: at } },
+      data: { escalatedAt: at },
+    });
+    return count;
+  }
+
+  /**
+   * Stores where the approval message (or the requester's direct message) was posted, only when
+   * not yet stored: a retried post job then finds the ts and edits instead of posting twice.
+   */
+  async recordSlackMessage(db: Tx, id: string, where: 'channel' | 'dm', channel: string, ts: string): Promise<boolean> {
+    const { count } = where === 'channel'
+      ? await db.accessRequest.updateMany({ where: { id, slackTs: null }, data: { slackChannel: channel, slackTs: ts } })
+      : await db.accessRequest.updateMany({ where: { id, slackDmTs: null }, data: { slackDmChannel: channel, slackDmTs: ts } });
+    return count === 1;
+  }
+
   listForAdmin(db: Tx, filter: { status?: string; agentId?: string; resource?: string; after?: Cursor; limit: number }): Promise<AccessRequestRow[]> {
     return db.accessRequest.findMany({
       where: {
@@ -83,6 +104,14 @@ export class AccessRequestsRepository {
   findPendingPastTimeout(db: Tx, now: Date, limit: number): Promise<Pick<AccessRequestRow, 'id'>[]> {
     return db.accessRequest.findMany({
       where: { status: 'pending', approvalExpiresAt: { lte: now } },
+      select: { id: true },
+      take: limit,
+    });
+  }
+
+  findPendingPastEscalation(db: Tx, now: Date, limit: number): Promise<Pick<AccessRequestRow, 'id'>[]> {
+    return db.accessRequest.findMany({
+      where: { status: 'pending', escalatedAt: null, escalateTo: { not: null }, escalateAt: { lte: now } },
       select: { id: true },
       take: limit,
     });

@@ -21,6 +21,24 @@ export class UsersRepository {
     return db.user.findFirst({ where: { OR: [{ id: idOrEmail }, { email: idOrEmail }] } });
   }
 
+  /**
+   * The directory users linked to a Slack user id (slack_user_id is unique, so at most one unless
+   * the schema changes); callers refuse anything but exactly one. Never matched by name or email.
+   */
+  findBySlackUserId(db: Tx, slackUserId: string): Promise<UserRow[]> {
+    return db.user.findMany({ where: { slackUserId }, take: 2 });
+  }
+
+  /** Members of any of `groups` who have a Slack user id, to mention them. */
+  findSlackLinkedInGroups(db: Tx, groups: string[]): Promise<Pick<UserRow, 'id' | 'slackUserId' | 'groups'>[]> {
+    return db.user.findMany({ where: { groups: { hasSome: groups }, slackUserId: { not: null } }, select: { id: true, slackUserId: true, groups: true }, orderBy: { id: 'asc' }, take: 50 });
+  }
+
+  /** Users by id, e.g. the approvers of a request, to show who decided. */
+  findByIds(db: Tx, ids: string[]): Promise<UserRow[]> {
+    return db.user.findMany({ where: { id: { in: ids } } });
+  }
+
   list(db: Tx, page: { limit: number; after?: string; group?: string }): Promise<UserRow[]> {
     return db.user.findMany({
       where: { ...(page.after ? { id: { gt: page.after } } : {}), ...(page.group ? { groups: { has: page.group } } : {}) },

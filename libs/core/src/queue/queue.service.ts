@@ -21,11 +21,12 @@ export class QueueService implements OnModuleDestroy {
 
   async add<N extends JobName>(name: N, data: JobData<N>, options: { runAt?: Date } = {}): Promise<void> {
     const job = JOBS[name];
+    const retry = 'retry' in job ? job.retry : { attempts: 5, backoff: { type: 'exponential', delay: 1000 } };
     const opts: JobsOptions = {
       jobId: job.id(data as never),
       delay: options.runAt ? Math.max(0, options.runAt.getTime() - Date.now()) : undefined,
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 1000 },
+      attempts: retry.attempts,
+      backoff: { ...retry.backoff },
       removeOnComplete: { age: 3600 },
       removeOnFail: { age: 24 * 3600 },
     };

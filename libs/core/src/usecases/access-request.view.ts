@@ -41,7 +41,8 @@ export interface AccessRequestView {
   createdAt: string;
   decision: Pick<StoredDecision, 'outcome' | 'rules' | 'message' | 'riskScore' | 'policyVersion'>;
   grant?: GrantView;
-  approval?: { approvers: string; required: number; received: number; expiresAt: string };
+  /** `escalatedTo`: once escalated, this group may decide too. */
+  approval?: { approvers: string; required: number; received: number; expiresAt: string; escalatedTo?: string };
   decidedBy?: string;
   decidedAt?: string;
 }
@@ -83,7 +84,7 @@ export class AccessRequestPresenter {
       decision: { outcome: d.outcome, rules: d.rules, message: d.message, riskScore: d.riskScore, policyVersion: d.policyVersion },
       ...(grant ? { grant: await this.grant(grant, now) } : {}),
       ...(row.status === 'pending'
-        ? { approval: { approvers: row.approverGroup ?? '', required: row.requiredApprovals, received: approvalsReceived, expiresAt: row.approvalExpiresAt!.toISOString() } }
+        ? { approval: { approvers: row.approverGroup ?? '', required: row.requiredApprovals, received: approvalsReceived, expiresAt: row.approvalExpiresAt!.toISOString(), ...(row.escalatedAt && row.escalateTo ? { escalatedTo: row.escalateTo } : {}) } }
         : {}),
       ...(row.decidedBy ? { decidedBy: row.decidedBy, decidedAt: row.decidedAt?.toISOString() } : {}),
     };

@@ -3,7 +3,9 @@ export type Actor =
   | { kind: 'agent'; id: string }
   | { kind: 'admin'; name: string }
   | { kind: 'user'; id: string; via: 'rest' | 'slack' }
-  | { kind: 'system' };
+  | { kind: 'system' }
+  /** A Slack user not linked to any directory user (only ever refused). */
+  | { kind: 'slack'; userId: string };
 
 export function actorName(actor: Actor): string {
   switch (actor.kind) {
@@ -15,6 +17,8 @@ export function actorName(actor: Actor): string {
       return `user:${actor.id}`;
     case 'system':
       return 'system';
+    case 'slack':
+      return `slack:${actor.userId}`;
   }
 }
 

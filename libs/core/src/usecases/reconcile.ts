@@ -4,6 +4,7 @@ import { AccessRequestsRepository } from '../db/access-requests.repository';
 import { GrantsRepository } from '../db/grants.repository';
 import { ExpireGrant } from './grants/expire-grant';
 import { TimeOutAccessRequest } from './access-requests/time-out-access-request';
+import { EscalateAccessRequest } from './access-requests/escalate-access-request';
 
 const BATCH = 500;
 
@@ -21,11 +22,13 @@ export class Reconcile {
     private readonly requests: AccessRequestsRepository,
     private readonly expireGrant: ExpireGrant,
     private readonly timeOut: TimeOutAccessRequest,
+    private readonly escalate: EscalateAccessRequest,
   ) {}
 
-  async execute(now: Date): Promise<{ expired: number; timedOut: number }> {
+  async execute(now: Date): Promise<{ expired: number; timedOut: number; escalated: number }> {
     let expired = 0;
     let timedOut = 0;
+    let escalated = 0;
     for (;;) {
       const due = await this.grants.findDueForExpiry(this.db.client, now, BATCH);
       for (const { id } of due) if ((await this.expireGrant.execute({ grantId: id, now })) === 'expired') expired++;
@@ -36,7 +39,13 @@ export class Reconcile {
       for (const { id } of due) if ((await this.timeOut.execute({ requestId: id, now })) === 'timed_out') timedOut++;
       if (due.length < BATCH) break;
     }
-    if (expired + timedOut > 0) this.logger.log(`reconciled: ${expired} grant(s) expired, ${timedOut} request(s) timed out`);
-    return { expired, timedOut };
+    // Escalation changes who may decide, so a lost escalate job is repaired too (a lost reminder is only a message).
+    for (;;) {
+      const due = await this.requests.findPendingPastEscalation(this.db.client, now, BATCH);
+      for (const { id } of due) if ((await this.escalate.execute({ requestId: id, now })) === 'escalated') escalated++;
+      if (due.length < BATCH) break;
+    }
+    if (expired + timedOut + escalated > 0) this.logger.log(`reconciled: ${expired} grant(s) expired, ${timedOut} request(s) timed out, ${escalated} escalated`);
+    return { expired, timedOut, escalated };
   }
 }

@@ -30,7 +30,18 @@ export interface Decision {
   /** What would be granted after clamping; for deny, the requested duration. */
   durationSeconds: number;
   /** Only for require_approval. */
-  approval?: { approvers: string; required: number; timeoutSeconds: number };
+  approval?: Approval;
+}
+
+/** Who approves a pending request, how many of them, and when it reminds, escalates and times out. */
+export interface Approval {
+  approvers: string;
+  required: number;
+  timeoutSeconds: number;
+  remindAfterSeconds: number;
+  escalateAfterSeconds: number;
+  /** The group that may also decide once the request escalates. */
+  escalateTo: string;
 }
 
 const byId = (a: Rule, b: Rule) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -110,6 +121,13 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
     const required = approvalsOf(strictest);
     const approvers = resolveApprovers(policy, resource, strictest.approvers);
     const timeouts = asking.map((rule) => rule.approvalTimeoutSeconds).filter((t): t is number => t !== undefined);
+    // A rule with a short approvalTimeout of its own reminds and escalates within it by default.
+    const fallback = (rule: Rule, key: 'remindAfterSeconds' | 'escalateAfterSeconds') => {
+      const timeout = rule.approvalTimeoutSeconds ?? policy.defaults.approvalTimeoutSeconds;
+      return Math.min(policy.defaults[key], Math.max(1, Math.floor((timeout * (key === 'remindAfterSeconds' ? 1 : 2)) / 3)));
+    };
+    const smallest = (key: 'remindAfterSeconds' | 'escalateAfterSeconds') =>
+      Math.min(...asking.map((rule) => rule[key] ?? fallback(rule, key)));
     const count = required === 1 ? 'approval' : `${required} approvals`;
     const verb = asking.length === 1 ? 'requires' : 'require';
     return {
@@ -122,6 +140,9 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
         approvers,
         required,
         timeoutSeconds: timeouts.length > 0 ? Math.min(...timeouts) : policy.defaults.approvalTimeoutSeconds,
+        remindAfterSeconds: smallest('remindAfterSeconds'),
+        escalateAfterSeconds: smallest('escalateAfterSeconds'),
+        escalateTo: resolveApprovers(policy, resource, strictest.escalateTo ?? policy.defaults.escalateTo),
       },
     };
   }
@@ -144,7 +165,14 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
     message: `No rule matched: approval by ${policy.defaults.approvers} is required.`,
     ...common,
     durationSeconds: clamp([]),
-    approval: { approvers: policy.defaults.approvers, required: 1, timeoutSeconds: policy.defaults.approvalTimeoutSeconds },
+    approval: {
+      approvers: policy.defaults.approvers,
+      required: 1,
+      timeoutSeconds: policy.defaults.approvalTimeoutSeconds,
+      remindAfterSeconds: policy.defaults.remindAfterSeconds,
+      escalateAfterSeconds: policy.defaults.escalateAfterSeconds,
+      escalateTo: policy.defaults.escalateTo,
+    },
   };
 }
 

@@ -55,6 +55,9 @@ describe('parsePolicy: a valid file', () => {
       maxDurationSeconds: 3600,
       approvalTimeoutSeconds: 900,
       approvers: 'security',
+      remindAfterSeconds: 300,
+      escalateAfterSeconds: 600,
+      escalateTo: 'security',
       businessHours: { days: [1, 2, 3, 4, 5], from: '08:00', to: '18:00', tz: 'UTC' },
     });
     expect(policy.resources['crm.customers']).toEqual({

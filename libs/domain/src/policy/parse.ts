@@ -8,6 +8,11 @@ import { BusinessHours, Conditions, Policy, ResourcePolicy, Rule } from './types
 
 const DEFAULT_SENSITIVITY = ['public', 'internal', 'pii', 'restricted'];
 const DEFAULT_BUSINESS_HOURS: BusinessHours = { days: [1, 2, 3, 4, 5], from: '08:00', to: '18:00', tz: 'UTC' };
+const DEFAULT_APPROVAL_TIMEOUT = 900;
+// Defaults for reminders and escalation; with a short approvalTimeout they shrink to a third and
+// two thirds of it, so both still happen before the request times out.
+const DEFAULT_REMIND_AFTER = 300;
+const DEFAULT_ESCALATE_AFTER = 600;
 const RESOURCE_ID = /^[a-z0-9][a-z0-9._-]*$/i;
 // Column names end up in tokens and SQL-ish filters downstream; keep them plain.
 const COLUMN_NAME = /^[a-z0-9_$][a-z0-9_$.-]*$/i;
@@ -94,6 +99,18 @@ function normalize(file: PolicyFile, text: string, source: string, issues: Error
     issues.push({ path: 'defaults.businessHours.to', message: `from and to are both ${businessHours.to}; the window would be empty` });
   }
 
+  const approvalTimeout = file.defaults?.approvalTimeout ?? DEFAULT_APPROVAL_TIMEOUT;
+  const approvers = file.defaults?.approvers ?? 'security';
+  const escalation = {
+    remindAfter: file.defaults?.remindAfter ?? Math.min(DEFAULT_REMIND_AFTER, Math.floor(approvalTimeout / 3)),
+    escalateAfter: file.defaults?.escalateAfter ?? Math.min(DEFAULT_ESCALATE_AFTER, Math.floor((approvalTimeout * 2) / 3)),
+    escalateTo: file.defaults?.escalateTo ?? approvers,
+  };
+  checkEscalation({ ...file.defaults, ...escalation }, 'defaults', approvalTimeout, issues);
+  if (escalation.escalateTo === 'owners') {
+    issues.push({ path: 'defaults.escalateTo', message: '"owners" needs a resource; name a group here' });
+  }
+
   const resources: Record<string, ResourcePolicy> = {};
   for (const [id, raw] of Object.entries(file.resources ?? {})) {
     const path = formatPath(['resources', id]);
@@ -125,7 +142,7 @@ function normalize(file: PolicyFile, text: string, source: string, issues: Error
     const first = file.rules!.findIndex((other) => other.id === raw.id);
     if (first !== i) issues.push({ path: `${path}.id`, message: `duplicate rule id "${raw.id}"; rules[${first}] already uses it` });
     if (raw.effect !== 'require_approval') {
-      for (const key of ['approvers', 'approvals', 'approvalTimeout'] as const) {
+      for (const key of ['approvers', 'approvals', 'approvalTimeout', 'remindAfter', 'escalateAfter', 'escalateTo'] as const) {
         if (raw[key] !== undefined) {
           issues.push({ path: `${path}.${key}`, message: `only require_approval rules take ${key}; this rule's effect is ${raw.effect}` });
         }
@@ -134,6 +151,7 @@ function normalize(file: PolicyFile, text: string, source: string, issues: Error
     if (raw.effect === 'deny' && raw.maxDuration !== undefined) {
       issues.push({ path: `${path}.maxDuration`, message: 'a deny rule grants nothing, so maxDuration has no meaning here' });
     }
+    if (raw.effect === 'require_approval') checkEscalation(raw, path, raw.approvalTimeout ?? approvalTimeout, issues);
     const when = normalizeConditions(raw.when ?? {}, `${path}.when`, businessHours.tz, issues);
     checkLabel(when.sensitivity?.atMost, `${path}.when.sensitivity.atMost`);
     checkLabel(when.sensitivity?.atLeast, `${path}.when.sensitivity.atLeast`);
@@ -158,6 +176,9 @@ function normalize(file: PolicyFile, text: string, source: string, issues: Error
       ...(raw.approvals !== undefined && { approvals: raw.approvals }),
       ...(raw.maxDuration !== undefined && { maxDurationSeconds: raw.maxDuration }),
       ...(raw.approvalTimeout !== undefined && { approvalTimeoutSeconds: raw.approvalTimeout }),
+      ...(raw.remindAfter !== undefined && { remindAfterSeconds: raw.remindAfter }),
+      ...(raw.escalateAfter !== undefined && { escalateAfterSeconds: raw.escalateAfter }),
+      ...(raw.escalateTo !== undefined && { escalateTo: raw.escalateTo }),
     };
   });
 
@@ -167,13 +188,34 @@ function normalize(file: PolicyFile, text: string, source: string, issues: Error
     sensitivity: [...sensitivity],
     defaults: {
       maxDurationSeconds: file.defaults?.maxDuration ?? 3600,
-      approvalTimeoutSeconds: file.defaults?.approvalTimeout ?? 900,
-      approvers: file.defaults?.approvers ?? 'security',
+      approvalTimeoutSeconds: approvalTimeout,
+      approvers,
+      remindAfterSeconds: Math.max(1, escalation.remindAfter),
+      escalateAfterSeconds: Math.max(1, escalation.escalateAfter),
+      escalateTo: escalation.escalateTo,
       businessHours,
     },
     resources,
     rules,
   };
+}
+
+/** Reminders and escalation must come before the approval timeout, and never go to 'requester'. */
+function checkEscalation(
+  raw: { remindAfter?: number; escalateAfter?: number; escalateTo?: string },
+  path: string,
+  approvalTimeout: number,
+  issues: ErrorDetail[],
+): void {
+  for (const key of ['remindAfter', 'escalateAfter'] as const) {
+    const value = raw[key];
+    if (value !== undefined && value >= approvalTimeout) {
+      issues.push({ path: `${path}.${key}`, message: `${formatDuration(value)} is not before the approval timeout of ${formatDuration(approvalTimeout)}; it would never happen` });
+    }
+  }
+  if (raw.escalateTo === 'requester') {
+    issues.push({ path: `${path}.escalateTo`, message: 'escalation goes to a group (or "owners"), not to the user the agent acts for' });
+  }
 }
 
 type RawConditions = NonNullable<NonNullable<PolicyFile['rules']>[number]['when']>;

@@ -103,6 +103,9 @@ const rule = strict({
   approvals: z.int().min(1).max(10).optional(),
   maxDuration: duration.optional(),
   approvalTimeout: duration.optional(),
+  remindAfter: duration.optional(),
+  escalateAfter: duration.optional(),
+  escalateTo: text.optional(),
 });
 
 const resource = strict({
@@ -125,6 +128,9 @@ export const policyFileSchema = strict({
     maxDuration: duration.optional(),
     approvalTimeout: duration.optional(),
     approvers: text.optional(),
+    remindAfter: duration.optional(),
+    escalateAfter: duration.optional(),
+    escalateTo: text.optional(),
     businessHours: businessHours.optional(),
   }).optional(),
   resources: z.record(z.string(), resource).optional(),

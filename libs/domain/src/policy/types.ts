@@ -66,6 +66,12 @@ export interface Rule {
   approvals?: number;
   maxDurationSeconds?: number;
   approvalTimeoutSeconds?: number;
+  /** A pending request reminds its approvers after this long (require_approval only). */
+  remindAfterSeconds?: number;
+  /** After this long a pending request also goes to `escalateTo`, whose members may then decide. */
+  escalateAfterSeconds?: number;
+  /** 'owners' or a group name: who else may decide once the request escalates. */
+  escalateTo?: string;
 }
 
 /** A validated, normalized policy file. */
@@ -80,6 +86,12 @@ export interface Policy {
     maxDurationSeconds: number;
     approvalTimeoutSeconds: number;
     approvers: string;
+    /** Default 5m. */
+    remindAfterSeconds: number;
+    /** Default 10m. */
+    escalateAfterSeconds: number;
+    /** Default: `approvers`. */
+    escalateTo: string;
     businessHours: BusinessHours;
   };
   resources: Record<string, ResourcePolicy>;

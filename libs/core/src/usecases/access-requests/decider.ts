@@ -38,8 +38,21 @@ export class Decider {
     const user = await this.users.findById(tx, by.actor.id);
     if (!user) throw new AccessError(AccessErrorCode.USER_NOT_FOUND, `No user ${by.actor.id}.`);
     const approver: Approver = { id: user.id, groups: user.groups };
-    checkApprover({ approvers: request.approverGroup ?? '', onBehalfOf: request.onBehalfOf, approver });
+    const escalatedTo = request.escalatedAt ? request.escalateTo : null;
+    checkApprover({ approvers: request.approverGroup ?? '', onBehalfOf: request.onBehalfOf, approver, escalatedTo });
     return { key: actorName(by.actor), override: false };
+  }
+
+  /**
+   * The directory user behind a Slack user id, through the stored link only (never by name or
+   * email). Anything but exactly one match is refused with USER_NOT_FOUND, and audited.
+   */
+  async identifySlackUser(slackUserId: string, requestId: string, action: 'approve' | 'deny'): Promise<string> {
+    const matches = await this.users.findBySlackUserId(this.db.client, slackUserId);
+    if (matches.length === 1) return matches[0].id;
+    const error = new AccessError(AccessErrorCode.USER_NOT_FOUND, `Slack user ${slackUserId} is not linked to a Gatehouse user; an admin sets slackUserId with PUT /v1/admin/users/{id}.`);
+    await this.recordRefusal(requestId, { actor: { kind: 'slack', userId: slackUserId } }, action, error);
+    throw error;
   }
 
   /** Records a refused attempt in its own transaction (the caller's rolls back with the error). */

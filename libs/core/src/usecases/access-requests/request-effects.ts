@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Database } from '../../db/database';
-import { AccessRequestsRepository } from '../../db/access-requests.repository';
+import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
 import { GrantRow, GrantsRepository } from '../../db/grants.repository';
 import { RequestEvents } from '../../events/request-events';
 import { QueueService } from '../../queue/queue.service';
@@ -29,8 +29,12 @@ export class RequestEffects {
     await this.queues.addSafely('expireGrant', { grantId: grant.id }, { runAt: grant.expiresAt });
   }
 
-  async pendingCreated(requestId: string, approvalExpiresAt: Date): Promise<void> {
-    await this.queues.addSafely('timeOutRequest', { requestId }, { runAt: approvalExpiresAt });
+  /** A request waits for people: it times out, reminds its approvers and escalates on time. */
+  async pendingCreated(row: Pick<AccessRequestRow, 'id' | 'approvalExpiresAt' | 'remindAt' | 'escalateAt'>): Promise<void> {
+    const requestId = row.id;
+    await this.queues.addSafely('timeOutRequest', { requestId }, { runAt: row.approvalExpiresAt! });
+    if (row.remindAt) await this.queues.addSafely('remindApprovers', { requestId }, { runAt: row.remindAt });
+    if (row.escalateAt) await this.queues.addSafely('escalateRequest', { requestId }, { runAt: row.escalateAt });
   }
 
   /** Wakes waiters and notifies people; `view` may be passed when the caller already rendered it. */
@@ -38,6 +42,15 @@ export class RequestEffects {
     await this.events.changed(requestId);
     try {
       await this.notifier.requestChanged(view ?? (await this.view(requestId)), event);
+    } catch (error) {
+      this.logger.warn(`notifying ${event} for ${requestId} failed: ${error}`);
+    }
+  }
+
+  /** Tells people without a state change (a reminder); nobody waits on it. */
+  async notify(requestId: string, event: string): Promise<void> {
+    try {
+      await this.notifier.requestChanged(await this.view(requestId), event);
     } catch (error) {
       this.logger.warn(`notifying ${event} for ${requestId} failed: ${error}`);
     }

@@ -106,6 +106,14 @@ export class SubmitAccessRequest {
       decidedAt: status === 'pending' ? null : now,
       decidedBy: status === 'pending' ? null : 'policy',
       decisionComment: null,
+      remindAt: decision.approval ? new Date(now.getTime() + decision.approval.remindAfterSeconds * 1000) : null,
+      escalateAt: decision.approval ? new Date(now.getTime() + decision.approval.escalateAfterSeconds * 1000) : null,
+      escalateTo: decision.approval?.escalateTo ?? null,
+      escalatedAt: null,
+      slackChannel: null,
+      slackTs: null,
+      slackDmChannel: null,
+      slackDmTs: null,
       createdAt: now,
       updatedAt: now,
     };
@@ -132,7 +140,7 @@ export class SubmitAccessRequest {
     this.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (grant) await this.effects.grantIssued(grant);
     if (status === 'pending') {
-      await this.effects.pendingCreated(id, row.approvalExpiresAt!);
+      await this.effects.pendingCreated(row);
       await this.effects.changed(id, 'pending', view);
     }
     return { view, replayed: false };

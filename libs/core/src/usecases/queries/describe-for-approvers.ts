@@ -1,0 +1,92 @@
+import { Injectable } from '@nestjs/common';
+import { Database } from '../../db/database';
+import { AccessRequestsRepository } from '../../db/access-requests.repository';
+import { AgentsRepository } from '../../db/agents.repository';
+import { UsersRepository } from '../../db/users.repository';
+import { PolicyStore } from '../../policy/policy.store';
+import { AccessRequestView } from '../access-request.view';
+import { RequestEffects } from '../access-requests/request-effects';
+
+/** A person as an approval message shows them: a Slack mention when linked, else the display name. */
+export interface PersonRef {
+  id: string;
+  displayName: string;
+  slackUserId: string | null;
+}
+
+/** Everything a message to approvers shows about one request, read in one place. */
+export interface ApproverBrief {
+  view: AccessRequestView;
+  agent: { id: string; name: string; owner: string | null };
+  onBehalfOf: PersonRef | null;
+  /** Each requested column with its sensitivity in the loaded policy. */
+  columns: { name: string; sensitivity: string }[];
+  approverGroup: string | null;
+  required: number;
+  approvals: { by: PersonRef | { id: string; displayName: string; slackUserId: null }; at: string; columns: string[]; durationSeconds: number | null; comment: string | null }[];
+  decidedBy: PersonRef | { id: string; displayName: string; slackUserId: null } | null;
+  escalation: { to: string | null; at: string | null; escalatedAt: string | null; remindAt: string | null };
+  /** Slack ids to mention: the approver group's linked members, and the escalation group's. */
+  mention: { approvers: string[]; escalation: string[] };
+  slack: { channel: string | null; ts: string | null; dmChannel: string | null; dmTs: string | null };
+}
+
+/** Reads what approvers need to decide a request (Slack messages, reminders). */
+@Injectable()
+export class DescribeForApprovers {
+  constructor(
+    private readonly db: Database,
+    private readonly requests: AccessRequestsRepository,
+    private readonly agents: AgentsRepository,
+    private readonly users: UsersRepository,
+    private readonly policy: PolicyStore,
+    private readonly effects: RequestEffects,
+  ) {}
+
+  async execute(requestId: string, now = new Date()): Promise<ApproverBrief | null> {
+    const db = this.db.client;
+    const row = await this.requests.findById(db, requestId);
+    if (!row) return null;
+    const [view, agent, approvals] = await Promise.all([
+      this.effects.view(requestId, now),
+      this.agents.findById(db, row.agentId),
+      this.requests.listApprovals(db, requestId),
+    ]);
+    const userKeys = [...approvals.map((a) => a.approver), row.decidedBy ?? ''].filter((k) => k.startsWith('user:')).map((k) => k.slice(5));
+    const people = await this.users.findByIds(db, [...new Set([...userKeys, ...(row.onBehalfOf ? [row.onBehalfOf] : [])])]);
+    const byId = new Map(people.map((u) => [u.id, { id: u.id, displayName: u.displayName, slackUserId: u.slackUserId }]));
+    const person = (key: string) => (key.startsWith('user:') && byId.get(key.slice(5))) || { id: key, displayName: key, slackUserId: null };
+    const groups = [row.approverGroup, row.escalateTo].filter((g): g is string => !!g && g !== 'requester');
+    const linked = groups.length > 0 ? await this.users.findSlackLinkedInGroups(db, groups) : [];
+    const membersOf = (group: string | null) =>
+      linked.filter((u) => group && u.groups.includes(group) && u.id !== row.onBehalfOf).map((u) => u.slackUserId!);
+    const requester = row.onBehalfOf ? byId.get(row.onBehalfOf) ?? null : null;
+    const resource = this.policy.current().resources[row.resource];
+    return {
+      view,
+      agent: { id: row.agentId, name: agent?.name ?? row.agentId, owner: agent?.owner ?? null },
+      onBehalfOf: requester,
+      columns: row.columns.map((name) => ({ name, sensitivity: resource?.columns[name] ?? resource?.defaultSensitivity ?? 'unknown' })),
+      approverGroup: row.approverGroup,
+      required: row.requiredApprovals,
+      approvals: approvals.map((a) => ({ by: person(a.approver), at: a.createdAt.toISOString(), columns: a.columns, durationSeconds: a.durationSeconds, comment: a.comment })),
+      decidedBy: row.decidedBy ? person(row.decidedBy) : null,
+      escalation: { to: row.escalateTo, at: row.escalateAt?.toISOString() ?? null, escalatedAt: row.escalatedAt?.toISOString() ?? null, remindAt: row.remindAt?.toISOString() ?? null },
+      mention: {
+        approvers: row.approverGroup === 'requester' ? (requester?.slackUserId ? [requester.slackUserId] : []) : membersOf(row.approverGroup),
+        escalation: membersOf(row.escalateTo),
+      },
+      slack: { channel: row.slackChannel, ts: row.slackTs, dmChannel: row.slackDmChannel, dmTs: row.slackDmTs },
+    };
+  }
+}
+
+/** Stores where a Slack message was posted, only when not yet stored (see the repository). */
+@Injectable()
+export class RecordSlackMessage {
+  constructor(private readonly db: Database, private readonly requests: AccessRequestsRepository) {}
+
+  execute(input: { requestId: string; where: 'channel' | 'dm'; channel: string; ts: string }): Promise<boolean> {
+    return this.requests.recordSlackMessage(this.db.client, input.requestId, input.where, input.channel, input.ts);
+  }
+}

@@ -1,0 +1,9 @@
+// Slack approvals: one more transport beside the admin REST API, calling the same use cases.
+export * from './message';
+export * from './errors';
+export * from './slack-api';
+export * from './slack.notifier';
+export * from './slack.jobs';
+export * from './slack.interactions';
+export * from './slack.controller';
+export * from './slack.module';

@@ -1,0 +1,117 @@
+import type { ApproverBrief } from '@gatehouse/core';
+import { AccessError, AccessErrorCode } from '@gatehouse/domain';
+import { ACTIONS, buildApprovalMessage, buildChangesModal, buildThreadReply, readChangesSubmission } from './message';
+import { slackTextOf } from './errors';
+
+const carol = { id: 'carol', displayName: 'Carol', slackUserId: 'UCAROL' };
+
+function brief(overrides: Partial<ApproverBrief> = {}, view: Partial<ApproverBrief['view']> = {}): ApproverBrief {
+  return {
+    view: {
+      id: 'req-1', status: 'pending', agentId: 'a1', resource: 'crm.customers', actions: ['read'], columns: ['email', 'phone'], duration: '15m',
+      reason: 'Call the customer back', onBehalfOf: 'alice', task: null, createdAt: '2026-11-21T10:00:00.000Z',
+      decision: { outcome: 'require_approval', rules: ['pii-needs-owner'], message: 'Rule pii-needs-owner requires approval by crm-owners.', riskScore: 52, policyVersion: 'sha256:x' },
+      approval: { approvers: 'crm-owners', required: 2, received: 0, expiresAt: '2026-11-21T10:15:00.000Z' },
+      ...view,
+    },
+    agent: { id: 'a1', name: 'support-bot', owner: 'team-ai@example.com' },
+    onBehalfOf: { id: 'alice', displayName: 'Alice', slackUserId: 'UALICE' },
+    columns: [{ name: 'email', sensitivity: 'pii' }, { name: 'phone', sensitivity: 'pii' }],
+    approverGroup: 'crm-owners',
+    required: 2,
+    approvals: [],
+    decidedBy: null,
+    escalation: { to: 'security', at: null, escalatedAt: null, remindAt: null },
+    mention: { approvers: ['UCAROL', 'UDAVE'], escalation: ['USEC'] },
+    slack: { channel: null, ts: null, dmChannel: null, dmTs: null },
+    ...overrides,
+  };
+}
+
+const textOf = (m: { text: string; blocks: unknown[] }) => `${m.text}\n${JSON.stringify(m.blocks)}`;
+
+describe('buildApprovalMessage', () => {
+  it('shows a pending request with everything an approver decides on, and three buttons', () => {
+    const message = buildApprovalMessage(brief());
+    const text = textOf(message);
+    for (const fragment of ['support-bot', 'team-ai@example.com', '<@UALICE>', 'crm.customers', '`email` (pii)', '`phone` (pii)', '15m', 'Call the customer back', '52 / 100', '`pii-needs-owner`', '2 approvals from different people', '*crm-owners*']) {
+      expect(text).toContain(fragment);
+    }
+    expect(message.text).toBe('Agent support-bot asks to read crm.customers (email, phone) for 15m on behalf of Alice: needs 2 more approvals from crm-owners. Approve, deny, or approve with changes.');
+    const actions = message.blocks.find((b) => b.type === 'actions') as { elements: { action_id: string; value: string }[] };
+    expect(actions.elements.map((e) => [e.action_id, e.value])).toEqual([[ACTIONS.approve, 'req-1'], [ACTIONS.deny, 'req-1'], [ACTIONS.changes, 'req-1']]);
+  });
+
+  it('once decided: no buttons, who decided and when, and the grant', () => {
+    const message = buildApprovalMessage(brief({ decidedBy: carol }, {
+      status: 'approved', approval: undefined, decidedBy: 'user:carol', decidedAt: '2026-11-21T10:05:00.000Z',
+      grant: { id: 'g1', status: 'active', expiresAt: '2026-11-21T10:20:00.000Z', resource: 'crm.customers', actions: ['read'], columns: ['email'] },
+    }));
+    expect(message.blocks.some((b) => b.type === 'actions')).toBe(false);
+    expect(textOf(message)).toContain('*Approved* by <@UCAROL> <!date^1795255500^');
+    expect(textOf(message)).toContain('Grant: email for read, active until');
+    expect(message.text).toContain('is approved (by Carol)');
+  });
+
+  it('says a timed-out request timed out, without naming a decider', () => {
+    const message = buildApprovalMessage(brief({ decidedBy: { id: 'system', displayName: 'system', slackUserId: null } }, { status: 'timed_out', approval: undefined, decidedBy: 'system', decidedAt: '2026-11-21T10:15:00.000Z' }));
+    expect(textOf(message)).toContain('*Timed out*: nobody decided in time; the agent must ask again');
+    expect(textOf(message)).not.toContain('by system');
+  });
+
+  it('names the escalation group once escalated', () => {
+    const message = buildApprovalMessage(brief({ escalation: { to: 'security', at: 'x', escalatedAt: '2026-11-21T10:10:00.000Z', remindAt: null } }));
+    expect(textOf(message)).toContain('*crm-owners* or *security* (escalated)');
+  });
+});
+
+describe('buildThreadReply', () => {
+  it('mentions the approvers in a reminder and the escalation group on escalation', () => {
+    expect(buildThreadReply(brief(), 'reminder')).toContain('Reminder: <@UCAROL> <@UDAVE> this request still needs 2 approvals');
+    expect(buildThreadReply(brief(), 'escalated')).toContain('Escalated to *security*: <@USEC> you may now approve or deny');
+  });
+
+  it('falls back to the group name when nobody in it has a Slack id', () => {
+    expect(buildThreadReply(brief({ mention: { approvers: [], escalation: [] } }), 'reminder')).toContain('Reminder: *crm-owners*');
+  });
+
+  it('counts approvals received', () => {
+    const reply = buildThreadReply(brief({ approvals: [{ by: carol, at: 'x', columns: [], durationSeconds: null, comment: null }] }), 'approval_received');
+    expect(reply).toBe('Approval 1 of 2 from <@UCAROL>. Waiting for 1 more from *crm-owners*.');
+  });
+});
+
+describe('the changes modal', () => {
+  it('offers the requested columns and duration, and reads back what was kept', () => {
+    const modal = buildChangesModal(brief(), { channel: 'C1' }) as { private_metadata: string; blocks: { block_id?: string; element?: { options?: { value: string }[] } }[] };
+    expect(modal.blocks.find((b) => b.block_id === 'columns')!.element!.options!.map((o) => o.value)).toEqual(['email', 'phone']);
+    const read = readChangesSubmission({
+      private_metadata: modal.private_metadata,
+      state: { values: { columns: { value: { selected_options: [{ value: 'email' }] } }, duration: { value: { value: ' 5m ' } }, comment: { value: { value: null } } } },
+    });
+    expect(read).toEqual({ requestId: 'req-1', channel: 'C1', columns: ['email'], duration: '5m', comment: undefined });
+  });
+});
+
+describe('slackTextOf', () => {
+  it('words every refusal for a person, saying nothing was recorded', () => {
+    for (const code of Object.values(AccessErrorCode)) {
+      const text = slackTextOf(new AccessError(code, 'Because.'));
+      expect(text).toMatch(/Nothing (was recorded|changed)|nothing was recorded/);
+    }
+    expect(slackTextOf(new AccessError(AccessErrorCode.SELF_APPROVAL, 'x'))).toContain('own behalf');
+    expect(slackTextOf(new AccessError(AccessErrorCode.USER_NOT_FOUND, 'x'))).toContain('not linked');
+  });
+});
+
+describe('slackFailure', () => {
+  // Shapes as @slack/web-api throws them.
+  const { slackFailure } = jest.requireActual('./errors') as typeof import('./errors');
+  it('waits Retry-After on a 429, retries 5xx and transient platform errors, gives up on the rest', () => {
+    expect(slackFailure({ code: 'slack_webapi_rate_limited_error', retryAfter: 7 })).toEqual({ kind: 'rate_limited', retryAfterSeconds: 7 });
+    expect(slackFailure({ code: 'slack_webapi_http_error', statusCode: 500 })).toEqual({ kind: 'retry' });
+    expect(slackFailure({ code: 'slack_webapi_request_error' })).toEqual({ kind: 'retry' });
+    expect(slackFailure({ code: 'slack_webapi_platform_error', data: { error: 'internal_error' } })).toEqual({ kind: 'retry' });
+    expect(slackFailure({ code: 'slack_webapi_platform_error', data: { error: 'channel_not_found' } })).toEqual({ kind: 'permanent', reason: 'Slack said channel_not_found' });
+  });
+});

@@ -1,0 +1,180 @@
+import type { ApproverBrief, PersonRef } from '@gatehouse/core';
+
+// Pure Block Kit rendering: no Nest, no network. Everything comes from an ApproverBrief.
+
+/** A Block Kit block (kept loose: Slack's own types are large and we only build a few shapes). */
+export type Block = Record<string, unknown>;
+
+/** A message for chat.postMessage / chat.update: `text` is the notification and screen-reader fallback. */
+export interface SlackMessage {
+  text: string;
+  blocks: Block[];
+}
+
+/** Action ids of the buttons and the modal; interaction handlers listen on these. */
+export const ACTIONS = { approve: 'gatehouse_approve', deny: 'gatehouse_deny', changes: 'gatehouse_approve_changes' } as const;
+export const CHANGES_MODAL = 'gatehouse_changes_modal';
+
+const STATUS_LINE: Record<string, string> = {
+  approved: ':white_check_mark: *Approved*',
+  denied: ':no_entry: *Denied*',
+  cancelled: ':leftwards_arrow_with_hook: *Cancelled by the agent*',
+  timed_out: ':hourglass: *Timed out*: nobody decided in time; the agent must ask again',
+};
+
+/** `<@U123>` for a linked person, else their display name. */
+export function who(person: Pick<PersonRef, 'displayName' | 'slackUserId'> | null | undefined): string {
+  if (!person) return 'someone';
+  return person.slackUserId ? `<@${person.slackUserId}>` : person.displayName;
+}
+
+/** A time in Slack's date format (shown in each reader's zone), with the ISO time as fallback. */
+export function when(iso: string): string {
+  const seconds = Math.floor(new Date(iso).getTime() / 1000);
+  return `<!date^${seconds}^{date_short_pretty} {time_secs}|${iso}>`;
+}
+
+function approversText(brief: ApproverBrief): string {
+  const group = brief.approverGroup === 'requester' ? `${who(brief.onBehalfOf)} (the user the agent acts for)` : `*${brief.approverGroup}*`;
+  const escalated = brief.escalation.escalatedAt && brief.escalation.to ? ` or *${brief.escalation.to}* (escalated)` : '';
+  return `${group}${escalated}`;
+}
+
+/** What the reader has to do, or what happened: the first thing a person reads. */
+export function summary(brief: ApproverBrief): string {
+  const { view, agent } = brief;
+  const scope = `${view.actions.join('/')} ${view.resource} (${view.columns.join(', ')}) for ${view.duration}`;
+  const forWhom = brief.onBehalfOf ? ` on behalf of ${brief.onBehalfOf.displayName}` : '';
+  if (view.status === 'pending') {
+    const left = Math.max(0, brief.required - brief.approvals.length);
+    return `Agent ${agent.name} asks to ${scope}${forWhom}: needs ${left} more approval${left === 1 ? '' : 's'} from ${brief.approverGroup === 'requester' ? 'the user it acts for' : brief.approverGroup}. Approve, deny, or approve with changes.`;
+  }
+  const by = brief.decidedBy && (view.status === 'approved' || view.status === 'denied') ? ` (by ${brief.decidedBy.displayName})` : '';
+  return `Agent ${agent.name}'s request to ${scope}${forWhom} is ${view.status.replace('_', ' ')}${by}.`;
+}
+
+function outcome(brief: ApproverBrief): string {
+  const { view } = brief;
+  if (view.status === 'pending') {
+    const received = brief.approvals.length;
+    const progress = brief.required > 1 ? ` (${received} of ${brief.required} so far${received ? `: ${brief.approvals.map((a) => who(a.by)).join(', ')}` : ''})` : '';
+    return `:raised_hand: *Needs ${brief.required === 1 ? 'an approval' : `${brief.required} approvals from different people`}* from ${approversText(brief)}${progress}. Times out ${when(view.approval!.expiresAt)}.`;
+  }
+  const by = brief.decidedBy && view.status !== 'timed_out' && view.status !== 'cancelled' ? ` by ${who(brief.decidedBy)}` : '';
+  const at = view.decidedAt ? ` ${when(view.decidedAt)}` : '';
+  let line = `${STATUS_LINE[view.status] ?? view.status}${by}${at}`;
+  if (view.status === 'approved' && brief.approvals.length > 1) line += ` (approvals: ${brief.approvals.map((a) => who(a.by)).join(', ')})`;
+  if (view.grant) {
+    const g = view.grant;
+    const state = g.status === 'active' ? `active until ${when(g.expiresAt)}` : g.status;
+    line += `\nGrant: ${g.columns.join(', ')} for ${g.actions.join('/')}, ${state}.`;
+  }
+  return line;
+}
+
+/** The approval message: who asks what, why, how risky, and the buttons while it is pending. */
+export function buildApprovalMessage(brief: ApproverBrief): SlackMessage {
+  const { view, agent } = brief;
+  const owner = agent.owner ? ` (owner: ${agent.owner})` : '';
+  const forWhom = brief.onBehalfOf ? who(brief.onBehalfOf) : '_nobody: the agent acts for itself_';
+  const rules = view.decision.rules.length > 0 ? view.decision.rules.map((r) => `\`${r}\``).join(', ') : '_none: the policy default applies_';
+  const blocks: Block[] = [
+    { type: 'header', text: { type: 'plain_text', text: `Access request: ${agent.name} → ${view.resource}`.slice(0, 150) } },
+    { type: 'section', text: { type: 'mrkdwn', text: summary(brief) } },
+    {
+      type: 'section',
+      fields: [
+        { type: 'mrkdwn', text: `*Agent*\n${agent.name}${owner}` },
+        { type: 'mrkdwn', text: `*On behalf of*\n${forWhom}` },
+        { type: 'mrkdwn', text: `*Resource*\n\`${view.resource}\`` },
+        { type: 'mrkdwn', text: `*Actions*\n${view.actions.join(', ')}` },
+        { type: 'mrkdwn', text: `*Duration*\n${view.duration}` },
+        { type: 'mrkdwn', text: `*Risk score*\n${view.decision.riskScore} / 100` },
+      ],
+    },
+    { type: 'section', text: { type: 'mrkdwn', text: `*Columns*\n${brief.columns.map((c) => `• \`${c.name}\` (${c.sensitivity})`).join('\n')}` } },
+    { type: 'section', text: { type: 'mrkdwn', text: `*Reason*\n>${view.reason.replace(/\n/g, '\n>')}` } },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: `Rules matched: ${rules} · ${view.decision.message} · request \`${view.id}\`` }] },
+    { type: 'section', text: { type: 'mrkdwn', text: outcome(brief) } },
+  ];
+  if (view.status === 'pending') {
+    blocks.push({
+      type: 'actions',
+      block_id: `decide-${view.id}`,
+      elements: [
+        { type: 'button', action_id: ACTIONS.approve, style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: view.id },
+        { type: 'button', action_id: ACTIONS.deny, style: 'danger', text: { type: 'plain_text', text: 'Deny' }, value: view.id },
+        { type: 'button', action_id: ACTIONS.changes, text: { type: 'plain_text', text: 'Approve with changes' }, value: view.id },
+      ],
+    });
+  }
+  return { text: summary(brief), blocks };
+}
+
+/** The thread reply that records one change; reminders and escalations mention the people concerned. */
+export function buildThreadReply(brief: ApproverBrief, event: string): string {
+  const { view } = brief;
+  const mention = (ids: string[], fallback: string) => (ids.length > 0 ? ids.map((id) => `<@${id}>`).join(' ') : fallback);
+  const left = Math.max(0, brief.required - brief.approvals.length);
+  switch (event) {
+    case 'approval_received': {
+      const last = brief.approvals[brief.approvals.length - 1];
+      return `Approval ${brief.approvals.length} of ${brief.required} from ${who(last?.by)}. Waiting for ${left} more from ${approversText(brief)}.`;
+    }
+    case 'reminder':
+      return `:bell: Reminder: ${mention(brief.mention.approvers, `*${brief.approverGroup}*`)} this request still needs ${left} approval${left === 1 ? '' : 's'}; it times out ${when(view.approval?.expiresAt ?? view.createdAt)}. Approve or deny above.`;
+    case 'escalated':
+      return `:rotating_light: Escalated to *${brief.escalation.to}*: ${mention(brief.mention.escalation, `members of ${brief.escalation.to}`)} you may now approve or deny this request; it times out ${when(view.approval?.expiresAt ?? view.createdAt)}.`;
+    case 'approved':
+      return `:white_check_mark: Approved by ${who(brief.decidedBy)}${view.grant ? `: ${view.grant.columns.join(', ')} until ${when(view.grant.expiresAt)}` : ''}.`;
+    case 'denied':
+      return `:no_entry: Denied by ${who(brief.decidedBy)}. The agent gets no access.`;
+    case 'timed_out':
+      return ':hourglass: Timed out: nobody decided in time. The agent must ask again.';
+    case 'cancelled':
+      return ':leftwards_arrow_with_hook: The agent cancelled this request; nothing to decide.';
+    case 'released':
+      return ':checkered_flag: The agent released the grant: its task is done and the token no longer works.';
+    case 'revoked':
+      return ':octagonal_sign: The grant was revoked by an admin; the token no longer works.';
+    case 'expired':
+      return ':hourglass_flowing_sand: The grant expired; the token no longer works.';
+    default:
+      return `The request is now ${view.status}.`;
+  }
+}
+
+/** The "Approve with changes" modal: fewer columns and/or a shorter duration. */
+export function buildChangesModal(brief: ApproverBrief, origin: { channel?: string }): Record<string, unknown> {
+  const options = brief.columns.map((c) => ({ text: { type: 'plain_text', text: `${c.name} (${c.sensitivity})` }, value: c.name }));
+  return {
+    type: 'modal',
+    callback_id: CHANGES_MODAL,
+    private_metadata: JSON.stringify({ requestId: brief.view.id, channel: origin.channel ?? null }),
+    title: { type: 'plain_text', text: 'Approve with changes' },
+    submit: { type: 'plain_text', text: 'Approve' },
+    close: { type: 'plain_text', text: 'Cancel' },
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: summary(brief) } },
+      { type: 'input', block_id: 'columns', label: { type: 'plain_text', text: 'Columns to grant' }, element: { type: 'checkboxes', action_id: 'value', options, initial_options: options } },
+      { type: 'input', block_id: 'duration', label: { type: 'plain_text', text: `Duration (at most ${brief.view.duration})` }, element: { type: 'plain_text_input', action_id: 'value', initial_value: brief.view.duration } },
+      { type: 'input', block_id: 'comment', optional: true, label: { type: 'plain_text', text: 'Comment' }, element: { type: 'plain_text_input', action_id: 'value' } },
+    ],
+  };
+}
+
+/** Reads the modal's submitted values: the narrowed columns and duration, and a comment. */
+export function readChangesSubmission(view: { private_metadata?: string; state?: { values?: Record<string, Record<string, any>> } }): {
+  requestId: string;
+  channel: string | null;
+  columns: string[];
+  duration?: string;
+  comment?: string;
+} {
+  const meta = JSON.parse(view.private_metadata || '{}') as { requestId?: string; channel?: string | null };
+  const values = view.state?.values ?? {};
+  const columns = ((values.columns?.value?.selected_options ?? []) as { value: string }[]).map((o) => o.value);
+  const duration = (values.duration?.value?.value as string | undefined)?.trim() || undefined;
+  const comment = (values.comment?.value?.value as string | undefined)?.trim() || undefined;
+  return { requestId: String(meta.requestId ?? ''), channel: meta.channel ?? null, columns, duration, comment };
+}

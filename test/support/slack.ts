@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import { Broker, call, putUser, Reply, startBroker } from './broker';
+import { buttonClick, FakeSlack, signedInteraction } from './fake-slack';
+
+export const SIGNING_SECRET = 'test-slack-signing-secret-0123456789';
+export const CHANNEL = 'C0APPROVALS';
+
+/** A broker with Slack approvals on, talking to a fresh fake Slack. */
+export async function startSlackBroker(env: Record<string, string> = {}): Promise<{ broker: Broker; fake: FakeSlack }> {
+  const fake = await new FakeSlack().start();
+  const broker = await startBroker({
+    SLACK_BOT_TOKEN: 'xoxb-test-token',
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_APPROVALS_CHANNEL: CHANNEL,
+    SLACK_API_URL: fake.url,
+    GATEHOUSE_POLICY_FILE: 'test/fixtures/slack-policy.yaml',
+    // Queues of its own: another file's broker (other fake Slack, or none) must not run these jobs.
+    GATEHOUSE_REDIS_PREFIX: `${process.env.GATEHOUSE_REDIS_PREFIX}_slack_${randomUUID().slice(0, 8)}`,
+    ...env,
+  });
+  return { broker, fake };
+}
+
+/** A directory user with a Slack id, both unique to this run. */
+export interface Person {
+  id: string;
+  slack: string;
+}
+
+export async function people(broker: Broker, groupsByName: Record<string, string[]>): Promise<Record<string, Person>> {
+  const suffix = randomUUID().slice(0, 8);
+  const out: Record<string, Person> = {};
+  for (const [name, groups] of Object.entries(groupsByName)) {
+    const person = { id: `${name}-${suffix}`, slack: `U${name.toUpperCase()}${suffix.toUpperCase()}` };
+    await putUser(broker, person.id, groups, { slackUserId: person.slack });
+    out[name] = person;
+  }
+  return out;
+}
+
+/** POSTs a signed interaction to /slack/events. */
+export function interact(broker: Broker, payload: unknown, options: { timestamp?: number; retryNum?: number; secret?: string; tamper?: (body: string) => string } = {}): Promise<Reply> {
+  const signed = signedInteraction(options.secret ?? SIGNING_SECRET, payload, options);
+  const body = options.tamper ? options.tamper(signed.body) : signed.body;
+  return call(`${broker.url}/slack/events`, 'POST', { raw: body, headers: signed.headers });
+}
+
+/** A click on one of the message's buttons by a Slack user. */
+export function click(broker: Broker, slackUserId: string, action: 'approve' | 'deny' | 'changes', requestId: string, options: { retryNum?: number } = {}): Promise<Reply> {
+  const actionId = { approve: 'gatehouse_approve', deny: 'gatehouse_deny', changes: 'gatehouse_approve_changes' }[action];
+  return interact(broker, buttonClick({ slackUserId, actionId, requestId }), options);
+}
+
+/** Flattens a message's blocks to its visible text, to check what a person reads. */
+export function visibleText(body: { text?: string; blocks?: unknown }): string {
+  const parts: string[] = [body.text ?? ''];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'text' && typeof value === 'string') parts.push(value);
+        else walk(value);
+      }
+    }
+  };
+  walk(body.blocks);
+  return parts.join('\n');
+}
+
+/** Action ids of the buttons a message shows. */
+export function buttons(body: { blocks?: any[] }): string[] {
+  return (body.blocks ?? []).filter((b) => b.type === 'actions').flatMap((b) => b.elements.map((e: any) => e.action_id));
+}
