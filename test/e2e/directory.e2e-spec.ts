@@ -34,6 +34,9 @@ describe('the directory file loaded at start', () => {
     expect(approved.status).toBe(200);
     expect(approved.body.status).toBe('approved');
     expect(approved.body.decidedBy).toBe('user:dir-dana');
+    // The admin who entered Dana's decision through REST stays on the record.
+    const event = await broker.prisma.auditEvent.findFirst({ where: { requestId: res.body.id, type: 'request.approved' } });
+    expect(event).toMatchObject({ actor: 'user:dir-dana', data: expect.objectContaining({ relayedBy: 'admin:ops' }) });
   });
 
   it('refuses to start with a directory file that does not validate, naming the variable and the field', async () => {

@@ -107,7 +107,7 @@ export class AdminController {
     const input = parseInput(approveBody, body ?? {});
     const { view } = await this.approve.execute({
       requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'),
-      by: input.asUser ? { actor: { kind: 'user', id: input.asUser, via: 'rest' }, sourceIp: ip } : origin(admin, ip),
+      by: input.asUser ? { actor: { kind: 'user', id: input.asUser, via: 'rest' }, sourceIp: ip, relayedBy: admin } : origin(admin, ip),
       changes: { columns: input.columns, duration: input.duration },
       comment: input.comment,
       now: new Date(),
@@ -122,7 +122,7 @@ export class AdminController {
     const input = parseInput(denyBody, body ?? {});
     const { view } = await this.deny.execute({
       requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'),
-      by: input.asUser ? { actor: { kind: 'user', id: input.asUser, via: 'rest' }, sourceIp: ip } : origin(admin, ip),
+      by: input.asUser ? { actor: { kind: 'user', id: input.asUser, via: 'rest' }, sourceIp: ip, relayedBy: admin } : origin(admin, ip),
       comment: input.comment,
       now: new Date(),
     });

@@ -7,7 +7,7 @@ import { AuditEventsRepository } from '../../db/audit-events.repository';
 import { GrantRow } from '../../db/grants.repository';
 import { AccessRequestView, StoredDecision } from '../access-request.view';
 import { GrantIssuer } from '../grants/grant-issuer';
-import { Decider, DecisionBy } from './decider';
+import { Decider, DecisionBy, relayOf } from './decider';
 import { RequestEffects } from './request-effects';
 
 /** An approval, possibly narrowing what was asked (fewer columns, a shorter duration). */
@@ -59,14 +59,14 @@ export class ApproveAccessRequest {
         const people = approvals.filter((a) => a.approver.startsWith('user:')).length;
         const base = { actor: key, sourceIp: by.sourceIp, requestId: request.id, agentId: request.agentId };
         if (!override && !approvalComplete(request.requiredApprovals, people)) {
-          await this.audit.append(tx, [{ ...base, type: 'request.approval_received', data: { received: people, required: request.requiredApprovals, columns: narrowed.columns, durationSeconds: narrowed.durationSeconds, comment: input.comment ?? null } }]);
+          await this.audit.append(tx, [{ ...base, type: 'request.approval_received', data: { ...relayOf(by), received: people, required: request.requiredApprovals, columns: narrowed.columns, durationSeconds: narrowed.durationSeconds, comment: input.comment ?? null } }]);
           return { event: 'approval_received' as const };
         }
         if ((await this.requests.decide(tx, request.id, 'approved', key, now, input.comment)) === 0) return {};
         const scope = intersect(granted, approvals);
         const issued = await this.issuer.issue(tx, request, scope, now, key);
         await this.audit.append(tx, [
-          { ...base, type: 'request.approved', data: { approvers: approvals.map((a) => a.approver), override, columns: scope.columns, durationSeconds: scope.durationSeconds, comment: input.comment ?? null } },
+          { ...base, type: 'request.approved', data: { ...relayOf(by), approvers: approvals.map((a) => a.approver), override, columns: scope.columns, durationSeconds: scope.durationSeconds, comment: input.comment ?? null } },
           issued.audit,
         ]);
         return { event: 'approved' as const, grant: issued.grant };

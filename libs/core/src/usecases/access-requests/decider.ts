@@ -12,7 +12,12 @@ import { Actor, actorName } from '../actor';
 export interface DecisionBy {
   actor: Actor;
   sourceIp?: string | null;
+  /** The admin who entered a person's decision through REST (`asUser`), kept in the audit trail. */
+  relayedBy?: string;
 }
+
+/** Audit data naming the admin who relayed a person's decision, when one did. */
+export const relayOf = (by: DecisionBy): Record<string, string> => (by.relayedBy ? { relayedBy: `admin:${by.relayedBy}` } : {});
 
 /**
  * Who may decide a request, shared by approve and deny (and by every transport: REST, Slack).
@@ -59,7 +64,7 @@ export class Decider {
   async recordRefusal(requestId: string, by: DecisionBy, action: string, error: unknown): Promise<void> {
     if (!(error instanceof AccessError) || ![AccessErrorCode.NOT_AN_APPROVER, AccessErrorCode.SELF_APPROVAL, AccessErrorCode.USER_NOT_FOUND].includes(error.code)) return;
     await this.db.transaction((tx) =>
-      this.audit.append(tx, [{ type: 'approval.refused', actor: actorName(by.actor), sourceIp: by.sourceIp, requestId, data: { action, code: error.code, message: error.message } }]),
+      this.audit.append(tx, [{ type: 'approval.refused', actor: actorName(by.actor), sourceIp: by.sourceIp, requestId, data: { action, code: error.code, message: error.message, ...relayOf(by) } }]),
     );
   }
 }

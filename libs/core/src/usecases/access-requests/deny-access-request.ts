@@ -4,7 +4,7 @@ import { Database } from '../../db/database';
 import { AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AuditEventsRepository } from '../../db/audit-events.repository';
 import { AccessRequestView } from '../access-request.view';
-import { Decider, DecisionBy } from './decider';
+import { Decider, DecisionBy, relayOf } from './decider';
 import { RequestEffects } from './request-effects';
 
 /** One eligible person's deny denies the request. Denying twice is fine. */
@@ -27,7 +27,7 @@ export class DenyAccessRequest {
         if (requestTransition(request.status as RequestStatus, 'denied') === 'noop') return false;
         const { key } = await this.decider.authorize(tx, request, input.by, 'deny');
         if ((await this.requests.decide(tx, request.id, 'denied', key, input.now, input.comment)) === 0) return false;
-        await this.audit.append(tx, [{ type: 'request.denied', actor: key, sourceIp: input.by.sourceIp, requestId: request.id, agentId: request.agentId, data: { comment: input.comment ?? null } }]);
+        await this.audit.append(tx, [{ type: 'request.denied', actor: key, sourceIp: input.by.sourceIp, requestId: request.id, agentId: request.agentId, data: { ...relayOf(input.by), comment: input.comment ?? null } }]);
         return true;
       });
     } catch (error) {
