@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import type { AccessRequest, Approval, Grant, Prisma } from '@gatehouse/prisma';
+import { Prisma } from '@gatehouse/prisma';
+import type { AccessRequest, Approval, Grant } from '@gatehouse/prisma';
 import type { RequestStatus } from '@gatehouse/domain';
 import { Tx } from './prisma.service';
 import { afterCursor, Cursor } from './pagination';
@@ -7,6 +8,50 @@ import type { AuditEntry } from './audit-events.repository';
 
 export type AccessRequestRow = AccessRequest;
 export type ApprovalRow = Approval;
+
+const value = (v: unknown, cast = ''): Prisma.Sql => Prisma.sql`${v}${Prisma.raw(cast)}`;
+const json = (v: unknown): Prisma.Sql => value(v === null ? null : JSON.stringify(v), '::jsonb');
+
+/**
+ * Every column of access_requests as the submit statement writes it. The type spans every field
+ * of the row, so a new column does not compile until it is written here: none is silently dropped.
+ */
+function requestColumns(r: AccessRequestRow): Record<keyof AccessRequestRow, [column: string, value: Prisma.Sql]> {
+  return {
+    id: ['id', value(r.id, '::uuid')],
+    agentId: ['agent_id', value(r.agentId, '::uuid')],
+    onBehalfOf: ['on_behalf_of', value(r.onBehalfOf)],
+    resource: ['resource', value(r.resource)],
+    actions: ['actions', value(r.actions, '::text[]')],
+    columns: ['columns', value(r.columns, '::text[]')],
+    durationSeconds: ['duration_seconds', value(r.durationSeconds)],
+    reason: ['reason', value(r.reason)],
+    task: ['task', json(r.task)],
+    sourceIp: ['source_ip', value(r.sourceIp)],
+    status: ['status', value(r.status)],
+    decision: ['decision', json(r.decision)],
+    policyVersion: ['policy_version', value(r.policyVersion)],
+    riskScore: ['risk_score', value(r.riskScore)],
+    approverGroup: ['approver_group', value(r.approverGroup)],
+    requiredApprovals: ['required_approvals', value(r.requiredApprovals)],
+    approvalExpiresAt: ['approval_expires_at', value(r.approvalExpiresAt)],
+    idempotencyKey: ['idempotency_key', value(r.idempotencyKey)],
+    bodyHash: ['body_hash', value(r.bodyHash)],
+    decidedAt: ['decided_at', value(r.decidedAt)],
+    decidedBy: ['decided_by', value(r.decidedBy)],
+    decisionComment: ['decision_comment', value(r.decisionComment)],
+    remindAt: ['remind_at', value(r.remindAt)],
+    escalateAt: ['escalate_at', value(r.escalateAt)],
+    escalateTo: ['escalate_to', value(r.escalateTo)],
+    escalatedAt: ['escalated_at', value(r.escalatedAt)],
+    slackChannel: ['slack_channel', value(r.slackChannel)],
+    slackTs: ['slack_ts', value(r.slackTs)],
+    slackDmChannel: ['slack_dm_channel', value(r.slackDmChannel)],
+    slackDmTs: ['slack_dm_ts', value(r.slackDmTs)],
+    createdAt: ['created_at', value(r.createdAt)],
+    updatedAt: ['updated_at', value(r.updatedAt)],
+  };
+}
 
 /** Access requests and the approvals people gave them. */
 @Injectable()
@@ -36,16 +81,12 @@ export class AccessRequestsRepository {
       grant_id: e.grantId ?? null, agent_id: e.agentId ?? null, data: e.data ?? {},
     })));
     const g = grant;
+    const row = Object.values(requestColumns(r));
+    const columns = Prisma.join(row.map(([column]) => Prisma.raw(column)));
+    const values = Prisma.join(row.map(([, value]) => value));
     await db.$executeRaw`
       WITH r AS (
-        INSERT INTO access_requests (id, agent_id, on_behalf_of, resource, actions, columns, duration_seconds, reason, task,
-          source_ip, status, decision, policy_version, risk_score, approver_group, required_approvals, approval_expires_at,
-          idempotency_key, body_hash, decided_at, decided_by, created_at, updated_at, remind_at, escalate_at, escalate_to)
-        VALUES (${r.id}::uuid, ${r.agentId}::uuid, ${r.onBehalfOf}, ${r.resource}, ${r.actions}::text[], ${r.columns}::text[],
-          ${r.durationSeconds}, ${r.reason}, ${r.task === null ? null : JSON.stringify(r.task)}::jsonb, ${r.sourceIp}, ${r.status},
-          ${JSON.stringify(r.decision)}::jsonb, ${r.policyVersion}, ${r.riskScore}, ${r.approverGroup}, ${r.requiredApprovals},
-          ${r.approvalExpiresAt}, ${r.idempotencyKey}, ${r.bodyHash}, ${r.decidedAt}, ${r.decidedBy}, ${r.createdAt}, ${r.updatedAt},
-          ${r.remindAt}, ${r.escalateAt}, ${r.escalateTo})
+        INSERT INTO access_requests (${columns}) VALUES (${values})
         RETURNING id
       ), g AS (
         INSERT INTO grants (id, request_id, agent_id, subject, audience, resource, actions, columns, purpose, kid, issued_at, expires_at, status)
