@@ -1,6 +1,6 @@
 import type { ApproverBrief } from '@gatehouse/core';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
-import { ACTIONS, buildApprovalMessage, buildChangesModal, buildThreadReply, readChangesSubmission } from './message';
+import { ACTIONS, buildApprovalMessage, buildChangesModal, buildThreadReply, modalBlockOf, readChangesSubmission } from './message';
 import { slackTextOf } from './errors';
 
 const carol = { id: 'carol', displayName: 'Carol', slackUserId: 'UCAROL' };
@@ -90,6 +90,24 @@ describe('the changes modal', () => {
       state: { values: { columns: { value: { selected_options: [{ value: 'email' }] } }, duration: { value: { value: ' 5m ' } }, comment: { value: { value: null } } } },
     });
     expect(read).toEqual({ requestId: 'req-1', channel: 'C1', columns: ['email'], duration: '5m', comment: undefined });
+  });
+
+  it('refuses a malformed submission with VALIDATION_FAILED, naming the modal field', () => {
+    const refusal = (view: Parameters<typeof readChangesSubmission>[0]) => {
+      try {
+        readChangesSubmission(view);
+      } catch (error) {
+        return error as AccessError;
+      }
+      throw new Error('expected a refusal');
+    };
+    expect(refusal({ private_metadata: '{not json' }).code).toBe(AccessErrorCode.VALIDATION_FAILED);
+    const meta = JSON.stringify({ requestId: 'req-1', channel: 'C1' });
+    const long = refusal({ private_metadata: meta, state: { values: { comment: { value: { value: 'x'.repeat(1001) } } } } });
+    expect(long.code).toBe(AccessErrorCode.VALIDATION_FAILED);
+    expect(modalBlockOf(long.details[0]?.path)).toBe('comment');
+    const odd = refusal({ private_metadata: meta, state: { values: { columns: { value: { selected_options: [{ value: 42 }] } } } } });
+    expect(odd.details[0]?.path).toMatch(/^columns/);
   });
 });
 

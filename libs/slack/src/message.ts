@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import { AccessError, AccessErrorCode } from '@gatehouse/domain';
+import { approveBody, parseInput } from '@gatehouse/core';
 import type { ApproverBrief, PersonRef } from '@gatehouse/core';
 
 // Pure Block Kit rendering: no Nest, no network. Everything comes from an ApproverBrief.
@@ -163,18 +166,33 @@ export function buildChangesModal(brief: ApproverBrief, origin: { channel?: stri
   };
 }
 
-/** Reads the modal's submitted values: the narrowed columns and duration, and a comment. */
-export function readChangesSubmission(view: { private_metadata?: string; state?: { values?: Record<string, Record<string, any>> } }): {
-  requestId: string;
-  channel: string | null;
-  columns: string[];
-  duration?: string;
-  comment?: string;
-} {
-  const meta = JSON.parse(view.private_metadata || '{}') as { requestId?: string; channel?: string | null };
+/** The changes modal as submitted: the REST approve body's limits, plus where it came from. */
+const changesSubmission = approveBody
+  .pick({ duration: true, comment: true })
+  .extend({ requestId: z.string().max(100), channel: z.string().max(40).nullable(), columns: z.array(z.string().min(1).max(100)).max(500) })
+  .strict();
+
+/** Reads the changes modal; a malformed submission is a VALIDATION_FAILED naming the field. */
+export function readChangesSubmission(view: { private_metadata?: string; state?: { values?: Record<string, Record<string, any>> } }): z.infer<typeof changesSubmission> {
+  let meta: { requestId?: unknown; channel?: unknown };
+  try {
+    meta = JSON.parse(view.private_metadata || '{}');
+  } catch {
+    throw new AccessError(AccessErrorCode.VALIDATION_FAILED, 'This form does not come from a Gatehouse message; open it again from the message.');
+  }
   const values = view.state?.values ?? {};
-  const columns = ((values.columns?.value?.selected_options ?? []) as { value: string }[]).map((o) => o.value);
-  const duration = (values.duration?.value?.value as string | undefined)?.trim() || undefined;
-  const comment = (values.comment?.value?.value as string | undefined)?.trim() || undefined;
-  return { requestId: String(meta.requestId ?? ''), channel: meta.channel ?? null, columns, duration, comment };
+  const text = (block: string) => (typeof values[block]?.value?.value === 'string' ? values[block].value.value.trim() || undefined : undefined);
+  const selected = values.columns?.value?.selected_options;
+  return parseInput(changesSubmission, {
+    requestId: String(meta.requestId ?? ''),
+    channel: typeof meta.channel === 'string' ? meta.channel : null,
+    columns: Array.isArray(selected) ? selected.map((o: { value?: unknown }) => o?.value) : [],
+    duration: text('duration'),
+    comment: text('comment'),
+  }, 'form');
+}
+
+/** The modal block a refusal is about, so Slack shows it next to that field. */
+export function modalBlockOf(field: string | undefined): 'columns' | 'duration' | 'comment' {
+  return field === 'duration' || field === 'comment' ? field : 'columns';
 }

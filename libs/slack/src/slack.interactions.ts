@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { App, BlockAction, ButtonAction, Receiver, ReceiverEvent, ViewSubmitAction } from '@slack/bolt';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import { AccessRequestView, ApproveAccessRequest, Config, Decider, DenyAccessRequest, DescribeForApprovers } from '@gatehouse/core';
-import { ACTIONS, buildChangesModal, CHANGES_MODAL, readChangesSubmission } from './message';
+import { ACTIONS, buildChangesModal, CHANGES_MODAL, modalBlockOf, readChangesSubmission } from './message';
 import { slackTextOf } from './errors';
 import { SlackApi } from './slack-api';
 
@@ -66,13 +66,20 @@ export class SlackInteractions {
       await this.slack.openModal(body.trigger_id, buildChangesModal(brief, { channel: body.channel?.id }));
     });
     this.app.view<ViewSubmitAction>(CHANGES_MODAL, async ({ ack, body, view }) => {
-      const input = readChangesSubmission(view);
+      let input;
+      try {
+        input = readChangesSubmission(view);
+      } catch (error) {
+        if (!(error instanceof AccessError)) throw error;
+        await ack({ response_action: 'errors', errors: { [modalBlockOf(error.details[0]?.path)]: slackTextOf(error).slice(0, 150) } });
+        return;
+      }
       const outcome = await this.decide({
         action: 'approve', requestId: input.requestId, slackUserId: body.user.id, comment: input.comment,
         changes: { columns: input.columns, ...(input.duration ? { duration: input.duration } : {}) },
       });
       // Refusals and bad input stay in the modal, next to the field concerned.
-      if (outcome.text) await ack({ response_action: 'errors', errors: { [outcome.field === 'duration' ? 'duration' : 'columns']: outcome.text.slice(0, 150) } });
+      if (outcome.text) await ack({ response_action: 'errors', errors: { [modalBlockOf(outcome.field)]: outcome.text.slice(0, 150) } });
       else await ack();
     });
   }
