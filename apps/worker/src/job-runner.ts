@@ -12,6 +12,19 @@ function asJobError(error: unknown): unknown {
 }
 
 /**
+ * A job that ran early (clock drift between hosts) runs again a second later; the reconciler is the
+ * backstop if it is lost.
+ */
+async function whenDue<T>(job: Job, token: string | undefined, outcome: Promise<T>): Promise<T> {
+  const result = await outcome;
+  if (result === 'not_due' && token) {
+    await job.moveToDelayed(Date.now() + 1000, token);
+    throw new DelayedError();
+  }
+  return result;
+}
+
+/**
  * Runs the queues: expiries and timeouts on time, the reconciler and the audit sealer on a
  * schedule. Each processor validates its payload and calls one use case.
  */
@@ -63,25 +76,12 @@ export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
     const now = new Date();
     try {
       switch (name) {
-        case 'expireGrant': {
-          const outcome = await this.expireGrant.execute({ grantId: (parsed.data as { grantId: string }).grantId, now });
-          if (outcome === 'not_due' && token) {
-            // Ran early (clock drift between hosts): try again shortly; the reconciler is the backstop.
-            await job.moveToDelayed(Date.now() + 1000, token);
-            throw new DelayedError();
-          }
-          return outcome;
-        }
+        case 'expireGrant':
+          return await whenDue(job, token, this.expireGrant.execute({ grantId: (parsed.data as { grantId: string }).grantId, now }));
         case 'remindApprovers':
-        case 'escalateRequest': {
-          const requestId = (parsed.data as { requestId: string }).requestId;
-          const outcome = name === 'remindApprovers' ? await this.remind.execute({ requestId, now }) : await this.escalate.execute({ requestId, now });
-          if (outcome === 'not_due' && token) {
-            await job.moveToDelayed(Date.now() + 1000, token);
-            throw new DelayedError();
-          }
-          return outcome;
-        }
+          return await whenDue(job, token, this.remind.execute({ requestId: (parsed.data as { requestId: string }).requestId, now }));
+        case 'escalateRequest':
+          return await whenDue(job, token, this.escalate.execute({ requestId: (parsed.data as { requestId: string }).requestId, now }));
         case 'slackPost':
         case 'slackUpdate':
         case 'slackReply':
