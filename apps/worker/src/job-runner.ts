@@ -54,7 +54,10 @@ export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
       new Worker(QUEUES.maintenance, (job, token) => this.run(job, token), { connection, prefix, concurrency: 1 }),
       ...(this.slackJobs ? [new Worker(QUEUES.slack, (job, token) => this.run(job, token), { connection, prefix, concurrency: 5 })] : []),
     ];
-    for (const worker of this.workers) worker.on('failed', (job, error) => this.logger.warn(`job ${job?.id} failed: ${error.message}`));
+    for (const worker of this.workers) {
+      worker.on('failed', (job, error) => this.logger.warn(`job ${job?.id} failed: ${error.message}`));
+      worker.on('error', (error) => this.logger.warn(`worker ${worker.name}: ${error.message}`));
+    }
     const maintenance = this.queues.queues[QUEUES.maintenance];
     await maintenance.upsertJobScheduler(JOBS.sealAudit.id(), { every: SEAL_EVERY_MS }, { name: 'sealAudit', data: {} });
     await maintenance.upsertJobScheduler(JOBS.reconcile.id(), { every: this.config.reconcileIntervalSeconds * 1000 }, { name: 'reconcile', data: {} });

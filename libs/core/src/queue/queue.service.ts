@@ -17,6 +17,8 @@ export class QueueService implements OnModuleDestroy {
     this.queues = Object.fromEntries(
       Object.values(QUEUES).map((name) => [name, new Queue(name, { connection, prefix: config.redisPrefix })]),
     );
+    // Without a listener BullMQ prints connection errors raw to stderr; keep them in the JSON log.
+    for (const [name, queue] of Object.entries(this.queues)) queue.on('error', (error) => this.logger.warn(`queue ${name}: ${error.message}`));
   }
 
   async add<N extends JobName>(name: N, data: JobData<N>, options: { runAt?: Date } = {}): Promise<void> {
