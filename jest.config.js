@@ -3,6 +3,8 @@
 const esmOnly = [
   '@nestjs', 'jose', 'file-type', 'strtok3', 'token-types', '@tokenizer', '@borewit',
   'uint8array-extras', 'load-esm', '@standard-schema',
+  // Swagger UI on Fastify: @fastify/static loads an ESM-only content-disposition.
+  '@fastify/static', 'content-disposition',
 ];
 
 const typescript = ['@swc/jest', {

@@ -59,7 +59,7 @@ export async function startCrm(pool: Pool, verifier: GrantVerifier): Promise<Crm
         res.end(JSON.stringify({ columns, customers: rows.map((row) => projectRow(row, grant, 'crm.customers')) }));
       } catch (error) {
         res.statusCode = 503;
-        res.end(JSON.stringify({ error: { code: 'DEPENDENCY_UNAVAILABLE', message: (error as Error).message, details: [] } }));
+        res.end(JSON.stringify({ error: { code: 'UNAVAILABLE', message: (error as Error).message, details: [] } }));
       }
     });
   });

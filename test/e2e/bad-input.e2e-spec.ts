@@ -41,7 +41,7 @@ const cases: Case[] = [
   { name: 'a JSON string as body', as: 'agent', path: REQUESTS, raw: '"read crm.customers"', status: 400, code: 'MALFORMED_JSON' },
   { name: 'a JSON number as body', as: 'agent', path: REQUESTS, raw: '42', status: 400, code: 'MALFORMED_JSON' },
   { name: 'an empty body', as: 'agent', path: REQUESTS, raw: '', status: 400, code: 'VALIDATION_FAILED' },
-  { name: 'a text/plain body', as: 'agent', path: REQUESTS, raw: JSON.stringify(valid), headers: { 'content-type': 'text/plain' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'a text/plain body', as: 'agent', path: REQUESTS, raw: JSON.stringify(valid), headers: { 'content-type': 'text/plain' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
   { name: 'a body over 64 KB', as: 'agent', path: REQUESTS, body: withBody({ task: { notes: 'x'.repeat(70 * 1024) } }), status: 413, code: 'PAYLOAD_TOO_LARGE' },
   // shape and types
   { name: 'actions as a string', as: 'agent', path: REQUESTS, body: withBody({ actions: 'read' }), status: 400, code: 'VALIDATION_FAILED', detail: 'actions' },

@@ -97,7 +97,7 @@ describe('SDK against a running broker', () => {
         seen.push({ key: new Headers(init.headers).get('idempotency-key') });
         if (!swallowed) {
           swallowed = true;
-          return new Response(JSON.stringify({ error: { code: 'DEPENDENCY_UNAVAILABLE', message: 'lost', details: [] } }), { status: 503 });
+          return new Response(JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'lost', details: [] } }), { status: 503 });
         }
       }
       return res;

@@ -1,11 +1,12 @@
 import { DynamicModule, INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { Config, CoreModule, loggingModule, preflight } from '@gatehouse/core';
 import { SlackModule, SlackNotifier } from '@gatehouse/slack';
 import { ApiModule } from './api.module';
+import { BODY_LIMIT, registerBodyParsers } from './http/body';
 
 /** Root module of a process: logging, the shared core, and the parts this process runs. */
 export function rootModule(config: Config, parts: DynamicModule['imports']): DynamicModule {
@@ -20,19 +21,16 @@ export function rootModule(config: Config, parts: DynamicModule['imports']): Dyn
 /** Creates the HTTP application (not yet listening); `extra` adds e.g. the worker to the same process. */
 export async function createHttpApp(config: Config, extra: DynamicModule['imports'] = []): Promise<INestApplication> {
   await preflight(config);
-  const app = await NestFactory.create<NestExpressApplication>(rootModule(config, [ApiModule, ...(extra ?? [])]), {
+  const adapter = new FastifyAdapter({ trustProxy: config.trustProxy, bodyLimit: BODY_LIMIT, return503OnClosing: false });
+  registerBodyParsers(adapter.getInstance());
+  const app = await NestFactory.create<NestFastifyApplication>(rootModule(config, [ApiModule, ...(extra ?? [])]), adapter, {
     // Nest's default exits the process on a boot error; throw instead, so runMain can print the
     // plain PolicyError / ConfigError message and callers (tests) see the error.
     abortOnError: false,
     bufferLogs: true,
     bodyParser: false,
-    rawBody: true,
   });
   app.useLogger(app.get(Logger));
-  app.set('trust proxy', config.trustProxy);
-  app.set('x-powered-by', false);
-  app.useBodyParser('json', { limit: '64kb' });
-  app.useBodyParser('urlencoded', { limit: '64kb', extended: false });
   app.enableShutdownHooks();
 
   const document = SwaggerModule.createDocument(

@@ -4,6 +4,7 @@ export enum AccessErrorCode {
   VALIDATION_FAILED = 'VALIDATION_FAILED',
   MALFORMED_JSON = 'MALFORMED_JSON',
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   // who are you
   AUTHENTICATION_REQUIRED = 'AUTHENTICATION_REQUIRED',
   INVALID_ASSERTION = 'INVALID_ASSERTION',
@@ -38,7 +39,7 @@ export enum AccessErrorCode {
   INVALID_POLICY = 'INVALID_POLICY',
   // throttled / unavailable
   RATE_LIMITED = 'RATE_LIMITED',
-  DEPENDENCY_UNAVAILABLE = 'DEPENDENCY_UNAVAILABLE',
+  UNAVAILABLE = 'UNAVAILABLE',
 }
 
 /** One precise complaint about an input: where (a path into the input) and why. */

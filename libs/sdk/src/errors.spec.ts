@@ -6,7 +6,7 @@ describe('SDK errors', () => {
     const body = (code: string) => ({ error: { code, message: `m-${code}`, details: [{ path: 'columns[0]', message: 'unknown' }] } });
     const cases: [number, string, new (...args: never[]) => GatehouseError][] = [
       [400, 'VALIDATION_FAILED', InvalidRequestError], [422, 'UNKNOWN_COLUMN', InvalidRequestError], [401, 'INVALID_ASSERTION', AuthenticationError],
-      [404, 'REQUEST_NOT_FOUND', NotFoundError], [409, 'IDEMPOTENCY_KEY_REUSED', ConflictError], [503, 'DEPENDENCY_UNAVAILABLE', UnavailableError],
+      [404, 'REQUEST_NOT_FOUND', NotFoundError], [409, 'IDEMPOTENCY_KEY_REUSED', ConflictError], [503, 'UNAVAILABLE', UnavailableError],
     ];
     for (const [status, code, type] of cases) {
       const e = errorFromResponse(status, body(code));

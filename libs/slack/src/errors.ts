@@ -23,10 +23,11 @@ export function slackTextOf(error: AccessError): string {
     case AccessErrorCode.UNKNOWN_COLUMN:
       return `:warning: ${error.message} Nothing was recorded; fix it and try again.`;
     case AccessErrorCode.RATE_LIMITED:
-    case AccessErrorCode.DEPENDENCY_UNAVAILABLE:
+    case AccessErrorCode.UNAVAILABLE:
       return ':warning: Gatehouse is busy or a dependency is down; nothing was recorded. Try again in a minute.';
     case AccessErrorCode.MALFORMED_JSON:
     case AccessErrorCode.PAYLOAD_TOO_LARGE:
+    case AccessErrorCode.UNSUPPORTED_MEDIA_TYPE:
     case AccessErrorCode.AUTHENTICATION_REQUIRED:
     case AccessErrorCode.INVALID_ASSERTION:
     case AccessErrorCode.ASSERTION_REPLAYED:

@@ -1,6 +1,5 @@
 import { Controller, HttpCode, Logger, Post, Req, Res } from '@nestjs/common';
-import type { RawBodyRequest } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { verifySlackRequest } from '@slack/bolt';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import { Config } from '@gatehouse/core';
@@ -19,7 +18,7 @@ export class SlackController {
 
   @Post('slack/events')
   @HttpCode(200)
-  async events(@Req() req: RawBodyRequest<Request>, @Res() res: Response): Promise<void> {
+  async events(@Req() req: FastifyRequest & { rawBody?: Buffer }, @Res() res: FastifyReply): Promise<void> {
     const raw = req.rawBody?.toString('utf8') ?? '';
     try {
       verifySlackRequest({
@@ -35,16 +34,15 @@ export class SlackController {
     }
     const body = parseBody(raw, String(req.headers['content-type'] ?? ''));
     if (body.type === 'url_verification') {
-      res.json({ challenge: body.challenge });
+      void res.send({ challenge: body.challenge });
       return;
     }
     let acked = false;
     const ack = async (response?: unknown): Promise<void> => {
       if (acked) return;
       acked = true;
-      if (response === undefined || response === '') res.status(200).send('');
-      else if (typeof response === 'string') res.status(200).send(response);
-      else res.status(200).json(response);
+      if (response === undefined || response === '') await res.status(200).send('');
+      else await res.status(200).send(response);
     };
     const retryNum = req.headers['x-slack-retry-num'] ? Number(req.headers['x-slack-retry-num']) : undefined;
     const retryReason = req.headers['x-slack-retry-reason'] ? String(req.headers['x-slack-retry-reason']) : undefined;
@@ -54,7 +52,7 @@ export class SlackController {
       this.logger.warn(`Slack event failed: ${error}`);
       if (!acked) {
         acked = true;
-        res.status(500).json({ error: { code: 'INTERNAL', message: 'The Slack event could not be handled.', details: [] } });
+        void res.status(500).send({ error: { code: 'INTERNAL', message: 'The Slack event could not be handled.', details: [] } });
       }
       return;
     }

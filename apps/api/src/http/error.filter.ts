@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { AccessError, AccessErrorCode, ErrorDetail } from '@gatehouse/domain';
 
 /** The one place an error code becomes an HTTP status. Exhaustive: a new code must be mapped here. */
@@ -32,6 +32,8 @@ export function httpStatusOf(code: AccessErrorCode): number {
       return 409;
     case AccessErrorCode.PAYLOAD_TOO_LARGE:
       return 413;
+    case AccessErrorCode.UNSUPPORTED_MEDIA_TYPE:
+      return 415;
     case AccessErrorCode.UNKNOWN_RESOURCE:
     case AccessErrorCode.UNKNOWN_COLUMN:
     case AccessErrorCode.ACTION_NOT_ALLOWED:
@@ -44,23 +46,35 @@ export function httpStatusOf(code: AccessErrorCode): number {
       return 422;
     case AccessErrorCode.RATE_LIMITED:
       return 429;
-    case AccessErrorCode.DEPENDENCY_UNAVAILABLE:
+    case AccessErrorCode.UNAVAILABLE:
       return 503;
   }
 }
 
-/** Errors raised by the HTTP stack itself (body parser, router) that are the caller's fault. */
+const unreadableBody = () =>
+  new AccessError(AccessErrorCode.UNSUPPORTED_MEDIA_TYPE, 'The body has no Content-Type, or one this endpoint does not read: send JSON with Content-Type: application/json.');
+
+/** Errors raised by the HTTP stack itself (Fastify's parsing and routing) that are the caller's fault. */
 function fromTransport(error: unknown): AccessError | undefined {
-  // Nest wraps body-parser's errors in an HttpException and keeps the original as `cause`.
-  const e = ((error as { cause?: unknown })?.cause ?? error) as { type?: string; status?: number; message?: string };
-  if (e?.type === 'entity.too.large') return new AccessError(AccessErrorCode.PAYLOAD_TOO_LARGE, 'The body is larger than 64 KB.');
-  if (e?.type === 'entity.parse.failed') return new AccessError(AccessErrorCode.MALFORMED_JSON, `The body is not valid JSON: ${e.message}`);
-  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new AccessError(AccessErrorCode.VALIDATION_FAILED, 'Send the body as UTF-8 JSON.');
+  const e = error as { code?: string; statusCode?: number; message?: string };
+  switch (e?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AccessError(AccessErrorCode.PAYLOAD_TOO_LARGE, 'The body is larger than 64 KB.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return unreadableBody();
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AccessError(AccessErrorCode.VALIDATION_FAILED, 'The body is not as long as its Content-Length says.');
+  }
   if (error instanceof HttpException) {
     const status = error.getStatus();
     if (status === 404) return new AccessError(AccessErrorCode.ROUTE_NOT_FOUND, 'No such endpoint; see /docs for the API.');
     if (status === 413) return new AccessError(AccessErrorCode.PAYLOAD_TOO_LARGE, 'The body is larger than 64 KB.');
+    if (status === 415) return unreadableBody();
     if (status >= 400 && status < 500) return new AccessError(AccessErrorCode.VALIDATION_FAILED, error.message);
+  }
+  // Any other 4xx Fastify raises is about the request as sent (a malformed header, an aborted body).
+  if (typeof e?.code === 'string' && e.code.startsWith('FST_ERR') && e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+    return new AccessError(e.statusCode === 404 ? AccessErrorCode.ROUTE_NOT_FOUND : AccessErrorCode.VALIDATION_FAILED, e.message ?? 'The request is malformed.');
   }
   return undefined;
 }
@@ -78,19 +92,19 @@ export class ErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const response = host.switchToHttp().getResponse<Response>();
+    const response = host.switchToHttp().getResponse<FastifyReply>();
     let error = exception instanceof AccessError ? exception : fromTransport(exception);
     if (!error && isUnavailable(exception)) {
       this.logger.error(`dependency unavailable: ${(exception as Error).message}`);
-      error = new AccessError(AccessErrorCode.DEPENDENCY_UNAVAILABLE, 'A dependency (Postgres or Redis) is unavailable; retry shortly.');
-      response.setHeader('Retry-After', '5');
+      error = new AccessError(AccessErrorCode.UNAVAILABLE, 'A dependency (Postgres or Redis) is unavailable; retry shortly.');
+      response.header('Retry-After', '5');
     }
     if (!error) {
       this.logger.error({ err: exception }, 'unhandled error');
-      response.status(500).json({ error: { code: 'INTERNAL', message: 'An unexpected error; it is logged with this request id.', details: [] } });
+      response.status(500).send({ error: { code: 'INTERNAL', message: 'An unexpected error; it is logged with this request id.', details: [] } });
       return;
     }
     const details: ErrorDetail[] = error.details;
-    response.status(httpStatusOf(error.code)).json({ error: { code: error.code, message: error.message, details } });
+    response.status(httpStatusOf(error.code)).send({ error: { code: error.code, message: error.message, details } });
   }
 }

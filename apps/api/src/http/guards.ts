@@ -1,5 +1,5 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import { AdminAuthenticator, AgentAuthenticator, bearerToken, Config, RedisService } from '@gatehouse/core';
@@ -27,7 +27,7 @@ export class AgentGuard implements CanActivate {
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
       const seconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
-      context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(seconds));
+      context.switchToHttp().getResponse<FastifyReply>().header('Retry-After', String(seconds));
       throw new AccessError(AccessErrorCode.RATE_LIMITED, `Too many requests from this agent; retry in ${seconds}s.`);
     }
     req.agent = agent;
