@@ -19,7 +19,7 @@ it('click -> token latency', async () => {
     const samples: number[] = [];
     for (let i = 0; i < clicks; i++) {
       const req = await askFor(agent, 'pending', PII);
-      await eventually(async () => (await broker.prisma.accessRequest.findUnique({ where: { id: req.id } }))?.slackTs);
+      await eventually(() => broker.prisma.slackMessage.findUnique({ where: { requestId_kind: { requestId: req.id, kind: 'approvals' } } }));
       const waiting = agent.call('GET', `/v1/access-requests/${req.id}?wait=30`);
       await new Promise((r) => setTimeout(r, 20)); // let the long-poll subscribe first
       const started = process.hrtime.bigint();

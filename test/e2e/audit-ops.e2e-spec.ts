@@ -6,6 +6,7 @@ import { PolicyError } from '@gatehouse/domain';
 import { ConfigError, loadConfig } from '@gatehouse/core';
 import { Broker, call, eventually, putUser, registerAgent, startBroker, TestAgent } from '../support/broker';
 import { createScratchDatabase } from '../support/database';
+import { delegate } from '../support/flows';
 
 // The audit tests count every event and then tamper with the trail, so this file runs its brokers
 // on a database and a Redis prefix of its own.
@@ -37,6 +38,7 @@ beforeAll(async () => {
   broker = await startBroker(env);
   agent = await registerAgent(broker);
   await putUser(broker, 'alice', ['sales']);
+  await delegate(broker, agent, 'alice');
 }, 120_000);
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { decodeProtectedHeader, errors } from 'jose';
 import { Broker, call, putUser, registerAgent, startBroker, TestAgent } from '../support/broker';
-import { ask, askFor, expectError, LOW_RISK, nowSeconds, PII, verifyGrantToken } from '../support/flows';
+import { ask, askFor, delegate, expectError, LOW_RISK, nowSeconds, PII, verifyGrantToken } from '../support/flows';
 
 const POLICY_VERSION = /^sha256:[0-9a-f]{64}$/;
 const ALL_CUSTOMER_COLUMNS = ['id', 'name', 'email', 'phone', 'ssn'];
@@ -19,6 +19,7 @@ describe('decisions (POST /v1/access-requests)', () => {
     agent = await registerAgent(broker);
     // Only the id and email matter here (the token's sub); groups play no part in these decisions.
     await putUser(broker, 'alice', ['sales']);
+    await delegate(broker, agent, 'alice');
   });
   afterAll(() => broker.close());
 
@@ -50,7 +51,7 @@ describe('decisions (POST /v1/access-requests)', () => {
       expect(res.body.decision).toMatchObject({ outcome: 'require_approval', rules: ['pii-needs-owner'], policyVersion: expect.stringMatching(POLICY_VERSION) });
       expect(typeof res.body.decision.riskScore).toBe('number');
       expect(res.body.decision.message.length).toBeGreaterThan(0);
-      expect(res.body.approval).toEqual({ approvers: 'crm-owners', required: 1, received: 0, expiresAt: expect.any(String) });
+      expect(res.body.approval).toEqual({ kind: 'approvers', approvers: 'crm-owners', required: 1, received: 0, expiresAt: expect.any(String) });
       // defaults.approvalTimeout is 15m
       expect(msUntil(res.body.approval.expiresAt)).toBeGreaterThan(14 * 60_000);
       expect(msUntil(res.body.approval.expiresAt)).toBeLessThanOrEqual(15 * 60_000);
@@ -208,6 +209,7 @@ describe('decisions (POST /v1/access-requests)', () => {
   describe('P-256 agents', () => {
     it('authenticates an ES256 agent; its grants are still EdDSA tokens for it', async () => {
       const es = await registerAgent(broker, { alg: 'ES256' });
+      await delegate(broker, es, 'alice');
       const approved = await ask(es, { onBehalfOf: 'alice' });
       expect(approved.status).toBe(201);
       expect(approved.body.status).toBe('approved');

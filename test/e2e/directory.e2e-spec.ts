@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@gatehouse/core';
 import { Broker, registerAgent, startBroker } from '../support/broker';
+import { delegate } from '../support/flows';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-directory-'));
 
@@ -26,6 +27,7 @@ describe('the directory file loaded at start', () => {
     expect(owners.body.items).toContainEqual({ id: 'dir-dana', email: 'dana@example.com', displayName: 'Dana', slackUserId: 'U0DANA01', groups: ['crm-owners'] });
 
     const agent = await registerAgent(broker);
+    await delegate(broker, agent, 'dir-erik');
     const res = await agent.call('POST', '/v1/access-requests', { resource: 'crm.customers', actions: ['read'], columns: ['email'], duration: '10m', reason: 'Reply to Erik', onBehalfOf: 'erik@example.com' });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ status: 'pending', onBehalfOf: 'dir-erik' });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { JOBS, QUEUES, QueueService, Reconcile } from '@gatehouse/core';
 import { Broker, call, registerAgent, startBroker, TestAgent } from '../support/broker';
-import { ask, askFor, expectError, introspect, LOW_RISK, PII, sleep, users, verifyGrantToken } from '../support/flows';
+import { ask, askFor, delegate, expectError, introspect, LOW_RISK, PII, sleep, users, verifyGrantToken } from '../support/flows';
 
 describe('lifecycle: grants, decisions by people, long-polls, idempotency, admin views', () => {
   let broker: Broker;
@@ -18,6 +18,7 @@ describe('lifecycle: grants, decisions by people, long-polls, idempotency, admin
     broker = await startBroker();
     agent = await registerAgent(broker);
     people = await users(broker, { alice: ['crm-owners'], bob: ['support'], carol: ['crm-owners'], lead1: ['sales-leads'], lead2: ['sales-leads'] });
+    await delegate(broker, agent, people.alice);
   });
   afterAll(() => broker.close());
 

@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker, eventually, registerAgent, startBroker, TestAgent } from '../support/broker';
-import { askFor, PII, sleep } from '../support/flows';
+import { askFor, delegate, PII, sleep } from '../support/flows';
 import { FakeSlack } from '../support/fake-slack';
-import { buttons, CHANNEL, click, people, Person, startSlackBroker, visibleText } from '../support/slack';
+import { buttons, CHANNEL, click, people, Person, slackMessage, startSlackBroker, visibleText } from '../support/slack';
 
 jest.setTimeout(25_000);
 
@@ -34,13 +34,15 @@ describe('Slack: reminders, escalation, timeouts and outages (short policy times
   const topLevelPosts = (requestId: string) => fake.of('chat.postMessage', requestId).filter((c) => !c.body.thread_ts);
   async function posted(requestId: string) {
     await eventually(async () => topLevelPosts(requestId)[0]);
-    return (await eventually(async () => ((await row(requestId))?.slackTs ? row(requestId) : undefined)))!;
+    const stored = await eventually(() => slackMessage(broker, requestId));
+    return { slackTs: stored.ts, channel: stored.channel };
   }
 
   beforeAll(async () => {
     ({ broker, fake } = await startSlackBroker({ GATEHOUSE_POLICY_FILE: shortPolicy() }));
     agent = await registerAgent(broker);
     p = await people(broker, { owner1: ['crm-owners'], owner2: ['crm-owners'], sec: ['security'], user: ['support'] });
+    await delegate(broker, agent, p.user.id);
   });
   afterAll(async () => {
     await broker.close();
@@ -107,7 +109,8 @@ describe('Slack: reminders, escalation, timeouts and outages (short policy times
     fake.failNext(3, 500, { method: 'chat.postMessage' });
     const req = await askFor(agent, 'pending', PII);
     await eventually(async () => fake.calls.filter((c) => c.method === 'chat.postMessage' && c.status === 500 && JSON.stringify(c.body).includes(req.id)).length >= 1);
-    expect(await row(req.id)).toMatchObject({ status: 'pending', slackTs: null });
+    expect(await row(req.id)).toMatchObject({ status: 'pending' });
+    expect(await slackMessage(broker, req.id)).toBeNull();
     expect((await broker.admin('POST', `/v1/admin/access-requests/${req.id}/approve`, { asUser: p.owner2.id })).status).toBe(200);
     expect(await row(req.id)).toMatchObject({ status: 'approved' });
 

@@ -56,3 +56,10 @@ export async function users(broker: Broker, groupsById: Record<string, string[]>
 export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** An admin lets `agent` act for `userId` (every resource, until ended, unless `body` narrows it). */
+export async function delegate(broker: Broker, agent: { id: string }, userId: string, body: { resources?: string[]; expiresAt?: string } = {}): Promise<any> {
+  const res = await broker.admin('PUT', `/v1/admin/agents/${agent.id}/delegations/${userId}`, body);
+  if (res.status !== 200) throw new Error(`delegation failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}

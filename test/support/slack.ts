@@ -71,3 +71,9 @@ export function visibleText(body: { text?: string; blocks?: unknown }): string {
 export function buttons(body: { blocks?: any[] }): string[] {
   return (body.blocks ?? []).filter((b) => b.type === 'actions').flatMap((b) => b.elements.map((e: any) => e.action_id));
 }
+
+/** Where Slack shows a request (slack_messages): its channel and ts for one kind of message, or null. */
+export async function slackMessage(broker: Broker, requestId: string, kind: 'approvals' | 'requester' | 'consent' = 'approvals'): Promise<{ channel: string; ts: string } | null> {
+  const row = await broker.prisma.slackMessage.findUnique({ where: { requestId_kind: { requestId, kind } } });
+  return row ? { channel: row.channel, ts: row.ts } : null;
+}

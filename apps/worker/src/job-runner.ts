@@ -86,6 +86,7 @@ export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
         case 'escalateRequest':
           return await whenDue(job, token, this.escalate.execute({ requestId: (parsed.data as { requestId: string }).requestId, now }));
         case 'slackPost':
+        case 'slackConsent':
         case 'slackUpdate':
         case 'slackReply':
           if (!this.slackJobs) throw new UnrecoverableError('Slack is not configured in this process');

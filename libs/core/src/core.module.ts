@@ -40,7 +40,12 @@ import { EvaluatePolicy } from './usecases/evaluate-policy';
 import { CoreLifecycle } from './core.lifecycle';
 import { RemindApprovers } from './usecases/access-requests/remind-approvers';
 import { EscalateAccessRequest } from './usecases/access-requests/escalate-access-request';
-import { DescribeForApprovers, RecordSlackMessage } from './usecases/queries/describe-for-approvers';
+import { DescribeForApprovers } from './usecases/queries/describe-for-approvers';
+import { DelegationsRepository } from './db/delegations.repository';
+import { RequestPreparer } from './usecases/access-requests/prepare-request';
+import { DecideAfterConsent } from './usecases/delegations/decide-after-consent';
+import { AnswerConsent } from './usecases/delegations/answer-consent';
+import { EndDelegation, ListDelegations, PutDelegation } from './usecases/delegations/manage-delegations';
 
 const services: Provider[] = [
   PrismaService, Database, AgentsRepository, UsersRepository, AccessRequestsRepository, GrantsRepository, SigningKeysRepository,
@@ -49,7 +54,8 @@ const services: Provider[] = [
   SubmitAccessRequest, GetAccessRequest, CancelAccessRequest, Decider, ApproveAccessRequest, DenyAccessRequest,
   TimeOutAccessRequest, GrantEnder, ReleaseGrant, RevokeGrant, ExpireGrant, IntrospectToken, Reconcile, RegisterAgent, SuspendAgent,
   ResumeAgent, RotateAgentKey, UpsertUser, LoadDirectory, AdminQueries, EvaluatePolicy, CoreLifecycle,
-  RemindApprovers, EscalateAccessRequest, DescribeForApprovers, RecordSlackMessage,
+  RemindApprovers, EscalateAccessRequest, DescribeForApprovers, DelegationsRepository, RequestPreparer, DecideAfterConsent,
+  AnswerConsent, PutDelegation, EndDelegation, ListDelegations,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

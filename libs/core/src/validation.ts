@@ -62,6 +62,16 @@ export const userBody = z
   .strict();
 export const userId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/, 'a user id of letters, digits and . _ @ + -');
 
+/** PUT /v1/admin/agents/{id}/delegations/{userId}: every resource, until ended, unless narrowed. */
+export const delegationBody = z
+  .object({
+    resources: z.array(z.string().min(1).max(200).regex(/^[A-Za-z0-9._*-]+$/, 'a resource id or a glob like crm.*')).min(1, 'must not be empty; omit it to delegate every resource').max(100).optional(),
+    expiresAt: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 time like 2026-12-01T18:00:00Z' }).optional(),
+  })
+  .strict();
+/** GET /v1/admin/agents/{id}/delegations */
+export const delegationsQuery = z.object({ status: z.enum(['live', 'all']).default('live') }).strict();
+
 /** POST /v1/admin/access-requests/{id}/approve */
 export const approveBody = z
   .object({ asUser: userId.optional(), duration: z.string().min(1).max(40).optional(), columns: z.array(z.string().min(1).max(100)).min(1).max(500).optional(), comment: text(1000).optional() })

@@ -4,6 +4,7 @@ export * from './duration';
 export * from './risk';
 export * from './state';
 export * from './approval';
+export * from './delegation';
 export * from './policy/types';
 export * from './policy/parse';
 export * from './policy/scope';

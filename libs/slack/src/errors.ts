@@ -12,6 +12,8 @@ export function slackTextOf(error: AccessError): string {
       return ':no_entry_sign: Your Slack account is not linked to a Gatehouse user, so your click cannot count. Ask an admin to set your slackUserId. Nothing was recorded.';
     case AccessErrorCode.AGENT_SUSPENDED:
       return `:pause_button: ${error.message} Nothing was recorded.`;
+    case AccessErrorCode.CONSENT_PENDING:
+      return `:hourglass: ${error.message} Nothing was recorded.`;
     case AccessErrorCode.REQUEST_NOT_PENDING:
       return `:information_source: This request is no longer pending. ${error.message} Nothing changed.`;
     case AccessErrorCode.REQUEST_NOT_FOUND:
@@ -45,6 +47,7 @@ export function slackTextOf(error: AccessError): string {
     case AccessErrorCode.UNKNOWN_USER:
     case AccessErrorCode.INVALID_KEY:
     case AccessErrorCode.INVALID_POLICY:
+    case AccessErrorCode.DELEGATION_REQUIRED:
       return `:warning: ${error.message} Nothing was recorded.`;
   }
 }

@@ -7,3 +7,6 @@ export * from './slack.jobs';
 export * from './slack.interactions';
 export * from './slack.controller';
 export * from './slack.module';
+export * from './consent-message';
+export * from './mrkdwn';
+export * from './slack-messages.repository';

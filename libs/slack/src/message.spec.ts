@@ -11,7 +11,7 @@ function brief(overrides: Partial<ApproverBrief> = {}, view: Partial<ApproverBri
       id: 'req-1', status: 'pending', agentId: 'a1', resource: 'crm.customers', actions: ['read'], columns: ['email', 'phone'], duration: '15m',
       reason: 'Call the customer back', onBehalfOf: 'alice', task: null, createdAt: '2026-11-21T10:00:00.000Z',
       decision: { outcome: 'require_approval', rules: ['pii-needs-owner'], message: 'Rule pii-needs-owner requires approval by crm-owners.', riskScore: 52, policyVersion: 'sha256:x' },
-      approval: { approvers: 'crm-owners', required: 2, received: 0, expiresAt: '2026-11-21T10:15:00.000Z' },
+      approval: { kind: 'approvers', approvers: 'crm-owners', required: 2, received: 0, expiresAt: '2026-11-21T10:15:00.000Z' },
       ...view,
     },
     agent: { id: 'a1', name: 'support-bot', owner: 'team-ai@example.com' },
@@ -23,7 +23,7 @@ function brief(overrides: Partial<ApproverBrief> = {}, view: Partial<ApproverBri
     decidedBy: null,
     escalation: { to: 'security', at: null, escalatedAt: null, remindAt: null },
     mention: { approvers: ['UCAROL', 'UDAVE'], escalation: ['USEC'] },
-    slack: { channel: null, ts: null, dmChannel: null, dmTs: null },
+    consent: null,
     ...overrides,
   };
 }

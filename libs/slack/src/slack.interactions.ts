@@ -1,7 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { App, BlockAction, ButtonAction, Receiver, ReceiverEvent, ViewSubmitAction } from '@slack/bolt';
-import { AccessError, AccessErrorCode } from '@gatehouse/domain';
-import { AccessRequestView, ApproveAccessRequest, Config, Decider, DenyAccessRequest, DescribeForApprovers } from '@gatehouse/core';
+import { AccessError, AccessErrorCode, ConsentAnswer } from '@gatehouse/domain';
+import { AccessRequestView, AnswerConsent, ApproveAccessRequest, Config, DenyAccessRequest, DescribeForApprovers } from '@gatehouse/core';
+import { CONSENT_ACTIONS } from './consent-message';
+import { SlackUsers } from './slack-users';
 import { ACTIONS, buildChangesModal, CHANGES_MODAL, modalBlockOf, readChangesSubmission } from './message';
 import { slackTextOf } from './errors';
 import { SlackApi } from './slack-api';
@@ -37,8 +39,9 @@ export class SlackInteractions {
   constructor(
     config: Config,
     private readonly slack: SlackApi,
-    private readonly decider: Decider,
+    private readonly users: SlackUsers,
     private readonly approve: ApproveAccessRequest,
+    private readonly consent: AnswerConsent,
     private readonly deny: DenyAccessRequest,
     private readonly describe: DescribeForApprovers,
   ) {
@@ -56,6 +59,12 @@ export class SlackInteractions {
       await ack();
       await this.tell(body, (await this.decide({ action: 'deny', requestId: action.value ?? '', slackUserId: body.user.id })).text);
     });
+    for (const answer of Object.keys(CONSENT_ACTIONS) as ConsentAnswer[]) {
+      this.app.action<BlockAction<ButtonAction>>(CONSENT_ACTIONS[answer], async ({ ack, body, action }) => {
+        await ack();
+        await this.tell(body, await this.answerConsent(answer, action.value ?? '', body.user.id));
+      });
+    }
     this.app.action<BlockAction<ButtonAction>>(ACTIONS.changes, async ({ ack, body, action }) => {
       await ack();
       const brief = await this.describe.execute(action.value ?? '');
@@ -97,7 +106,7 @@ export class SlackInteractions {
     // Button values come from our own messages; anything else is not a request we know.
     if (!UUID.test(d.requestId)) return { text: slackTextOf(new AccessError(AccessErrorCode.REQUEST_NOT_FOUND, 'Not a Gatehouse request.')) };
     try {
-      const userId = await this.decider.identifySlackUser(d.slackUserId, d.requestId, d.action);
+      const userId = await this.users.identify(d.slackUserId, d.requestId, d.action);
       const by = { actor: { kind: 'user' as const, id: userId, via: 'slack' as const } };
       const now = new Date();
       const result = d.action === 'approve'
@@ -108,6 +117,21 @@ export class SlackInteractions {
       if (error instanceof AccessError) return { text: slackTextOf(error), field: error.details[0]?.path?.replace(/\[.*$/, '') };
       this.logger.error(`Slack ${d.action} of ${d.requestId} failed: ${error}`);
       return { text: ':warning: Something went wrong in Gatehouse; nothing may have been recorded. Try again, or decide with the admin API.' };
+    }
+  }
+
+  /** The named user answers whether the agent may act for them; returns what to tell them, if anything. */
+  private async answerConsent(answer: ConsentAnswer, requestId: string, slackUserId: string): Promise<string | undefined> {
+    if (!UUID.test(requestId)) return slackTextOf(new AccessError(AccessErrorCode.REQUEST_NOT_FOUND, 'Not a Gatehouse request.'));
+    try {
+      const userId = await this.users.identify(slackUserId, requestId, 'consent');
+      const result = await this.consent.execute({ requestId, by: { actor: { kind: 'user', id: userId, via: 'slack' } }, answer, now: new Date() });
+      if (result.changed) return undefined;
+      return `:information_source: This request is already ${result.view.status.replace('_', ' ')}; your answer changed nothing.`;
+    } catch (error) {
+      if (error instanceof AccessError) return slackTextOf(error);
+      this.logger.error(`Slack consent ${answer} on ${requestId} failed: ${error}`);
+      return ':warning: Something went wrong in Gatehouse; your answer may not have been recorded. Try again.';
     }
   }
 

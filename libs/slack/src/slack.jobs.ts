@@ -1,16 +1,18 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
-import { ApproverBrief, Config, DescribeForApprovers, JOBS, QUEUES, QueueService, RecordSlackMessage } from '@gatehouse/core';
-import { buildApprovalMessage, buildThreadReply } from './message';
+import { ApproverBrief, Config, DescribeForApprovers, JOBS, QUEUES, QueueService } from '@gatehouse/core';
+import { buildConsentMessage } from './consent-message';
+import { buildApprovalMessage, buildThreadReply, SlackMessage } from './message';
 import { slackFailure } from './errors';
 import { SlackApi } from './slack-api';
+import { SlackMessageKind, SlackMessageRef, SlackMessagesRepository } from './slack-messages.repository';
 
-/** Thrown while the approval message is not posted yet: the edit or reply retries after the post. */
+/** Thrown while the message to edit or reply to is not posted yet: the job retries after the post. */
 class NotPostedYet extends Error {}
 
 /**
  * Processors of the `slack` queue. Each reads the request as it is now (Postgres is the truth), so
- * a late or repeated job shows the current state; the post is written once, then only edited.
+ * a late or repeated job shows the current state; each message is posted once, then only edited.
  */
 @Injectable()
 export class SlackJobs {
@@ -20,7 +22,7 @@ export class SlackJobs {
     private readonly config: Config,
     private readonly slack: SlackApi,
     private readonly describe: DescribeForApprovers,
-    private readonly record: RecordSlackMessage,
+    private readonly messages: SlackMessagesRepository,
     private readonly queues: QueueService,
   ) {}
 
@@ -30,6 +32,8 @@ export class SlackJobs {
       switch (job.name) {
         case 'slackPost':
           return await this.post(job.data.requestId);
+        case 'slackConsent':
+          return await this.askConsent(job.data.requestId);
         case 'slackUpdate':
           return await this.update(job.data.requestId);
         case 'slackReply':
@@ -55,57 +59,72 @@ export class SlackJobs {
     }
   }
 
-  /** Whether the request's post job is still to run (waiting, delayed or running). */
+  /** Whether a job that posts one of the request's messages is still to run (waiting, delayed or running). */
   private async postStillQueued(requestId: string): Promise<boolean> {
-    const post = await this.queues.queues[QUEUES.slack].getJob(JOBS.slackPost.id({ requestId }));
-    const state = post ? await post.getState() : 'unknown';
-    return ['waiting', 'delayed', 'active', 'prioritized', 'waiting-children'].includes(state);
+    const queue = this.queues.queues[QUEUES.slack];
+    for (const id of [JOBS.slackPost.id({ requestId }), JOBS.slackConsent.id({ requestId })]) {
+      const state = await (await queue.getJob(id))?.getState();
+      if (state && ['waiting', 'delayed', 'active', 'prioritized', 'waiting-children'].includes(state)) return true;
+    }
+    return false;
   }
 
-  private async brief(requestId: string): Promise<ApproverBrief | null> {
-    return this.describe.execute(requestId);
+  /** Posts `message` as the request's message of `kind`, or edits it when an earlier attempt stored it. */
+  private async show(requestId: string, kind: SlackMessageKind, to: string, message: SlackMessage, stored: SlackMessageRef | undefined): Promise<void> {
+    if (stored) await this.slack.update(stored.channel, stored.ts, message);
+    else await this.messages.record(requestId, kind, await this.slack.post(to, message));
   }
 
-  /** Posts the message, or edits it when a previous attempt already stored its ts. */
+  /** The approvals channel message (and the DM of the user acted for when they approve). */
   async post(requestId: string): Promise<string> {
-    const brief = await this.brief(requestId);
+    const brief = await this.describe.execute(requestId);
     if (!brief) return 'gone';
+    const stored = await this.messages.forRequest(requestId);
     const message = buildApprovalMessage(brief);
-    if (brief.slack.channel && brief.slack.ts) {
-      await this.slack.update(brief.slack.channel, brief.slack.ts, message);
-    } else {
-      const posted = await this.slack.post(this.config.slack!.approvalsChannel, message);
-      await this.record.execute({ requestId, where: 'channel', ...posted });
-    }
+    await this.show(requestId, 'approvals', this.config.slack!.approvalsChannel, message, stored.approvals);
     const dmTo = brief.approverGroup === 'requester' ? brief.onBehalfOf?.slackUserId : null;
-    if (dmTo) {
-      if (brief.slack.dmChannel && brief.slack.dmTs) await this.slack.update(brief.slack.dmChannel, brief.slack.dmTs, message);
-      else await this.record.execute({ requestId, where: 'dm', ...(await this.slack.post(dmTo, message)) });
-    }
+    if (dmTo) await this.show(requestId, 'requester', dmTo, message, stored.requester);
     return 'posted';
   }
 
-  /** Edits the message (and the DM) to show the request as it is now. */
+  /** The direct message asking the named user whether the agent may act for them. */
+  async askConsent(requestId: string): Promise<string> {
+    const brief = await this.describe.execute(requestId);
+    const to = brief?.onBehalfOf?.slackUserId;
+    if (!brief || !to) return 'gone';
+    const stored = await this.messages.forRequest(requestId);
+    await this.show(requestId, 'consent', to, buildConsentMessage(brief), stored.consent);
+    return 'asked';
+  }
+
+  /** Edits every message the request has in Slack to show it as it is now. */
   async update(requestId: string): Promise<string> {
-    const brief = await this.brief(requestId);
+    const brief = await this.describe.execute(requestId);
     if (!brief) return 'gone';
-    if (!brief.slack.channel || !brief.slack.ts) throw new NotPostedYet(`request ${requestId} is not posted to Slack yet`);
-    const message = buildApprovalMessage(brief);
-    await this.slack.update(brief.slack.channel, brief.slack.ts, message);
-    if (brief.slack.dmChannel && brief.slack.dmTs) await this.slack.update(brief.slack.dmChannel, brief.slack.dmTs, message);
+    const stored = await this.messages.forRequest(requestId);
+    const found = Object.entries(stored) as [SlackMessageKind, SlackMessageRef][];
+    if (found.length === 0) throw new NotPostedYet(`request ${requestId} is not in Slack yet`);
+    for (const [kind, ref] of found) await this.slack.update(ref.channel, ref.ts, this.render(kind, brief));
     return 'updated';
   }
 
-  /** Records the change in the thread (the DM's too, where the requester decides). */
+  /** Records the change in the approvals message's thread (the requester's DM too, for reminders and escalation). */
   async reply(requestId: string, event: string): Promise<string> {
-    const brief = await this.brief(requestId);
+    const brief = await this.describe.execute(requestId);
     if (!brief) return 'gone';
-    if (!brief.slack.channel || !brief.slack.ts) throw new NotPostedYet(`request ${requestId} is not posted to Slack yet`);
-    const text = buildThreadReply(brief, event);
-    await this.slack.replyInThread(brief.slack.channel, brief.slack.ts, text);
-    if (brief.slack.dmChannel && brief.slack.dmTs && ['reminder', 'escalated'].includes(event)) {
-      await this.slack.replyInThread(brief.slack.dmChannel, brief.slack.dmTs, text);
+    const stored = await this.messages.forRequest(requestId);
+    if (!stored.approvals) {
+      // A request that never reached the approvers (refused or withdrawn while asking consent) has no thread.
+      if (brief.consent !== null && brief.approverGroup === null) return 'no thread';
+      throw new NotPostedYet(`request ${requestId} is not posted to Slack yet`);
     }
+    const text = buildThreadReply(brief, event);
+    await this.slack.replyInThread(stored.approvals.channel, stored.approvals.ts, text);
+    if (stored.requester && ['reminder', 'escalated'].includes(event)) await this.slack.replyInThread(stored.requester.channel, stored.requester.ts, text);
     return 'replied';
+  }
+
+  private render(kind: SlackMessageKind, brief: ApproverBrief): SlackMessage {
+    return kind === 'consent' ? buildConsentMessage(brief) : buildApprovalMessage(brief);
   }
 }

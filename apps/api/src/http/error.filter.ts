@@ -17,6 +17,7 @@ export function httpStatusOf(code: AccessErrorCode): number {
     case AccessErrorCode.AGENT_SUSPENDED:
     case AccessErrorCode.SELF_APPROVAL:
     case AccessErrorCode.NOT_AN_APPROVER:
+    case AccessErrorCode.DELEGATION_REQUIRED:
       return 403;
     case AccessErrorCode.AGENT_NOT_FOUND:
     case AccessErrorCode.REQUEST_NOT_FOUND:
@@ -25,6 +26,7 @@ export function httpStatusOf(code: AccessErrorCode): number {
     case AccessErrorCode.ROUTE_NOT_FOUND:
       return 404;
     case AccessErrorCode.REQUEST_NOT_PENDING:
+    case AccessErrorCode.CONSENT_PENDING:
     case AccessErrorCode.GRANT_NOT_ACTIVE:
     case AccessErrorCode.AGENT_NAME_TAKEN:
     case AccessErrorCode.USER_CONFLICT:

@@ -44,10 +44,8 @@ function requestColumns(r: AccessRequestRow): Record<keyof AccessRequestRow, [co
     escalateAt: ['escalate_at', value(r.escalateAt)],
     escalateTo: ['escalate_to', value(r.escalateTo)],
     escalatedAt: ['escalated_at', value(r.escalatedAt)],
-    slackChannel: ['slack_channel', value(r.slackChannel)],
-    slackTs: ['slack_ts', value(r.slackTs)],
-    slackDmChannel: ['slack_dm_channel', value(r.slackDmChannel)],
-    slackDmTs: ['slack_dm_ts', value(r.slackDmTs)],
+    delegationId: ['delegation_id', value(r.delegationId, '::uuid')],
+    consent: ['consent', value(r.consent)],
     createdAt: ['created_at', value(r.createdAt)],
     updatedAt: ['updated_at', value(r.updatedAt)],
   };
@@ -119,14 +117,35 @@ export class AccessRequestsRepository {
   }
 
   /**
-   * Stores where the approval message (or the requester's direct message) was posted, only when
-   * not yet stored: a retried post job then finds the ts and edits instead of posting twice.
+   * Conditional: the named user is proven (consent or a delegation) and the policy has decided; only
+   * while the request still waits for that user. Returns 0 when someone else moved it first.
    */
-  async recordSlackMessage(db: Tx, id: string, where: 'channel' | 'dm', channel: string, ts: string): Promise<boolean> {
-    const { count } = where === 'channel'
-      ? await db.accessRequest.updateMany({ where: { id, slackTs: null }, data: { slackChannel: channel, slackTs: ts } })
-      : await db.accessRequest.updateMany({ where: { id, slackDmTs: null }, data: { slackDmChannel: channel, slackDmTs: ts } });
-    return count === 1;
+  async recordConsentOutcome(
+    db: Tx,
+    id: string,
+    update: Pick<AccessRequestRow, 'status' | 'consent' | 'delegationId' | 'decision' | 'policyVersion' | 'riskScore' | 'approverGroup' | 'requiredApprovals' | 'approvalExpiresAt' | 'remindAt' | 'escalateAt' | 'escalateTo' | 'decidedAt' | 'decidedBy' | 'decisionComment'>,
+  ): Promise<number> {
+    const { count } = await db.accessRequest.updateMany({
+      where: { id, status: 'pending', consent: 'pending' },
+      data: { ...update, decision: update.decision as object },
+    });
+    return count;
+  }
+
+  /** Requests of an agent still waiting for one user's consent, oldest first. */
+  findAwaitingConsent(db: Tx, agentId: string, userId: string): Promise<Pick<AccessRequestRow, 'id' | 'resource'>[]> {
+    return db.accessRequest.findMany({
+      where: { agentId, onBehalfOf: userId, status: 'pending', consent: 'pending' },
+      select: { id: true, resource: true },
+      orderBy: { createdAt: 'asc' },
+      take: 500,
+    });
+  }
+
+  /** Pending requests whose user was proven by one of these delegations (waiting for approvers). */
+  findPendingProvenBy(db: Tx, delegationIds: string[]): Promise<Pick<AccessRequestRow, 'id' | 'agentId'>[]> {
+    if (delegationIds.length === 0) return Promise.resolve([]);
+    return db.accessRequest.findMany({ where: { delegationId: { in: delegationIds }, status: 'pending' }, select: { id: true, agentId: true } });
   }
 
   listForAdmin(db: Tx, filter: { status?: string; agentId?: string; resource?: string; after?: Cursor; limit: number }): Promise<AccessRequestRow[]> {

@@ -45,6 +45,14 @@ export class GrantsRepository {
     return rows.map((r) => r.id);
   }
 
+  /** Revokes an agent's active grants that act for one user; returns the ids it ended. */
+  async revokeActingFor(db: Tx, agentId: string, userId: string, by: string, at: Date, reason: string): Promise<Pick<GrantRow, 'id' | 'requestId'>[]> {
+    return db.$queryRaw<Pick<GrantRow, 'id' | 'requestId'>[]>`
+      UPDATE grants SET status = 'revoked', ended_at = ${at}, ended_by = ${by}, end_reason = ${reason}
+      WHERE agent_id = ${agentId}::uuid AND subject = ${userId} AND status = 'active'
+      RETURNING id::text AS id, request_id::text AS "requestId"`;
+  }
+
   findDueForExpiry(db: Tx, now: Date, limit: number): Promise<Pick<GrantRow, 'id'>[]> {
     return db.grant.findMany({ where: { status: 'active', expiresAt: { lte: now } }, select: { id: true }, take: limit });
   }

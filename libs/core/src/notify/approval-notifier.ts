@@ -4,6 +4,8 @@ import type { AccessRequestView } from '../usecases/access-request.view';
 /** Tells people about requests that need them and about what happened next. Slack is one implementation. */
 export interface ApprovalNotifier {
   requestChanged(view: AccessRequestView, event: string): Promise<void>;
+  /** Whether this user can be asked, privately, to let an agent act for them (a Slack DM needs a linked user). */
+  canAskConsent(user: { id: string; slackUserId: string | null }): boolean;
 }
 
 export const APPROVAL_NOTIFIER = Symbol('APPROVAL_NOTIFIER');
@@ -12,6 +14,11 @@ export const APPROVAL_NOTIFIER = Symbol('APPROVAL_NOTIFIER');
 @Injectable()
 export class LogApprovalNotifier implements ApprovalNotifier {
   private readonly logger = new Logger('Approvals');
+
+  /** The log reaches no user privately: without Slack, only an admin's delegation proves a user. */
+  canAskConsent(): boolean {
+    return false;
+  }
 
   async requestChanged(view: AccessRequestView, event: string): Promise<void> {
     const { id, status, resource, actions, columns, duration, reason, onBehalfOf, approval, decision } = view;

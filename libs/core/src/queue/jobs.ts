@@ -19,6 +19,8 @@ export const JOBS = {
   escalateRequest: { queue: QUEUES.lifecycle, schema: requestId, id: (d: { requestId: string }) => `escalate-${d.requestId}` },
   /** Posts the approval message (and the requester's DM); edits instead when its ts is stored. */
   slackPost: { queue: QUEUES.slack, schema: requestId, id: (d: { requestId: string }) => `slack-post-${d.requestId}`, retry: SLACK_RETRY },
+  /** Asks the user named in onBehalfOf, in a direct message, whether the agent may act for them. */
+  slackConsent: { queue: QUEUES.slack, schema: requestId, id: (d: { requestId: string }) => `slack-consent-${d.requestId}`, retry: SLACK_RETRY },
   /** Edits the approval message to show the request as it is now. */
   slackUpdate: { queue: QUEUES.slack, schema: slackChange, id: (d: SlackChange) => `slack-update-${d.requestId}-${d.event}-${d.seq}`, retry: SLACK_RETRY },
   /** Records one change in the message's thread (reminders and escalations mention people). */

@@ -35,6 +35,16 @@ export class QueueService implements OnModuleDestroy {
     await this.queues[job.queue].add(name, job.schema.parse(data), opts);
   }
 
+  /**
+   * Replaces a delayed job whose time moved (its fixed id would make a plain add a no-op). Safe to
+   * lose: the reconciler does the work late if Redis fails here.
+   */
+  async rescheduleSafely<N extends JobName>(name: N, data: JobData<N>, runAt: Date): Promise<void> {
+    const job = JOBS[name];
+    await this.queues[job.queue].remove(job.id(data as never)).catch(() => 0);
+    await this.addSafely(name, data, { runAt });
+  }
+
   /** Like add, but a Redis outage is logged instead of failing the request that already committed. */
   async addSafely<N extends JobName>(name: N, data: JobData<N>, options: { runAt?: Date } = {}): Promise<void> {
     await this.add(name, data, options).catch((error) => this.logger.warn(`could not enqueue ${name} (the reconciler will catch up): ${error}`));

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { formatDuration, isGrantLive, type GrantStatus, type Outcome, type RequestStatus } from '@gatehouse/domain';
+import { formatDuration, isGrantLive, type Decision, type GrantStatus, type Outcome, type RequestStatus } from '@gatehouse/domain';
 import type { AccessRequestRow } from '../db/access-requests.repository';
 import type { GrantRow } from '../db/grants.repository';
 import { GrantTokenService } from '../tokens/grant-token.service';
@@ -13,6 +13,11 @@ export interface StoredDecision {
   policyVersion: string;
   sensitivity: string;
   durationSeconds: number;
+}
+
+/** What is stored of a domain decision (its approval settings live in the request's columns). */
+export function storedDecision(d: Decision): StoredDecision {
+  return { outcome: d.outcome, rules: d.rules, message: d.message, riskScore: d.riskScore, policyVersion: d.policyVersion, sensitivity: d.sensitivity, durationSeconds: d.durationSeconds };
 }
 
 /** A grant as agents and admins see it; the token only while the grant is live. */
@@ -41,10 +46,23 @@ export interface AccessRequestView {
   createdAt: string;
   decision: Pick<StoredDecision, 'outcome' | 'rules' | 'message' | 'riskScore' | 'policyVersion'>;
   grant?: GrantView;
-  /** `escalatedTo`: once escalated, this group may decide too. */
-  approval?: { approvers: string; required: number; received: number; expiresAt: string; escalatedTo?: string };
+  /**
+   * While pending: who must act. `kind: consent` waits for the user named in onBehalfOf to allow the
+   * agent to act for them (`approvers` is that user); `kind: approvers` waits for the approvers.
+   * `escalatedTo`: once escalated, this group may decide too.
+   */
+  approval?: { kind: 'consent' | 'approvers'; approvers: string; required: number; received: number; expiresAt: string; escalatedTo?: string };
   decidedBy?: string;
   decidedAt?: string;
+}
+
+function approvalOf(row: AccessRequestRow, received: number): NonNullable<AccessRequestView['approval']> {
+  const expiresAt = row.approvalExpiresAt!.toISOString();
+  if (row.consent === 'pending') return { kind: 'consent', approvers: row.onBehalfOf ?? '', required: 1, received: 0, expiresAt };
+  return {
+    kind: 'approvers', approvers: row.approverGroup ?? '', required: row.requiredApprovals, received, expiresAt,
+    ...(row.escalatedAt && row.escalateTo ? { escalatedTo: row.escalateTo } : {}),
+  };
 }
 
 /** Renders requests and grants in the contract's shape. */
@@ -83,9 +101,7 @@ export class AccessRequestPresenter {
       createdAt: row.createdAt.toISOString(),
       decision: { outcome: d.outcome, rules: d.rules, message: d.message, riskScore: d.riskScore, policyVersion: d.policyVersion },
       ...(grant ? { grant: await this.grant(grant, now) } : {}),
-      ...(row.status === 'pending'
-        ? { approval: { approvers: row.approverGroup ?? '', required: row.requiredApprovals, received: approvalsReceived, expiresAt: row.approvalExpiresAt!.toISOString(), ...(row.escalatedAt && row.escalateTo ? { escalatedTo: row.escalateTo } : {}) } }
-        : {}),
+      ...(row.status === 'pending' ? { approval: approvalOf(row, approvalsReceived) } : {}),
       ...(row.decidedBy ? { decidedBy: row.decidedBy, decidedAt: row.decidedAt?.toISOString() } : {}),
     };
   }

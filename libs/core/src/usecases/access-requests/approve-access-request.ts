@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { AccessError, AccessErrorCode, approvalComplete, narrowScope, parseDuration, requestTransition, RequestStatus } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, approvalComplete, clampToDelegation, delegationStatus, narrowScope, parseDuration, requestTransition, RequestStatus } from '@gatehouse/domain';
 import { Database } from '../../db/database';
-import { AccessRequestsRepository, ApprovalRow } from '../../db/access-requests.repository';
+import { AccessRequestRow, AccessRequestsRepository, ApprovalRow } from '../../db/access-requests.repository';
+import { Tx } from '../../db/prisma.service';
 import { AuditEventsRepository } from '../../db/audit-events.repository';
+import { DelegationsRepository } from '../../db/delegations.repository';
 import { GrantRow } from '../../db/grants.repository';
 import { AccessRequestView, StoredDecision } from '../access-request.view';
 import { GrantIssuer } from '../grants/grant-issuer';
@@ -30,6 +32,7 @@ export class ApproveAccessRequest {
     private readonly db: Database,
     private readonly requests: AccessRequestsRepository,
     private readonly audit: AuditEventsRepository,
+    private readonly delegations: DelegationsRepository,
     private readonly issuer: GrantIssuer,
     private readonly decider: Decider,
     private readonly effects: RequestEffects,
@@ -62,8 +65,9 @@ export class ApproveAccessRequest {
           await this.audit.append(tx, [{ ...base, type: 'request.approval_received', data: { ...relayOf(by), received: people, required: request.requiredApprovals, columns: narrowed.columns, durationSeconds: narrowed.durationSeconds, comment: input.comment ?? null } }]);
           return { event: 'approval_received' as const };
         }
-        if ((await this.requests.decide(tx, request.id, 'approved', key, now, input.comment)) === 0) return {};
         const scope = intersect(granted, approvals);
+        scope.durationSeconds = await this.withinDelegation(tx, request, scope.durationSeconds, now);
+        if ((await this.requests.decide(tx, request.id, 'approved', key, now, input.comment)) === 0) return {};
         const issued = await this.issuer.issue(tx, request, scope, now, key);
         await this.audit.append(tx, [
           { ...base, type: 'request.approved', data: { ...relayOf(by), approvers: approvals.map((a) => a.approver), override, columns: scope.columns, durationSeconds: scope.durationSeconds, comment: input.comment ?? null } },
@@ -79,6 +83,23 @@ export class ApproveAccessRequest {
     if (outcome.grant) await this.effects.grantIssued(outcome.grant);
     if (outcome.event) await this.effects.changed(input.requestId, outcome.event, view);
     return { view, changed: outcome.event !== undefined };
+  }
+
+  /**
+   * The user acted for must still be proven when the grant is made: the delegation that proved them
+   * must be live, and the grant ends when it does.
+   */
+  private async withinDelegation(tx: Tx, request: AccessRequestRow, durationSeconds: number, now: Date): Promise<number> {
+    if (!request.delegationId) return durationSeconds;
+    const delegation = await this.delegations.findById(tx, request.delegationId);
+    const seconds = delegation && delegationStatus(delegation, now) === 'live' ? clampToDelegation(durationSeconds, delegation, now) : 0;
+    if (seconds < 1) {
+      throw new AccessError(
+        AccessErrorCode.DELEGATION_REQUIRED,
+        `The delegation that let this agent act for ${request.onBehalfOf} has ended; the request can no longer be approved. Deny it; the agent asks again once ${request.onBehalfOf} delegates again.`,
+      );
+    }
+    return seconds;
   }
 }
 

@@ -38,6 +38,12 @@ export class Decider {
     if (action === 'approve' && agent?.status !== 'active') {
       throw new AccessError(AccessErrorCode.AGENT_SUSPENDED, 'The requesting agent is suspended; resume it before approving its requests.');
     }
+    if (request.consent === 'pending' && (action === 'approve' || by.actor.kind !== 'admin')) {
+      throw new AccessError(
+        AccessErrorCode.CONSENT_PENDING,
+        `The request waits for ${request.onBehalfOf} to allow this agent to act for them; approvers decide after that. An admin may deny it, or delegate for the user (PUT /v1/admin/agents/${request.agentId}/delegations/${request.onBehalfOf}).`,
+      );
+    }
     if (by.actor.kind === 'admin') return { key: actorName(by.actor), override: true };
     if (by.actor.kind !== 'user') throw new AccessError(AccessErrorCode.NOT_AN_APPROVER, 'Only people decide access requests.');
     const user = await this.users.findById(tx, by.actor.id);
@@ -46,18 +52,6 @@ export class Decider {
     const escalatedTo = request.escalatedAt ? request.escalateTo : null;
     checkApprover({ approvers: request.approverGroup ?? '', onBehalfOf: request.onBehalfOf, approver, escalatedTo });
     return { key: actorName(by.actor), override: false };
-  }
-
-  /**
-   * The directory user behind a Slack user id, through the stored link only (never by name or
-   * email). Anything but exactly one match is refused with USER_NOT_FOUND, and audited.
-   */
-  async identifySlackUser(slackUserId: string, requestId: string, action: 'approve' | 'deny'): Promise<string> {
-    const matches = await this.users.findBySlackUserId(this.db.client, slackUserId);
-    if (matches.length === 1) return matches[0].id;
-    const error = new AccessError(AccessErrorCode.USER_NOT_FOUND, `Slack user ${slackUserId} is not linked to a Gatehouse user; an admin sets slackUserId with PUT /v1/admin/users/{id}.`);
-    await this.recordRefusal(requestId, { actor: { kind: 'slack', userId: slackUserId } }, action, error);
-    throw error;
   }
 
   /** Records a refused attempt in its own transaction (the caller's rolls back with the error). */

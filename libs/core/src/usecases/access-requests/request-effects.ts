@@ -37,6 +37,21 @@ export class RequestEffects {
     if (row.escalateAt) await this.queues.addSafely('escalateRequest', { requestId }, { runAt: row.escalateAt });
   }
 
+  /**
+   * A request that waited for its user's consent moved on: a grant to expire, or approvers to ask on
+   * a new clock (its timeout job is replaced, not added), then everyone told.
+   */
+  async consentResolved(outcome: { event: string; request: AccessRequestRow; grant?: GrantRow }): Promise<void> {
+    const { request } = outcome;
+    if (outcome.grant) await this.grantIssued(outcome.grant);
+    if (request.status === 'pending') {
+      await this.queues.rescheduleSafely('timeOutRequest', { requestId: request.id }, request.approvalExpiresAt!);
+      await this.pendingCreated(request);
+    }
+    // 'consent_allowed': the user said yes and the approvers are asked now.
+    await this.changed(request.id, request.status === 'pending' ? 'consent_allowed' : outcome.event);
+  }
+
   /** Wakes waiters and notifies people; `view` may be passed when the caller already rendered it. */
   async changed(requestId: string, event: string, view?: AccessRequestView): Promise<void> {
     await this.events.changed(requestId);

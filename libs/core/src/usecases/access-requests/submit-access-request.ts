@@ -1,19 +1,18 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
-import { AccessError, AccessErrorCode, evaluatePolicy, parseDuration, resolveScope, formatDuration } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, Decision, decisionAwaitingConsent } from '@gatehouse/domain';
 import { isUniqueViolation } from '../../db/errors';
-import { Config } from '../../config/config';
 import { Database } from '../../db/database';
 import { AgentRow } from '../../db/agents.repository';
 import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
-import { AuditEntry, AuditEventsRepository } from '../../db/audit-events.repository';
-import { UsersRepository } from '../../db/users.repository';
-import { PolicyStore } from '../../policy/policy.store';
+import { AuditEntry } from '../../db/audit-events.repository';
 import { Metrics } from '../../metrics/metrics';
+import { APPROVAL_NOTIFIER, ApprovalNotifier } from '../../notify/approval-notifier';
 import { AccessRequestBody } from '../../validation';
-import { AccessRequestPresenter, AccessRequestView, StoredDecision } from '../access-request.view';
+import { AccessRequestPresenter, AccessRequestView, StoredDecision, storedDecision } from '../access-request.view';
 import { actorName } from '../actor';
 import { GrantIssuer } from '../grants/grant-issuer';
+import { PreparedRequest, RequestPreparer } from './prepare-request';
 import { RequestEffects } from './request-effects';
 
 /** An agent's request for access, as received. */
@@ -29,21 +28,20 @@ const STATUS_OF = { approve: 'approved', require_approval: 'pending', deny: 'den
 
 /**
  * Decides a request at once from the in-memory policy. The auto-approve path is one transaction
- * (request, grant and audit events) and one signature.
+ * (request, grant and audit events) and one signature. A named user is a claim: a live delegation
+ * proves it, or the user is asked first (consent), or the request is refused.
  */
 @Injectable()
 export class SubmitAccessRequest {
   constructor(
-    private readonly config: Config,
     private readonly db: Database,
-    private readonly policy: PolicyStore,
+    private readonly preparer: RequestPreparer,
     private readonly requests: AccessRequestsRepository,
-    private readonly users: UsersRepository,
-    private readonly audit: AuditEventsRepository,
     private readonly issuer: GrantIssuer,
     private readonly presenter: AccessRequestPresenter,
     private readonly effects: RequestEffects,
     private readonly metrics: Metrics,
+    @Inject(APPROVAL_NOTIFIER) private readonly notifier: ApprovalNotifier,
   ) {}
 
   async execute(input: SubmitInput): Promise<{ view: AccessRequestView; replayed: boolean }> {
@@ -55,73 +53,22 @@ export class SubmitAccessRequest {
       if (earlier) return { view: await this.replay(earlier.id, earlier.bodyHash, bodyHash), replayed: true };
     }
 
-    const policy = this.policy.current();
-    const durationSeconds = parseDuration(body.duration);
-    if (durationSeconds > this.config.maxRequestDurationSeconds) {
-      throw new AccessError(AccessErrorCode.DURATION_TOO_LONG, `duration ${body.duration} is over the broker's cap of ${formatDuration(this.config.maxRequestDurationSeconds)}; ask for less.`, [{ path: 'duration', message: 'over the cap' }]);
+    const prepared = await this.preparer.prepare(agent.id, body, now);
+    const askConsent = prepared.user !== null && prepared.delegation === null;
+    if (askConsent && !this.notifier.canAskConsent(prepared.user!)) {
+      const who = prepared.user!.displayName;
+      throw new AccessError(
+        AccessErrorCode.DELEGATION_REQUIRED,
+        `${who} has not delegated to agent ${agent.name} for ${prepared.scope.resource.id}, and cannot be asked in Slack. ${who} or an admin must delegate first: PUT /v1/admin/agents/${agent.id}/delegations/${prepared.user!.id}.`,
+        [{ path: 'onBehalfOf', message: 'no live delegation from this user to this agent' }],
+      );
     }
-    const scope = resolveScope(policy, { resource: body.resource, actions: body.actions, columns: body.columns });
-    const user = body.onBehalfOf ? await this.users.findByIdOrEmail(this.db.client, body.onBehalfOf) : null;
-    if (body.onBehalfOf && !user) {
-      throw new AccessError(AccessErrorCode.UNKNOWN_USER, `onBehalfOf "${body.onBehalfOf}" is not a known user id or email; an admin registers users with PUT /v1/admin/users/{id}.`, [{ path: 'onBehalfOf', message: 'unknown user' }]);
-    }
-    const decision = evaluatePolicy(policy, {
-      agent: { id: agent.id, name: agent.name, attributes: agent.attributes as Record<string, unknown> },
-      resource: body.resource,
-      actions: scope.actions,
-      columns: scope.columns,
-      durationSeconds,
-      onBehalfOf: user ? { id: user.id, email: user.email, groups: user.groups } : null,
-      sourceIp: input.sourceIp,
-      now,
-    });
-    const stored: StoredDecision = {
-      outcome: decision.outcome, rules: decision.rules, message: decision.message, riskScore: decision.riskScore,
-      policyVersion: decision.policyVersion, sensitivity: decision.sensitivity, durationSeconds: decision.durationSeconds,
-    };
-    const status = STATUS_OF[decision.outcome];
-    const actor = actorName({ kind: 'agent', id: agent.id });
-    const id = randomUUID();
-
-    const row: AccessRequestRow = {
-      id,
-      agentId: agent.id,
-      onBehalfOf: user?.id ?? null,
-      resource: body.resource,
-      actions: scope.actions,
-      columns: scope.columns,
-      durationSeconds,
-      reason: body.reason,
-      task: body.task ?? null,
-      sourceIp: input.sourceIp ?? null,
-      status,
-      decision: stored as unknown as AccessRequestRow['decision'],
-      policyVersion: decision.policyVersion,
-      riskScore: decision.riskScore,
-      approverGroup: decision.approval?.approvers ?? null,
-      requiredApprovals: decision.approval?.required ?? 0,
-      approvalExpiresAt: decision.approval ? new Date(now.getTime() + decision.approval.timeoutSeconds * 1000) : null,
-      idempotencyKey: input.idempotencyKey ?? null,
-      bodyHash,
-      decidedAt: status === 'pending' ? null : now,
-      decidedBy: status === 'pending' ? null : 'policy',
-      decisionComment: null,
-      remindAt: decision.approval ? new Date(now.getTime() + decision.approval.remindAfterSeconds * 1000) : null,
-      escalateAt: decision.approval ? new Date(now.getTime() + decision.approval.escalateAfterSeconds * 1000) : null,
-      escalateTo: decision.approval?.escalateTo ?? null,
-      escalatedAt: null,
-      slackChannel: null,
-      slackTs: null,
-      slackDmChannel: null,
-      slackDmTs: null,
-      createdAt: now,
-      updatedAt: now,
-    };
-    const entries: AuditEntry[] = [
-      { type: 'request.created', actor, sourceIp: input.sourceIp, requestId: id, agentId: agent.id, data: { resource: body.resource, actions: scope.actions, columns: scope.columns, duration: body.duration, reason: body.reason, onBehalfOf: user?.id ?? null, task: body.task ?? null } },
-      { type: `request.${status}`, actor: 'policy', sourceIp: input.sourceIp, requestId: id, agentId: agent.id, data: { ...stored, approval: decision.approval ?? null } },
-    ];
-    const issued = status === 'approved' ? this.issuer.build(row, { columns: scope.columns, durationSeconds: decision.durationSeconds }, now, 'policy') : null;
+    const decision = askConsent
+      ? decisionAwaitingConsent(prepared.policy, { resource: prepared.scope.resource.id, actions: prepared.scope.actions, columns: prepared.scope.columns, durationSeconds: prepared.durationSeconds }, { user: prepared.user!.displayName, agent: agent.name }, now)
+      : this.preparer.decide(prepared, agent, input.sourceIp, now);
+    const row = newRequestRow({ agent, body, prepared, decision, askConsent, sourceIp: input.sourceIp ?? null, idempotencyKey: input.idempotencyKey ?? null, bodyHash, now });
+    const entries = auditOf(row, body, prepared, decision);
+    const issued = row.status === 'approved' ? this.issuer.build(row, { columns: row.columns, durationSeconds: decision.durationSeconds }, now, 'policy') : null;
     if (issued) entries.push(issued.audit);
     const grant = issued?.grant ?? null;
     try {
@@ -136,12 +83,12 @@ export class SubmitAccessRequest {
     }
 
     const view = await this.presenter.request(row, grant, 0, now);
-    this.metrics.decisions.inc({ outcome: decision.outcome });
+    this.metrics.decisions.inc({ outcome: askConsent ? 'consent' : decision.outcome });
     this.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (grant) await this.effects.grantIssued(grant);
-    if (status === 'pending') {
+    if (row.status === 'pending') {
       await this.effects.pendingCreated(row);
-      await this.effects.changed(id, 'pending', view);
+      await this.effects.changed(row.id, askConsent ? 'consent_requested' : 'pending', view);
     }
     return { view, replayed: false };
   }
@@ -152,4 +99,63 @@ export class SubmitAccessRequest {
     }
     return this.effects.view(requestId);
   }
+}
+
+const at = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
+
+function newRequestRow(input: {
+  agent: AgentRow; body: AccessRequestBody; prepared: PreparedRequest; decision: Decision; askConsent: boolean;
+  sourceIp: string | null; idempotencyKey: string | null; bodyHash: string; now: Date;
+}): AccessRequestRow {
+  const { agent, body, prepared, decision, askConsent, now } = input;
+  const status = STATUS_OF[decision.outcome];
+  // While the user is asked, nobody else is: no approver group, reminders or escalation yet.
+  const approval = askConsent ? undefined : decision.approval;
+  return {
+    id: randomUUID(),
+    agentId: agent.id,
+    onBehalfOf: prepared.user?.id ?? null,
+    resource: prepared.scope.resource.id,
+    actions: prepared.scope.actions,
+    columns: prepared.scope.columns,
+    durationSeconds: prepared.durationSeconds,
+    reason: body.reason,
+    task: body.task ?? null,
+    sourceIp: input.sourceIp,
+    status,
+    decision: storedDecision(decision) as unknown as AccessRequestRow['decision'],
+    policyVersion: decision.policyVersion,
+    riskScore: decision.riskScore,
+    approverGroup: approval?.approvers ?? null,
+    requiredApprovals: approval?.required ?? 0,
+    approvalExpiresAt: status === 'pending' ? at(now, approval?.timeoutSeconds ?? prepared.policy.defaults.approvalTimeoutSeconds) : null,
+    idempotencyKey: input.idempotencyKey,
+    bodyHash: input.bodyHash,
+    decidedAt: status === 'pending' ? null : now,
+    decidedBy: status === 'pending' ? null : 'policy',
+    decisionComment: null,
+    remindAt: approval ? at(now, approval.remindAfterSeconds) : null,
+    escalateAt: approval ? at(now, approval.escalateAfterSeconds) : null,
+    escalateTo: approval?.escalateTo ?? null,
+    escalatedAt: null,
+    delegationId: prepared.delegation?.id ?? null,
+    consent: askConsent ? 'pending' : null,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+function auditOf(row: AccessRequestRow, body: AccessRequestBody, prepared: PreparedRequest, decision: Decision): AuditEntry[] {
+  const base = { sourceIp: row.sourceIp, requestId: row.id, agentId: row.agentId };
+  const proof = prepared.delegation ? { delegation: { id: prepared.delegation.id, source: prepared.delegation.source } } : {};
+  const entries: AuditEntry[] = [{
+    ...base, type: 'request.created', actor: actorName({ kind: 'agent', id: row.agentId }),
+    data: { resource: row.resource, actions: row.actions, columns: row.columns, duration: body.duration, reason: body.reason, onBehalfOf: row.onBehalfOf, task: body.task ?? null, ...proof },
+  }];
+  if (row.consent === 'pending') {
+    entries.push({ ...base, type: 'request.consent_requested', actor: 'system', data: { user: row.onBehalfOf, expiresAt: row.approvalExpiresAt!.toISOString(), ...storedDecision(decision) } });
+  } else {
+    entries.push({ ...base, type: `request.${row.status}`, actor: 'policy', data: { ...storedDecision(decision), approval: decision.approval ?? null } });
+  }
+  return entries;
 }

@@ -26,12 +26,13 @@ export interface ApproverBrief {
   approvals: { by: PersonRef | { id: string; displayName: string; slackUserId: null }; at: string; columns: string[]; durationSeconds: number | null; comment: string | null }[];
   decidedBy: PersonRef | { id: string; displayName: string; slackUserId: null } | null;
   escalation: { to: string | null; at: string | null; escalatedAt: string | null; remindAt: string | null };
+  /** The named user's answer when they were asked to let the agent act for them: pending, allowed or refused. */
+  consent: 'pending' | 'allowed' | 'refused' | null;
   /** Slack ids to mention: the approver group's linked members, and the escalation group's. */
   mention: { approvers: string[]; escalation: string[] };
-  slack: { channel: string | null; ts: string | null; dmChannel: string | null; dmTs: string | null };
 }
 
-/** Reads what approvers need to decide a request (Slack messages, reminders). */
+/** Reads what people need to decide a request (approvers' messages, reminders, the consent question). */
 @Injectable()
 export class DescribeForApprovers {
   constructor(
@@ -71,22 +72,12 @@ export class DescribeForApprovers {
       required: row.requiredApprovals,
       approvals: approvals.map((a) => ({ by: person(a.approver), at: a.createdAt.toISOString(), columns: a.columns, durationSeconds: a.durationSeconds, comment: a.comment })),
       decidedBy: row.decidedBy ? person(row.decidedBy) : null,
+      consent: row.consent as ApproverBrief['consent'],
       escalation: { to: row.escalateTo, at: row.escalateAt?.toISOString() ?? null, escalatedAt: row.escalatedAt?.toISOString() ?? null, remindAt: row.remindAt?.toISOString() ?? null },
       mention: {
         approvers: row.approverGroup === 'requester' ? (requester?.slackUserId ? [requester.slackUserId] : []) : membersOf(row.approverGroup),
         escalation: membersOf(row.escalateTo),
       },
-      slack: { channel: row.slackChannel, ts: row.slackTs, dmChannel: row.slackDmChannel, dmTs: row.slackDmTs },
     };
-  }
-}
-
-/** Stores where a Slack message was posted, only when not yet stored (see the repository). */
-@Injectable()
-export class RecordSlackMessage {
-  constructor(private readonly db: Database, private readonly requests: AccessRequestsRepository) {}
-
-  execute(input: { requestId: string; where: 'channel' | 'dm'; channel: string; ts: string }): Promise<boolean> {
-    return this.requests.recordSlackMessage(this.db.client, input.requestId, input.where, input.channel, input.ts);
   }
 }

@@ -1,0 +1,89 @@
+import { Injectable } from '@nestjs/common';
+import {
+  AccessError, AccessErrorCode, clampToDelegation, DelegationFacts, Decision, evaluatePolicy, formatDuration, parseDuration,
+  Policy, provingDelegation, ResolvedScope, resolveScope,
+} from '@gatehouse/domain';
+import { Config } from '../../config/config';
+import { Database } from '../../db/database';
+import { NamedUser, UsersRepository } from '../../db/users.repository';
+import { PolicyStore } from '../../policy/policy.store';
+
+/** What the broker knows about a request before the policy decides. */
+export interface PreparedRequest {
+  policy: Policy;
+  scope: ResolvedScope;
+  /** As asked, under the broker's cap. */
+  durationSeconds: number;
+  /** The user named in onBehalfOf: a claim until `delegation` (or their consent) proves it. */
+  user: NamedUser['user'] | null;
+  /** The live delegation proving `user` for this resource; null when none does. */
+  delegation: DelegationFacts | null;
+}
+
+/** The part of a request body preparation reads. */
+export interface RequestShape {
+  resource: string;
+  actions: string[];
+  columns?: string[];
+  duration: string;
+  onBehalfOf?: string;
+}
+
+/** The agent as the policy sees it. */
+export interface AgentFacts {
+  id: string;
+  name: string;
+  attributes: unknown;
+}
+
+/**
+ * Prepares a request for the policy, the same way for a submit and for a dry run: the broker's
+ * duration cap, the scope checked against the policy, and the named user with what proves them.
+ */
+@Injectable()
+export class RequestPreparer {
+  constructor(
+    private readonly config: Config,
+    private readonly db: Database,
+    private readonly policy: PolicyStore,
+    private readonly users: UsersRepository,
+  ) {}
+
+  async prepare(agentId: string, body: RequestShape, now: Date): Promise<PreparedRequest> {
+    const policy = this.policy.current();
+    const durationSeconds = parseDuration(body.duration);
+    const cap = this.config.maxRequestDurationSeconds;
+    if (durationSeconds > cap) {
+      throw new AccessError(AccessErrorCode.DURATION_TOO_LONG, `duration ${body.duration} is over the broker's cap of ${formatDuration(cap)}; ask for less.`, [{ path: 'duration', message: 'over the cap' }]);
+    }
+    const scope = resolveScope(policy, body);
+    if (body.onBehalfOf === undefined) return { policy, scope, durationSeconds, user: null, delegation: null };
+    const named = await this.users.findNamedWithDelegations(this.db.client, body.onBehalfOf, agentId, now);
+    if (!named) {
+      throw new AccessError(AccessErrorCode.UNKNOWN_USER, `onBehalfOf "${body.onBehalfOf}" is not a known user id or email; an admin registers users with PUT /v1/admin/users/{id}.`, [{ path: 'onBehalfOf', message: 'unknown user' }]);
+    }
+    const delegation = provingDelegation(named.delegations, scope.resource.id, now);
+    // A delegation ending within the second could not back even a one-second grant.
+    const usable = delegation && clampToDelegation(1, delegation, now) > 0 ? delegation : null;
+    return { policy, scope, durationSeconds, user: named.user, delegation: usable };
+  }
+
+  /**
+   * The policy's decision for a request whose named user, if any, is proven (by `delegation`, or
+   * by consent on this very request). A grant never outlives the delegation behind it.
+   */
+  decide(prepared: Pick<PreparedRequest, 'policy' | 'scope' | 'durationSeconds' | 'user' | 'delegation'>, agent: AgentFacts, sourceIp: string | null | undefined, now: Date): Decision {
+    const { policy, scope, user } = prepared;
+    const decision = evaluatePolicy(policy, {
+      agent: { id: agent.id, name: agent.name, attributes: (agent.attributes ?? {}) as Record<string, unknown> },
+      resource: scope.resource.id,
+      actions: scope.actions,
+      columns: scope.columns,
+      durationSeconds: prepared.durationSeconds,
+      onBehalfOf: user ? { id: user.id, email: user.email, groups: user.groups } : null,
+      sourceIp,
+      now,
+    });
+    return { ...decision, durationSeconds: clampToDelegation(decision.durationSeconds, prepared.delegation, now) };
+  }
+}
