@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { Pool } from 'pg';
 import { loadConfig } from '@gatehouse/core';
 import { createGrantVerifier } from '@gatehouse/guard';
-import { AccessDeniedError, GatehouseAgent, generateAgentKeyPair, type AccessRequest, type Grant } from '@gatehouse/sdk';
+import { AccessDeniedError, DelegationRequiredError, GatehouseAgent, generateAgentKeyPair, type AccessRequest, type Grant } from '@gatehouse/sdk';
 import { createHttpApp } from '../apps/api/src/http-app';
 import { WorkerModule } from '../apps/worker/src/worker.module';
 import { seedCrm, startCrm } from './demo-crm';
@@ -33,6 +33,7 @@ export interface CrmReply {
 
 /** The outcome of each step, for the test and for anyone scripting around the demo. */
 export interface DemoResult {
+  delegation: { refusedBefore: string | null; delegation: { resources: string[]; expiresAt: string | null; createdBy: string } };
   lowRisk: { status: string; rules: string[]; read: CrmReply };
   pii: { firstStatus: string; approvers?: string; decidedBy?: string; read: CrmReply };
   restricted: { denied: boolean; rules: string[]; message: string };
@@ -71,6 +72,7 @@ const sameSet = (a: string[] | undefined, b: string[]) => !!a && a.length === b.
 /** What went differently from the story; empty when every step did what it should. */
 export function unexpected(r: DemoResult): string[] {
   const problems: string[] = [];
+  if (r.delegation.refusedBefore !== 'DELEGATION_REQUIRED') problems.push('(0) acting for alice before she delegated was not refused');
   if (r.lowRisk.status !== 'approved' || r.lowRisk.read.status !== 200 || !sameSet(r.lowRisk.read.columns, ['id', 'name', 'company'])) problems.push('(a) low-risk read');
   if (r.pii.firstStatus !== 'pending' || r.pii.read.status !== 200 || !sameSet(r.pii.read.columns, ['id', 'email', 'phone'])) problems.push('(b) approved PII read');
   if (!r.restricted.denied) problems.push('(c) restricted request was not denied');
@@ -81,7 +83,7 @@ export function unexpected(r: DemoResult): string[] {
 
 /**
  * Runs the whole story: a broker (API + worker, policies/default.yaml) on a database of its own,
- * a CRM guarded by @gatehouse/guard, and an agent using @gatehouse/sdk through steps (a)-(e).
+ * a CRM guarded by @gatehouse/guard, and an agent using @gatehouse/sdk through steps (0) and (a)-(e).
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const log = options.log ?? ((line: string) => console.log(line));
@@ -170,6 +172,22 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     };
     const granted = (g: Grant) => log(`    grant ${g.id}: [${g.columns.join(', ')}] until ${g.expiresAt}`);
 
+    // (0) acting for alice needs her delegation; without Slack she cannot be asked, so an admin delegates
+    log('\n(0) acting for alice needs her delegation');
+    let refusedBefore: string | null = null;
+    try {
+      await ask(['id', 'name', 'company'], '10m', 'Summarise the accounts in ticket 4521');
+      log('    unexpectedly accepted: alice has not delegated yet');
+    } catch (error) {
+      if (!(error instanceof DelegationRequiredError)) throw error;
+      refusedBefore = error.code;
+      log(`    refused: ${error.code} (403): ${error.message}`);
+    }
+    const until = new Date(Date.now() + 3600_000).toISOString();
+    log(`    alice asks an admin to let ${agentName} act for her on crm.* for an hour: PUT /v1/admin/agents/${registered.id}/delegations/alice`);
+    const delegation = await admin('PUT', `/v1/admin/agents/${registered.id}/delegations/alice`, { resources: ['crm.*'], expiresAt: until });
+    log(`    delegation ${delegation.id}: ${delegation.status}, resources [${delegation.resources.join(', ')}] until ${delegation.expiresAt}`);
+
     // (a) low-risk columns: approved at once, read at once
     log('\n(a) low-risk columns');
     const a = await ask(['id', 'name', 'company'], '10m', 'Summarise the accounts in ticket 4521');
@@ -227,7 +245,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await sleep(waitMs);
     const after = await read(e.grant.token);
 
-    const result: DemoResult = { lowRisk, pii, restricted, released: releasedResult, expiry: { seconds, before, after } };
+    const result: DemoResult = { delegation: { refusedBefore, delegation: { resources: delegation.resources, expiresAt: delegation.expiresAt, createdBy: delegation.createdBy } }, lowRisk, pii, restricted, released: releasedResult, expiry: { seconds, before, after } };
     const problems = unexpected(result);
     if (problems.length) throw new Error(`the demo did not go as the policy says:\n  ${problems.join('\n  ')}`);
     log(`\nDone: every step went as the policy says. It is all on the audit trail in ${new URL(databaseUrl).pathname.slice(1)} (GET /v1/admin/audit?agentId=${registered.id}).`);

@@ -13,7 +13,7 @@ describe('npm run demo', () => {
     await admin.end();
   });
 
-  it('tells the whole story (a)-(e) with the outcomes the policy promises', async () => {
+  it('tells the whole story (0), (a)-(e) with the outcomes the policy promises', async () => {
     const lines: string[] = [];
     const result = await runDemo({
       log: (line) => lines.push(line),
@@ -21,6 +21,9 @@ describe('npm run demo', () => {
       redisPrefix: `${process.env.GATEHOUSE_REDIS_PREFIX}_demo`,
       shortGrantSeconds: 2,
     });
+
+    // (0) acting for alice is refused until she (through an admin) delegates to the agent
+    expect(result.delegation).toMatchObject({ refusedBefore: 'DELEGATION_REQUIRED', delegation: { resources: ['crm.*'], expiresAt: expect.any(String), createdBy: 'admin:demo' } });
 
     // (a) low risk: approved at once by low-risk-reads; the CRM returned exactly those columns
     expect(result.lowRisk).toMatchObject({ status: 'approved', rules: ['low-risk-reads'], read: { status: 200, columns: ['id', 'name', 'company'] } });
@@ -44,7 +47,7 @@ describe('npm run demo', () => {
     expect(JSON.stringify(result)).not.toMatch(/078-05-1120|219-09-9999|457-55-5462/);
     // A person can follow it: every step is printed, with the decision and the CRM's answer.
     const text = lines.join('\n');
-    for (const step of ['(a) low-risk columns', '(b) personal data (PII)', '(c) restricted columns', '(d) release', '(e) a short grant expires']) expect(text).toContain(step);
+    for (const step of ['(0) acting for alice needs her delegation', '(a) low-risk columns', '(b) personal data (PII)', '(c) restricted columns', '(d) release', '(e) a short grant expires']) expect(text).toContain(step);
     expect(text).toContain('decision: require_approval by rule pii-needs-owner');
     expect(text).toContain('dana (crm-owners) approves');
     expect(text).toContain('CRM GET /customers -> 401 TOKEN_EXPIRED');

@@ -77,3 +77,9 @@ export async function slackMessage(broker: Broker, requestId: string, kind: 'app
   const row = await broker.prisma.slackMessage.findUnique({ where: { requestId_kind: { requestId, kind } } });
   return row ? { channel: row.channel, ts: row.ts } : null;
 }
+
+/** The user's answer in the consent direct message (Allow this request / Allow for 8 hours / Refuse). */
+export function answerConsent(broker: Broker, slackUserId: string, answer: 'once' | '8h' | 'refuse', requestId: string): Promise<Reply> {
+  const actionId = { once: 'gatehouse_consent_once', '8h': 'gatehouse_consent_8h', refuse: 'gatehouse_consent_refuse' }[answer];
+  return interact(broker, buttonClick({ slackUserId, actionId, requestId, channel: `D${slackUserId.slice(1)}` }));
+}

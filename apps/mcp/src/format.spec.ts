@@ -1,5 +1,5 @@
 import type { AccessRequest } from '@gatehouse/sdk';
-import { AccessDeniedError, InvalidRequestError } from '@gatehouse/sdk';
+import { AccessDeniedError, DelegationRequiredError, InvalidRequestError } from '@gatehouse/sdk';
 import { loadMcpConfig } from './config';
 import { errorText, grantsText, requestText } from './format';
 
@@ -8,7 +8,7 @@ const base: AccessRequest = {
   id: 'r1', status: 'pending', agentId: 'a1', resource: 'crm.customers', actions: ['read'], columns: ['email'], duration: '15m', reason: 'x',
   onBehalfOf: null, task: null, createdAt: now.toISOString(),
   decision: { outcome: 'require_approval', rules: ['pii-needs-owner'], message: 'Personal data needs an owner.', riskScore: 40, policyVersion: 'sha256:1' },
-  approval: { approvers: 'crm-owners', required: 1, received: 0, expiresAt: '2026-03-02T10:15:00Z' },
+  approval: { kind: 'approvers', approvers: 'crm-owners', required: 1, received: 0, expiresAt: '2026-03-02T10:15:00Z' },
 };
 
 describe('MCP result texts', () => {
@@ -18,6 +18,15 @@ describe('MCP result texts', () => {
       'Reason given: Personal data needs an owner.',
       'Next: call check_access_request with request_id "r1" (it waits up to 60 s for a decision). Do not send a new request for the same thing.',
     ].join('\n'));
+  });
+
+  it('waiting for consent names the user who must allow it', () => {
+    const waiting: AccessRequest = { ...base, onBehalfOf: 'alice', approval: { kind: 'consent', approvers: 'alice', required: 1, received: 0, expiresAt: '2026-03-02T10:15:00Z' } };
+    const text = requestText(waiting, now);
+    expect(text).toMatch(/^PENDING: waiting for alice to allow this: request r1 acts for alice \(read on crm\.customers, columns email\)\./);
+    expect(text).toContain('check_access_request with request_id "r1"');
+    expect(errorText(new DelegationRequiredError('DELEGATION_REQUIRED', 403, 'alice has not delegated to agent bot.')))
+      .toMatch(/^ERROR DELEGATION_REQUIRED \(HTTP 403\): alice has not delegated to agent bot\.\nNext: /);
   });
 
   it('approved gives what, until when, the token and the release hint', () => {

@@ -1,4 +1,4 @@
-import { AccessDeniedError, GatehouseError, type AccessRequest, type Grant, type GrantSummary } from '@gatehouse/sdk';
+import { AccessDeniedError, DelegationRequiredError, GatehouseError, type AccessRequest, type Grant, type GrantSummary } from '@gatehouse/sdk';
 
 /** Short, model-readable texts for the tools' results. Pure: time comes in as an argument. */
 
@@ -24,9 +24,15 @@ export function approvedText(grant: Grant, request: AccessRequest | undefined, n
   ].join('\n');
 }
 
-/** A request waiting for people. */
+/** A request waiting for people: first, maybe, the user it acts for; then approvers. */
 export function pendingText(request: AccessRequest): string {
   const a = request.approval;
+  if (a?.kind === 'consent') {
+    return [
+      `PENDING: waiting for ${a.approvers} to allow this: request ${request.id} acts for ${a.approvers} (${what(request)}). They were asked in a direct message and may answer until ${a.expiresAt}; approvers may be asked after that.`,
+      `Next: call check_access_request with request_id "${request.id}" (it waits up to 60 s). Tell the user you are waiting for ${a.approvers} to allow it. Do not send a new request for the same thing.`,
+    ].join('\n');
+  }
   const who = a ? `${a.approvers} (${a.received}/${a.required} approvals, decide by ${a.expiresAt})` : 'an approver';
   return [
     `PENDING: request ${request.id} for ${what(request)} needs approval by ${who}.`,
@@ -72,6 +78,9 @@ export function grantsText(grants: GrantSummary[], now: Date): string {
 /** An error, with what to do about it. */
 export function errorText(error: unknown): string {
   if (error instanceof AccessDeniedError && error.request) return endedText(error.request as AccessRequest);
+  if (error instanceof DelegationRequiredError) {
+    return `ERROR DELEGATION_REQUIRED (HTTP 403): ${error.message}\nNext: the user you named has not let this agent act for them and cannot be asked. Ask them (or an admin) to delegate, or request without on_behalf_of.`;
+  }
   if (error instanceof GatehouseError) {
     const details = error.details.map((d) => `${d.path ? `${d.path}: ` : ''}${d.message}`).join('; ');
     return `ERROR ${error.code}${error.status ? ` (HTTP ${error.status})` : ''}: ${error.message}${details ? ` [${details}]` : ''}`;

@@ -1,12 +1,12 @@
 import { retryAfterMs } from './client';
-import { AuthenticationError, ConflictError, errorFromResponse, GatehouseError, InvalidRequestError, NotFoundError, RateLimitedError, UnavailableError } from './errors';
+import { AuthenticationError, ConflictError, DelegationRequiredError, errorFromResponse, ForbiddenError, GatehouseError, InvalidRequestError, NotFoundError, RateLimitedError, UnavailableError } from './errors';
 
 describe('SDK errors', () => {
   it('maps each API status to its typed error, keeping code, message and details', () => {
     const body = (code: string) => ({ error: { code, message: `m-${code}`, details: [{ path: 'columns[0]', message: 'unknown' }] } });
     const cases: [number, string, new (...args: never[]) => GatehouseError][] = [
       [400, 'VALIDATION_FAILED', InvalidRequestError], [422, 'UNKNOWN_COLUMN', InvalidRequestError], [401, 'INVALID_ASSERTION', AuthenticationError],
-      [404, 'REQUEST_NOT_FOUND', NotFoundError], [409, 'IDEMPOTENCY_KEY_REUSED', ConflictError], [503, 'UNAVAILABLE', UnavailableError],
+      [403, 'AGENT_SUSPENDED', ForbiddenError], [403, 'DELEGATION_REQUIRED', DelegationRequiredError], [404, 'REQUEST_NOT_FOUND', NotFoundError], [409, 'IDEMPOTENCY_KEY_REUSED', ConflictError], [503, 'UNAVAILABLE', UnavailableError],
     ];
     for (const [status, code, type] of cases) {
       const e = errorFromResponse(status, body(code));

@@ -35,6 +35,11 @@ export class InvalidRequestError extends GatehouseError {}
 export class AuthenticationError extends GatehouseError {}
 /** 403: the agent is suspended, or the caller may not do this. */
 export class ForbiddenError extends GatehouseError {}
+/**
+ * 403 DELEGATION_REQUIRED: the user named in onBehalfOf has not delegated to this agent and cannot be
+ * asked. They (or an admin) must delegate first; or ask without onBehalfOf.
+ */
+export class DelegationRequiredError extends ForbiddenError {}
 /** 404: no such request or grant (or another agent's). */
 export class NotFoundError extends GatehouseError {}
 /** 409: a state conflict (e.g. an Idempotency-Key reused with another body). */
@@ -92,7 +97,7 @@ export function errorFromResponse(status: number, body: unknown, retryAfterSecon
     case 401:
       return new AuthenticationError(code, status, message, details);
     case 403:
-      return new ForbiddenError(code, status, message, details);
+      return code === 'DELEGATION_REQUIRED' ? new DelegationRequiredError(code, status, message, details) : new ForbiddenError(code, status, message, details);
     case 404:
       return new NotFoundError(code, status, message, details);
     case 409:

@@ -42,7 +42,11 @@ export interface AccessRequest {
   createdAt: string;
   decision: Decision;
   grant?: Grant;
-  approval?: { approvers: string; required: number; received: number; expiresAt: string };
+  /**
+   * While pending: `kind: 'consent'` waits for the user named in onBehalfOf (`approvers`) to allow the
+   * agent to act for them; `kind: 'approvers'` waits for that group. `escalatedTo` may decide too.
+   */
+  approval?: { kind: 'consent' | 'approvers'; approvers: string; required: number; received: number; expiresAt: string; escalatedTo?: string };
   decidedBy?: string;
   decidedAt?: string;
 }

@@ -7,7 +7,7 @@ import { AuditEventsRepository } from '../../db/audit-events.repository';
 import { DelegationsRepository } from '../../db/delegations.repository';
 import { AccessRequestView, StoredDecision } from '../access-request.view';
 import { actorName } from '../actor';
-import { DecisionBy, relayOf } from '../access-requests/decider';
+import { Decider, DecisionBy, relayOf } from '../access-requests/decider';
 import { RequestEffects } from '../access-requests/request-effects';
 import { AfterConsent, DecideAfterConsent } from './decide-after-consent';
 
@@ -24,12 +24,26 @@ export class AnswerConsent {
     private readonly delegations: DelegationsRepository,
     private readonly audit: AuditEventsRepository,
     private readonly decideAfter: DecideAfterConsent,
+    private readonly decider: Decider,
     private readonly effects: RequestEffects,
   ) {}
 
   async execute(input: { requestId: string; by: DecisionBy; answer: ConsentAnswer; now: Date }): Promise<{ view: AccessRequestView; changed: boolean }> {
     const { by, now } = input;
-    const outcome = await this.db.transaction(async (tx): Promise<AfterConsent | null> => {
+    let outcome: AfterConsent | null;
+    try {
+      outcome = await this.answer(input);
+    } catch (error) {
+      await this.decider.recordRefusal(input.requestId, by, `consent:${input.answer}`, error);
+      throw error;
+    }
+    if (outcome) await this.effects.consentResolved(outcome);
+    return { view: await this.effects.view(input.requestId, now), changed: outcome !== null };
+  }
+
+  private answer(input: { requestId: string; by: DecisionBy; answer: ConsentAnswer; now: Date }): Promise<AfterConsent | null> {
+    const { by, now } = input;
+    return this.db.transaction(async (tx): Promise<AfterConsent | null> => {
       const request = await this.requests.findForDecision(tx, input.requestId);
       if (!request) throw new AccessError(AccessErrorCode.REQUEST_NOT_FOUND, `No access request ${input.requestId}.`);
       if (request.status !== 'pending' || request.consent !== 'pending') return null;
@@ -67,7 +81,5 @@ export class AnswerConsent {
       await this.audit.append(tx, [{ ...base, type: 'request.consented', data: { ...relayOf(by), answer: input.answer, delegationId: delegation?.id ?? null } }]);
       return this.decideAfter.run(tx, request, { delegation, actor }, now);
     });
-    if (outcome) await this.effects.consentResolved(outcome);
-    return { view: await this.effects.view(input.requestId, now), changed: outcome !== null };
   }
 }
