@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { APPROVAL_NOTIFIER, ApprovalNotifier, JOBS, QUEUES, QueueService } from '@gatehouse/core';
 import { Broker, eventually, registerAgent, startBroker, TestAgent } from '../support/broker';
 import { askFor, delegate, PII, sleep } from '../support/flows';
 import { FakeSlack } from '../support/fake-slack';
@@ -127,6 +128,22 @@ describe('Slack: reminders, escalation, timeouts and outages (short policy times
     expect(visibleText(latest.body)).toContain('Approved');
     expect(buttons(latest.body)).toEqual([]);
     expect(replies(stored.slackTs!).filter((c) => c.body.text.includes('Approved by'))).toHaveLength(1);
+  });
+
+  it('a post that Slack refused for good is posted again by the reconciler, once', async () => {
+    fake.refuseNext(1, 'channel_not_found', { method: 'chat.postMessage' });
+    const req = await askFor(agent, 'pending', PII);
+    const job = () => broker.app.get(QueueService).queues[QUEUES.slack].getJob(JOBS.slackPost.id({ requestId: req.id }));
+    await eventually(async () => (await (await job())?.getState()) === 'failed');
+    expect(await slackMessage(broker, req.id)).toBeNull();
+    // Half a minute later the reconciler's Slack step finds the request without its message.
+    const notifier = broker.app.get<ApprovalNotifier>(APPROVAL_NOTIFIER);
+    await notifier.reconcile!(new Date(Date.now() + 31_000));
+    const stored = await posted(req.id);
+    expect(stored.channel).toBe(CHANNEL);
+    await notifier.reconcile!(new Date(Date.now() + 31_000));
+    await sleep(500);
+    expect(topLevelPosts(req.id)).toHaveLength(1);
   });
 
   it('says so in the thread and on the message when a granted request expires', async () => {

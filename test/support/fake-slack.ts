@@ -19,7 +19,7 @@ export class FakeSlack {
   readonly calls: SlackCall[] = [];
   private server!: Server;
   private tsCounter = 0;
-  private failures: { status: 500 | 429; retryAfter?: number; method?: string }[] = [];
+  private failures: { status: 500 | 429 | 200; retryAfter?: number; method?: string; error?: string }[] = [];
   url = '';
 
   async start(): Promise<this> {
@@ -43,6 +43,11 @@ export class FakeSlack {
     for (let i = 0; i < count; i++) this.failures.push({ status, ...options });
   }
 
+  /** The next `count` calls (of `method`, if given) answer HTTP 200 with {ok: false, error}, as Slack refuses a call for good. */
+  refuseNext(count: number, error: string, options: { method?: string } = {}): void {
+    for (let i = 0; i < count; i++) this.failures.push({ status: 200, error, ...options });
+  }
+
   /** Recorded calls of one method, optionally only those concerning a request id (anywhere in the body). */
   of(method: string, requestId?: string): SlackCall[] {
     return this.calls.filter((c) => c.method === method && c.status === 200 && (!requestId || JSON.stringify(c.body).includes(requestId)));
@@ -64,7 +69,9 @@ export class FakeSlack {
     const index = this.failures.findIndex((f) => !f.method || f.method === method);
     if (index >= 0 && method !== 'auth.test') {
       const failure = this.failures.splice(index, 1)[0];
-      this.calls.push({ method, body, status: failure.status, at: Date.now() });
+      // A refusal is answered 200 as Slack does, but recorded as failed (400): of() lists successes only.
+      this.calls.push({ method, body, status: failure.status === 200 ? 400 : failure.status, at: Date.now() });
+      if (failure.status === 200) return { status: 200, body: { ok: false, error: failure.error } };
       if (failure.status === 429) return { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(failure.retryAfter ?? 1) } };
       return { status: 500, body: { ok: false, error: 'internal_error' } };
     }

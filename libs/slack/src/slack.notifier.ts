@@ -1,5 +1,9 @@
-import { Injectable } from '@nestjs/common';
-import { AccessRequestView, ApprovalNotifier, LogApprovalNotifier, QueueService } from '@gatehouse/core';
+import { Injectable, Logger } from '@nestjs/common';
+import { AccessRequestView, ApprovalNotifier, JOBS, LogApprovalNotifier, QUEUES, QueueService } from '@gatehouse/core';
+import { SlackMessagesRepository } from './slack-messages.repository';
+
+/** A post younger than this may still be on its way; older and missing, it was lost. */
+const POST_GRACE_MS = 30_000;
 
 /**
  * Slack approvals: every notification becomes queue jobs with fixed ids (post, ask consent, edit,
@@ -8,7 +12,9 @@ import { AccessRequestView, ApprovalNotifier, LogApprovalNotifier, QueueService 
  */
 @Injectable()
 export class SlackNotifier implements ApprovalNotifier {
-  constructor(private readonly queues: QueueService, private readonly log: LogApprovalNotifier) {}
+  private readonly logger = new Logger(SlackNotifier.name);
+
+  constructor(private readonly queues: QueueService, private readonly log: LogApprovalNotifier, private readonly messages: SlackMessagesRepository) {}
 
   /** A direct message can reach only a user linked to a Slack account. */
   canAskConsent(user: { slackUserId: string | null }): boolean {
@@ -35,5 +41,24 @@ export class SlackNotifier implements ApprovalNotifier {
     const seq = event === 'approval_received' ? view.approval?.received ?? 0 : 0;
     if (event !== 'reminder') await this.queues.add('slackUpdate', { requestId, event, seq });
     await this.queues.add('slackReply', { requestId, event, seq });
+  }
+
+  /**
+   * Pending requests that Slack should show but does not (the post job was lost with Redis, or gave
+   * up while Slack was down) are posted again. A job kept as failed or completed would make the
+   * fixed-id add a no-op, so it is removed first.
+   */
+  async reconcile(now: Date): Promise<void> {
+    const queue = this.queues.queues[QUEUES.slack];
+    const missing = await this.messages.findUnposted(new Date(now.getTime() - POST_GRACE_MS), 500);
+    for (const { id: requestId, kind } of missing) {
+      const name = kind === 'consent' ? 'slackConsent' : 'slackPost';
+      const job = await queue.getJob(JOBS[name].id({ requestId }));
+      const state = await job?.getState();
+      if (state && !['failed', 'completed'].includes(state)) continue;
+      await job?.remove();
+      await this.queues.add(name, { requestId });
+    }
+    if (missing.length > 0) this.logger.log(`re-queued ${missing.length} Slack message(s) that were never posted`);
   }
 }
