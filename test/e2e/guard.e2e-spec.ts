@@ -2,6 +2,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Controller, Get, Module, Req } from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import express from 'express';
 import { base64url, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { KeyService } from '@gatehouse/core';
@@ -213,7 +214,7 @@ describe('guard against real and forged grant tokens', () => {
     }
     @Module({ controllers: [CustomersController], providers: [{ provide: GRANT_VERIFIER, useValue: verifier }, { provide: APP_GUARD, useClass: GrantGuard }] })
     class CrmModule {}
-    const app = await NestFactory.create(CrmModule, { logger: false });
+    const app = await NestFactory.create(CrmModule, new FastifyAdapter(), { logger: false });
     await app.listen(0, '127.0.0.1');
     const base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
     try {
