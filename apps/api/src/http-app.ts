@@ -7,6 +7,7 @@ import { Config, CoreModule, loggingModule, preflight } from '@gatehouse/core';
 import { SlackModule, SlackNotifier } from '@gatehouse/slack';
 import { ApiModule } from './api.module';
 import { BODY_LIMIT, registerBodyParsers } from './http/body';
+import { registerAuthFailureLimit } from './http/auth-failures';
 
 /** Root module of a process: logging, the shared core, and the parts this process runs. */
 export function rootModule(config: Config, parts: DynamicModule['imports']): DynamicModule {
@@ -23,6 +24,8 @@ export async function createHttpApp(config: Config, extra: DynamicModule['import
   await preflight(config);
   const adapter = new FastifyAdapter({ trustProxy: config.trustProxy, bodyLimit: BODY_LIMIT, return503OnClosing: false });
   registerBodyParsers(adapter.getInstance());
+  // Before NestFactory.create registers the middleware, so a refused address costs no work at all.
+  registerAuthFailureLimit(adapter.getInstance(), config);
   const app = await NestFactory.create<NestFastifyApplication>(rootModule(config, [ApiModule, ...(extra ?? [])]), adapter, {
     // Nest's default exits the process on a boot error; throw instead, so runMain can print the
     // plain PolicyError / ConfigError message and callers (tests) see the error.
