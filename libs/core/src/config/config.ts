@@ -1,3 +1,4 @@
+import type { DestinationStream } from 'pino';
 import { z } from 'zod';
 import { parseDuration } from '@gatehouse/domain';
 
@@ -46,6 +47,8 @@ export class Config {
   maxWaitsPerAgent!: number;
   reconcileIntervalSeconds!: number;
   logLevel!: string;
+  /** Where logs go: stdout, unless the host process (a test) hands over a stream. Never read from the environment. */
+  logDestination?: DestinationStream;
   trustProxy!: boolean;
 }
 
