@@ -1,10 +1,11 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import {
   accessRequestBody, AdminQueries, AgentRow, CancelAccessRequest, GetAccessRequest, listGrantsQuery, parseInput, ReleaseGrant,
-  SubmitAccessRequest, uuidParam, waitQuery,
+  SubmitAccessRequest, TooManyWaits, uuidParam, waitQuery,
 } from '@gatehouse/core';
 import { AgentGuard } from '../http/guards';
 import { CurrentAgent, SourceIp } from '../http/request';
@@ -43,10 +44,18 @@ export class AgentController {
   }
 
   @Get('access-requests/:id')
-  @ApiOperation({ summary: 'Read a request; ?wait=N (<= 60) holds while it is pending' })
-  read(@CurrentAgent() agent: AgentRow, @Param('id') id: string, @Query() query: unknown) {
+  @ApiOperation({ summary: 'Read a request; ?wait=N (<= 60) holds while it is pending (at most GATEHOUSE_MAX_WAITS_PER_AGENT holds per agent, then 429)' })
+  async read(@CurrentAgent() agent: AgentRow, @Param('id') id: string, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     const { wait } = parseInput(waitQuery, query, 'query');
-    return this.get.execute({ agentId: agent.id, requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'), waitSeconds: wait });
+    // A client that hangs up ends its hold at once, freeing its slot (the response's close fires then, or once it is sent).
+    const hungUp = new AbortController();
+    reply.raw.once('close', () => hungUp.abort());
+    try {
+      return await this.get.execute({ agentId: agent.id, requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'), waitSeconds: wait, signal: hungUp.signal });
+    } catch (error) {
+      if (error instanceof TooManyWaits) reply.header('Retry-After', String(error.retryAfterSeconds));
+      throw error;
+    }
   }
 
   @Post('access-requests/:id/cancel')

@@ -40,10 +40,10 @@ export class TokenController {
 
   @Post('v1/introspect')
   @HttpCode(200)
-  @ApiOperation({ summary: 'RFC 7662: {active:false} once expired, released or revoked' })
+  @ApiOperation({ summary: 'RFC 7662: {active:false} once expired, released or revoked, or when the token is for an audience the credential is not scoped to' })
   async introspectToken(@Headers('authorization') authorization: string | undefined, @Body() body: unknown) {
-    this.auth.introspector(bearerToken(authorization));
+    const introspector = this.auth.introspector(bearerToken(authorization));
     const { token } = parseInput(introspectionBody, body);
-    return this.introspect.execute(token, new Date());
+    return this.introspect.execute(token, introspector, new Date());
   }
 }

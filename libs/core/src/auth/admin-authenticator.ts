@@ -6,35 +6,42 @@ import { Config } from '../config/config';
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
 /**
- * Bearer tokens from a name:token list. Tokens are compared as SHA-256 digests with
+ * Bearer tokens from a token -> holder list. Tokens are compared as SHA-256 digests with
  * timingSafeEqual, and every configured token is compared, so timing reveals neither length nor match.
  */
-class TokenList {
-  private readonly entries: { digest: Buffer; name: string }[];
+class TokenList<T> {
+  private readonly entries: { digest: Buffer; holder: T }[];
 
-  constructor(tokens: Map<string, string>) {
-    this.entries = [...tokens].map(([token, name]) => ({ digest: digest(token), name }));
+  constructor(tokens: Map<string, T>) {
+    this.entries = [...tokens].map(([token, holder]) => ({ digest: digest(token), holder }));
   }
 
-  match(presented: string): string | undefined {
+  match(presented: string): T | undefined {
     const candidate = digest(presented);
-    let found: string | undefined;
+    let found: T | undefined;
     for (const entry of this.entries) {
-      if (timingSafeEqual(entry.digest, candidate)) found ??= entry.name;
+      if (timingSafeEqual(entry.digest, candidate)) found ??= entry.holder;
     }
     return found;
   }
 }
 
+/** Who may introspect, and the audiences whose tokens it may see as active (undefined: every audience). */
+export interface Introspector {
+  name: string;
+  audiences?: ReadonlySet<string>;
+}
+
 /** Who an admin or introspection bearer token belongs to. */
 @Injectable()
 export class AdminAuthenticator {
-  private readonly admins: TokenList;
-  private readonly introspectors: TokenList;
+  private readonly admins: TokenList<string>;
+  private readonly introspectors: TokenList<Introspector>;
 
   constructor(config: Config) {
     this.admins = new TokenList(config.adminTokens);
-    this.introspectors = new TokenList(config.introspectionTokens);
+    const introspectors = [...config.introspectionTokens].map(([token, { name, audiences }]): [string, Introspector] => [token, { name, audiences: audiences && new Set(audiences) }]);
+    this.introspectors = new TokenList(new Map(introspectors));
   }
 
   /** Returns the admin's name, the actor recorded in the audit trail. */
@@ -44,11 +51,14 @@ export class AdminAuthenticator {
     return name;
   }
 
-  /** Admins and resource servers holding an introspection credential may introspect. */
-  introspector(bearer: string | undefined): string {
-    const name = bearer ? (this.admins.match(bearer) ?? this.introspectors.match(bearer)) : undefined;
-    if (!name) throw new AccessError(AccessErrorCode.INVALID_ADMIN_TOKEN, 'Introspection needs Authorization: Bearer <token> from GATEHOUSE_ADMIN_TOKENS or GATEHOUSE_INTROSPECTION_TOKENS.');
-    return name;
+  /** Admins (every audience) and resource servers holding an introspection credential (its audiences) may introspect. */
+  introspector(bearer: string | undefined): Introspector {
+    // Both lists are always compared, so timing does not tell an admin token from an introspection one.
+    const admin = bearer ? this.admins.match(bearer) : undefined;
+    const credential = bearer ? this.introspectors.match(bearer) : undefined;
+    if (admin) return { name: admin };
+    if (credential) return credential;
+    throw new AccessError(AccessErrorCode.INVALID_ADMIN_TOKEN, 'Introspection needs Authorization: Bearer <token> from GATEHOUSE_ADMIN_TOKENS or GATEHOUSE_INTROSPECTION_TOKENS.');
   }
 }
 

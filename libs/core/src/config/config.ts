@@ -1,3 +1,4 @@
+import type { DestinationStream } from 'pino';
 import { z } from 'zod';
 import { parseDuration } from '@gatehouse/domain';
 
@@ -7,6 +8,18 @@ export interface SlackConfig {
   signingSecret: string;
   approvalsChannel: string;
   apiUrl?: string;
+}
+
+/** `points` per window of `durationSeconds`, as written `100/10s`. */
+export interface RateLimit {
+  points: number;
+  durationSeconds: number;
+}
+
+/** An introspection credential's owner; `audiences` limits the tokens it sees as active (RFC 7662 section 2.2). */
+export interface IntrospectionCredential {
+  name: string;
+  audiences?: string[];
 }
 
 /** The broker's configuration, read and validated once at boot. Nothing else reads process.env. */
@@ -19,17 +32,23 @@ export class Config {
   issuer!: string;
   /** token -> admin name (the actor in the audit trail) */
   adminTokens!: Map<string, string>;
-  /** token -> name of a resource server allowed to call /v1/introspect */
-  introspectionTokens!: Map<string, string>;
+  /** token -> a resource server allowed to call /v1/introspect, and the audiences it may see (none listed: all) */
+  introspectionTokens!: Map<string, IntrospectionCredential>;
   policyFile!: string;
   directoryFile?: string;
   signingKey?: string;
   slack?: SlackConfig;
   /** Hard cap on any requested duration, whatever the policy says. */
   maxRequestDurationSeconds!: number;
-  rateLimit!: { points: number; durationSeconds: number };
+  rateLimit!: RateLimit;
+  /** Failed authentications (401s) per source address before it is refused 429 up front. */
+  authFailureLimit!: RateLimit;
+  /** Long-polls (`?wait=N`) one agent may hold at once in this process. */
+  maxWaitsPerAgent!: number;
   reconcileIntervalSeconds!: number;
   logLevel!: string;
+  /** Where logs go: stdout, unless the host process (a test) hands over a stream. Never read from the environment. */
+  logDestination?: DestinationStream;
   trustProxy!: boolean;
 }
 
@@ -52,6 +71,44 @@ const nameTokenList = (variable: string) =>
       return map;
     });
 
+/**
+ * `name:token` (every audience) or `name:token:aud1|aud2`. The token ends at the second colon, so
+ * an audience may itself contain colons (`https://crm.example.com`) but a token may not.
+ */
+const introspectionTokenList = (variable: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const map = new Map<string, IntrospectionCredential>();
+      for (const entry of (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+        const [name, token, ...rest] = entry.split(':');
+        const audiences = rest.length ? rest.join(':').split('|') : undefined;
+        if (!name || !token || token.length < 16) {
+          ctx.addIssue({ code: 'custom', message: `${variable} entries are name:token or name:token:aud1|aud2, with a token of at least 16 characters and no colon` });
+          return z.NEVER;
+        }
+        if (audiences?.some((audience) => !/^\S+$/.test(audience))) {
+          ctx.addIssue({ code: 'custom', message: `the entry of ${name} lists an empty audience; write name:token:aud1|aud2, or name:token for every audience` });
+          return z.NEVER;
+        }
+        map.set(token, { name, audiences });
+      }
+      return map;
+    });
+
+/** `N/window` (N >= 1; window in s, m or h), as a rate-limiter-flexible budget. */
+const perWindow = (expected: string) =>
+  z.string().transform((value, ctx): RateLimit => {
+    const match = /^(\d+)\/([1-9]\d*[smh])$/.exec(value);
+    const points = Number(match?.[1]);
+    if (!match || points < 1) {
+      ctx.addIssue({ code: 'custom', message: `expected ${expected} (at least 1 per window)` });
+      return z.NEVER;
+    }
+    return { points, durationSeconds: parseDuration(match[2]) };
+  });
+
 const durationSeconds = z.string().transform((value, ctx) => {
   try {
     return parseDuration(value);
@@ -71,15 +128,14 @@ const schema = z.object({
   PORT: intString(0, 65535).default(3000),
   GATEHOUSE_ISSUER: z.url().optional(),
   GATEHOUSE_ADMIN_TOKENS: nameTokenList('GATEHOUSE_ADMIN_TOKENS'),
-  GATEHOUSE_INTROSPECTION_TOKENS: nameTokenList('GATEHOUSE_INTROSPECTION_TOKENS'),
+  GATEHOUSE_INTROSPECTION_TOKENS: introspectionTokenList('GATEHOUSE_INTROSPECTION_TOKENS'),
   GATEHOUSE_POLICY_FILE: z.string().min(1).default('policies/default.yaml'),
   GATEHOUSE_DIRECTORY_FILE: z.string().min(1).optional(),
   GATEHOUSE_SIGNING_KEY: z.string().min(1).optional(),
   GATEHOUSE_MAX_DURATION: durationSeconds.default(24 * 3600),
-  GATEHOUSE_RATE_LIMIT: z
-    .string()
-    .regex(/^\d+\/\d+[smh]$/, 'expected requests/window, e.g. 100/10s')
-    .default('100/10s'),
+  GATEHOUSE_RATE_LIMIT: perWindow('requests/window, e.g. 100/10s').default({ points: 100, durationSeconds: 10 }),
+  GATEHOUSE_AUTH_FAILURE_LIMIT: perWindow('failures/window, e.g. 30/60s').default({ points: 30, durationSeconds: 60 }),
+  GATEHOUSE_MAX_WAITS_PER_AGENT: intString(1, 10_000).default(10),
   GATEHOUSE_RECONCILE_INTERVAL: durationSeconds.default(30),
   GATEHOUSE_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -107,7 +163,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'Invalid configuration:\n  SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APPROVALS_CHANNEL: set all three to turn Slack approvals on, or none',
     );
   }
-  const [points, window] = e.GATEHOUSE_RATE_LIMIT.split('/');
   return Object.assign(new Config(), {
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
@@ -124,7 +179,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? { botToken: e.SLACK_BOT_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET!, approvalsChannel: e.SLACK_APPROVALS_CHANNEL!, apiUrl: e.SLACK_API_URL }
       : undefined,
     maxRequestDurationSeconds: e.GATEHOUSE_MAX_DURATION,
-    rateLimit: { points: Number(points), durationSeconds: parseDuration(window) },
+    rateLimit: e.GATEHOUSE_RATE_LIMIT,
+    authFailureLimit: e.GATEHOUSE_AUTH_FAILURE_LIMIT,
+    maxWaitsPerAgent: e.GATEHOUSE_MAX_WAITS_PER_AGENT,
     reconcileIntervalSeconds: e.GATEHOUSE_RECONCILE_INTERVAL,
     logLevel: e.LOG_LEVEL,
     trustProxy: e.GATEHOUSE_TRUST_PROXY === 'true',

@@ -10,6 +10,7 @@ export class RequestEvents implements OnModuleDestroy {
   private readonly logger = new Logger(RequestEvents.name);
   private readonly waiters = new Map<string, Set<() => void>>();
   private subscribed?: Promise<unknown>;
+  private listening = false;
 
   constructor(private readonly redis: RedisService) {}
 
@@ -21,22 +22,33 @@ export class RequestEvents implements OnModuleDestroy {
     await this.redis.client.publish(this.channel, requestId).catch((e) => this.logger.warn(`publish failed: ${e}`));
   }
 
-  /** Resolves when the request changes or after `timeoutMs`, whichever comes first. */
-  async waitForChange(requestId: string, timeoutMs: number, ready?: () => Promise<boolean>): Promise<void> {
-    await this.subscribe();
-    await new Promise<void>((resolvePromise) => {
+  /**
+   * Resolves when the request changes, after `timeoutMs`, or when `signal` aborts (the client hung
+   * up), whichever comes first. The clock starts before the subscription, so a slow or unreachable
+   * Redis cannot stretch a hold past its time; a failed subscription rejects.
+   */
+  waitForChange(requestId: string, timeoutMs: number, ready?: () => Promise<boolean>, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.resolve();
+    return new Promise<void>((resolvePromise, rejectPromise) => {
       const set = this.waiters.get(requestId) ?? new Set();
       this.waiters.set(requestId, set);
-      const done = () => {
+      const end = (error?: unknown) => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
         set.delete(done);
-        if (set.size === 0) this.waiters.delete(requestId);
-        resolvePromise();
+        if (set.size === 0 && this.waiters.get(requestId) === set) this.waiters.delete(requestId);
+        if (error === undefined) resolvePromise();
+        else rejectPromise(error);
       };
+      const done = () => end();
       const timer = setTimeout(done, timeoutMs);
       set.add(done);
-      // A decision may have landed between the caller's read and the subscription.
-      void ready?.().then((isReady) => isReady && done(), () => done());
+      signal?.addEventListener('abort', done, { once: true });
+      // Subscribed first, then re-read: a decision that landed before the subscription is seen by the read.
+      this.subscribe().then(
+        () => void ready?.().then((isReady) => isReady && done(), done),
+        (error: unknown) => end(error ?? new Error('subscription failed')),
+      );
     });
   }
 
@@ -47,11 +59,51 @@ export class RequestEvents implements OnModuleDestroy {
   private subscribe(): Promise<unknown> {
     this.subscribed ??= (async () => {
       const sub = this.redis.subscriberConnection();
-      sub.on('message', (_channel: string, requestId: string) => {
-        for (const done of [...(this.waiters.get(requestId) ?? [])]) done();
-      });
+      if (!this.listening) {
+        sub.on('message', (_channel: string, requestId: string) => {
+          for (const done of [...(this.waiters.get(requestId) ?? [])]) done();
+        });
+        this.listening = true;
+      }
       await sub.subscribe(this.channel);
-    })();
+    })().catch((error: unknown) => {
+      // Not cached: the next long-poll tries again instead of failing forever.
+      this.subscribed = undefined;
+      throw error;
+    });
     return this.subscribed;
+  }
+}
+
+/** The hold a WaitSlots.take granted; `release` may be called more than once. */
+export interface WaitSlot {
+  release(): void;
+}
+
+/**
+ * Long-polls held per agent in this process. A hold occupies a slot until it ends, whatever ends
+ * it; past the cap, `take` says how long until the soonest of the agent's holds runs out, which is
+ * the latest a slot frees (a decision frees one sooner).
+ */
+export class WaitSlots {
+  private readonly held = new Map<string, Set<{ until: number }>>();
+
+  constructor(private readonly max: number) {}
+
+  take(agentId: string, nowMs: number, untilMs: number): WaitSlot | { retryAfterSeconds: number } {
+    const holds = this.held.get(agentId) ?? new Set();
+    if (holds.size >= this.max) {
+      const soonest = Math.min(...[...holds].map((hold) => hold.until));
+      return { retryAfterSeconds: Math.max(1, Math.ceil((soonest - nowMs) / 1000)) };
+    }
+    const hold = { until: untilMs };
+    holds.add(hold);
+    this.held.set(agentId, holds);
+    return {
+      release: () => {
+        holds.delete(hold);
+        if (holds.size === 0 && this.held.get(agentId) === holds) this.held.delete(agentId);
+      },
+    };
   }
 }
