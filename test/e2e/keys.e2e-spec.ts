@@ -42,6 +42,9 @@ describe('broker signing keys', () => {
     const rotated = await broker.admin('POST', '/v1/admin/keys/rotate');
     expect(rotated.status).toBe(200);
     expect(rotated.body.kid).not.toBe(configuredKid);
+    expect(rotated.body.previousKid).toBe(configuredKid);
+    const audited = await broker.prisma.auditEvent.findFirst({ where: { type: 'key.rotated' }, orderBy: { id: 'desc' } });
+    expect(audited).toMatchObject({ actor: 'admin:ops', data: { from: configuredKid, to: rotated.body.kid } });
 
     const set = await jwks();
     expect(set.keys.map((k) => k.kid).sort()).toEqual([configuredKid, rotated.body.kid].sort());

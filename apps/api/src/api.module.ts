@@ -2,17 +2,26 @@ import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { AgentController } from './controllers/agent.controller';
-import { AdminController } from './controllers/admin.controller';
 import { TokenController } from './controllers/token.controller';
 import { OpsController } from './controllers/ops.controller';
-import { DelegationsController } from './controllers/delegations.controller';
+import { AccessRequestsController } from './controllers/admin/access-requests.controller';
+import { AgentsController } from './controllers/admin/agents.controller';
+import { AuditController } from './controllers/admin/audit.controller';
+import { DelegationsController } from './controllers/admin/delegations.controller';
+import { GrantsController } from './controllers/admin/grants.controller';
+import { KeysController } from './controllers/admin/keys.controller';
+import { PolicyController } from './controllers/admin/policy.controller';
+import { UsersController } from './controllers/admin/users.controller';
 import { ErrorFilter } from './http/error.filter';
 import { AdminGuard, AgentGuard } from './http/guards';
 
 /** HTTP transport only: controllers translate requests into use-case calls. */
 @Module({
   imports: [TerminusModule],
-  controllers: [AgentController, AdminController, DelegationsController, TokenController, OpsController],
+  controllers: [
+    AgentController, TokenController, OpsController,
+    AgentsController, DelegationsController, UsersController, AccessRequestsController, GrantsController, AuditController, PolicyController, KeysController,
+  ],
   providers: [AgentGuard, AdminGuard, { provide: APP_FILTER, useClass: ErrorFilter }],
 })
 export class ApiModule {}

@@ -42,6 +42,7 @@ import { RemindApprovers } from './usecases/access-requests/remind-approvers';
 import { EscalateAccessRequest } from './usecases/access-requests/escalate-access-request';
 import { DescribeForApprovers } from './usecases/queries/describe-for-approvers';
 import { DelegationsRepository } from './db/delegations.repository';
+import { RotateSigningKey } from './usecases/keys/rotate-signing-key';
 import { RequestPreparer } from './usecases/access-requests/prepare-request';
 import { DecideAfterConsent } from './usecases/delegations/decide-after-consent';
 import { AnswerConsent } from './usecases/delegations/answer-consent';
@@ -55,7 +56,7 @@ const services: Provider[] = [
   TimeOutAccessRequest, GrantEnder, ReleaseGrant, RevokeGrant, ExpireGrant, IntrospectToken, Reconcile, RegisterAgent, SuspendAgent,
   ResumeAgent, RotateAgentKey, UpsertUser, LoadDirectory, AdminQueries, EvaluatePolicy, CoreLifecycle,
   RemindApprovers, EscalateAccessRequest, DescribeForApprovers, DelegationsRepository, RequestPreparer, DecideAfterConsent,
-  AnswerConsent, PutDelegation, EndDelegation, ListDelegations,
+  AnswerConsent, PutDelegation, EndDelegation, ListDelegations, RotateSigningKey,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

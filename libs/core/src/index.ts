@@ -45,3 +45,4 @@ export * from './usecases/delegations/answer-consent';
 export * from './usecases/delegations/manage-delegations';
 export type { UserRow, NamedUser } from './db/users.repository';
 export { UsersRepository } from './db/users.repository';
+export * from './usecases/keys/rotate-signing-key';

@@ -6,6 +6,7 @@ import {
 } from 'jose';
 import { Config, ConfigError } from '../config/config';
 import { Database } from '../db/database';
+import type { Tx } from '../db/prisma.service';
 import { SigningKeysRepository } from '../db/signing-keys.repository';
 import type { CheckpointSigner } from '../audit/checkpoint-signer';
 
@@ -55,16 +56,17 @@ export class KeyService implements CheckpointSigner, OnModuleDestroy {
     this.timer.unref();
   }
 
-  /** Generates a new current key; the old one keeps verifying until its tokens expired. */
-  async rotate(): Promise<string> {
+  /**
+   * Makes a new current key inside the caller's transaction (which audits it) and retires the
+   * others; call `reload()` after commit. The old key keeps verifying until its tokens expired.
+   */
+  async rotateIn(tx: Tx): Promise<{ from: string | null; to: string }> {
     const key = await generateKey();
-    await this.db.transaction(async (tx) => {
-      await this.repo.lockForKeyGeneration(tx);
-      await this.repo.insertIfAbsent(tx, { ...key, alg: ALG, source: 'generated' });
-      await this.repo.retireAllExcept(tx, key.kid, new Date());
-    });
-    await this.reload();
-    return key.kid;
+    await this.repo.lockForKeyGeneration(tx);
+    const from = (await this.repo.findCurrent(tx))?.kid ?? null;
+    await this.repo.insertIfAbsent(tx, { ...key, alg: ALG, source: 'generated' });
+    await this.repo.retireAllExcept(tx, key.kid, new Date());
+    return { from, to: key.kid };
   }
 
   get currentKeyId(): string {
@@ -110,7 +112,8 @@ export class KeyService implements CheckpointSigner, OnModuleDestroy {
     return this.jwkSet;
   }
 
-  private async reload(): Promise<void> {
+  /** Loads the usable keys from the database (at start, every minute, and after a rotation). */
+  async reload(): Promise<void> {
     const retiredAfter = new Date(Date.now() - this.config.maxRequestDurationSeconds * 1000);
     const rows = await this.repo.listUsable(this.db.client, retiredAfter);
     const next = new Map<string, LoadedKey>();

@@ -1,17 +1,13 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Put, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { z } from 'zod';
+import { Body, Delete, Get, HttpCode, Param, Put, Query } from '@nestjs/common';
+import { ApiBody, ApiOperation } from '@nestjs/swagger';
 import { AccessErrorCode } from '@gatehouse/domain';
 import { delegationBody, delegationsQuery, EndDelegation, ListDelegations, parseInput, PutDelegation, userId } from '@gatehouse/core';
-import { AdminGuard } from '../http/guards';
-import { CurrentAdmin, SourceIp } from '../http/request';
-import { idParam } from './agent.controller';
+import { CurrentAdmin, SourceIp } from '../../http/request';
+import { idParam } from '../agent.controller';
+import { AdminController, adminOrigin, bodySchema } from './admin-http';
 
 /** Delegations: which users an agent may act for, given and ended by admins. */
-@ApiTags('admin')
-@ApiBearerAuth('admin-token')
-@UseGuards(AdminGuard)
-@Controller('v1/admin/agents/:id/delegations')
+@AdminController('agents/:id/delegations')
 export class DelegationsController {
   constructor(private readonly list: ListDelegations, private readonly put: PutDelegation, private readonly end: EndDelegation) {}
 
@@ -25,13 +21,13 @@ export class DelegationsController {
   @Put(':userId')
   @HttpCode(200)
   @ApiOperation({ summary: 'Let the agent act for the user (every resource unless `resources`, until ended unless `expiresAt`); replaces the previous admin delegation of the pair' })
-  @ApiBody({ schema: z.toJSONSchema(delegationBody) as object })
+  @ApiBody(bodySchema(delegationBody))
   delegate(@CurrentAdmin() admin: string, @SourceIp() ip: string | null, @Param('id') id: string, @Param('userId') user: string, @Body() body: unknown) {
     const input = parseInput(delegationBody, body ?? {});
     return this.put.execute({
       agentId: idParam(id, AccessErrorCode.AGENT_NOT_FOUND, 'agent'), userId: parseInput(userId, user, 'user id'),
       resources: input.resources, expiresAt: input.expiresAt ? new Date(input.expiresAt) : undefined,
-      origin: { actor: { kind: 'admin', name: admin }, sourceIp: ip }, now: new Date(),
+      origin: adminOrigin(admin, ip), now: new Date(),
     });
   }
 
@@ -41,7 +37,7 @@ export class DelegationsController {
   undelegate(@CurrentAdmin() admin: string, @SourceIp() ip: string | null, @Param('id') id: string, @Param('userId') user: string) {
     return this.end.execute({
       agentId: idParam(id, AccessErrorCode.AGENT_NOT_FOUND, 'agent'), userId: parseInput(userId, user, 'user id'),
-      origin: { actor: { kind: 'admin', name: admin }, sourceIp: ip }, now: new Date(),
+      origin: adminOrigin(admin, ip), now: new Date(),
     });
   }
 }
