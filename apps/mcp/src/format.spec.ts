@@ -31,7 +31,7 @@ describe('MCP result texts', () => {
 
   it('approved gives what, until when, the token and the release hint', () => {
     const approved: AccessRequest = { ...base, status: 'approved', decidedBy: 'user:dana', approval: undefined,
-      grant: { id: 'g1', token: 'T0K', expiresAt: '2026-03-02T10:15:00.000Z', resource: 'crm.customers', actions: ['read'], columns: ['email'] } };
+      grant: { id: 'g1', status: 'active', token: 'T0K', expiresAt: '2026-03-02T10:15:00.000Z', resource: 'crm.customers', actions: ['read'], columns: ['email'] } };
     const text = requestText(approved, now);
     expect(text).toMatch(/^APPROVED \(approved by user:dana\)\. Grant g1: read on crm\.customers, columns email, until 2026-03-02T10:15:00\.000Z \(15 min from now\)\.\nToken: T0K\n/);
     expect(text).toContain('release_access with grant_id "g1"');

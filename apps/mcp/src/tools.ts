@@ -65,7 +65,7 @@ export function registerTools(server: McpServer, agent: GatehouseAgent, clock: (
     (args) =>
       run(async () => {
         const grant = await agent.release(args.grant_id);
-        return `RELEASED: grant ${grant.id} (${grant.resource}) is ${grant.status ?? 'released'}; its token no longer works.`;
+        return `RELEASED: grant ${grant.id} (${grant.resource}) is ${grant.status}; its token no longer works.`;
       }),
   );
 

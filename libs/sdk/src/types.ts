@@ -13,10 +13,13 @@ export interface AccessRequestInput {
   task?: Record<string, unknown>;
 }
 
+/** How a grant stands: live, or ended one way. */
+export type GrantStatus = 'active' | 'expired' | 'released' | 'revoked';
+
 /** A grant as the broker shows it; `token` only while it is live. */
 export interface Grant {
   id: string;
-  status?: 'active' | 'expired' | 'released' | 'revoked';
+  status: GrantStatus;
   token?: string;
   expiresAt: string;
   resource: string;
@@ -67,10 +70,16 @@ export interface GrantSummary {
   id: string;
   requestId: string;
   agentId: string;
-  status: string;
+  /** The user acted for, else the agent id (the token's `sub`). */
+  subject: string;
+  status: GrantStatus;
   resource: string;
+  audience: string;
   actions: string[];
   columns: string[];
+  issuedAt: string;
   expiresAt: string;
-  [key: string]: unknown;
+  endedAt: string | null;
+  endedBy: string | null;
+  endReason: string | null;
 }
