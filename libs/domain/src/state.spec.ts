@@ -1,5 +1,5 @@
 import { AccessError, AccessErrorCode } from './errors';
-import { GrantStatus, RequestStatus, grantTransition, isGrantLive, requestTransition } from './state';
+import { effectiveGrantStatus, GrantStatus, RequestStatus, grantTransition, isGrantLive, requestTransition } from './state';
 import { thrown } from './testing';
 
 const REQUEST_STATUSES: RequestStatus[] = ['pending', 'approved', 'denied', 'cancelled', 'timed_out'];
@@ -76,5 +76,15 @@ describe('isGrantLive', () => {
 
   it.each(ENDED)('is not live once %s, even before expiry', (status) => {
     expect(isGrantLive({ status, expiresAt }, new Date('2025-03-10T11:00:00Z'))).toBe(false);
+  });
+});
+
+describe('effectiveGrantStatus', () => {
+  const now = new Date('2026-11-23T10:00:00Z');
+  it('reads an active row past its expiry as expired, and leaves every other status as it is', () => {
+    expect(effectiveGrantStatus({ status: 'active', expiresAt: new Date(now.getTime() + 1) }, now)).toBe('active');
+    expect(effectiveGrantStatus({ status: 'active', expiresAt: now }, now)).toBe('expired');
+    expect(effectiveGrantStatus({ status: 'released', expiresAt: new Date(now.getTime() - 1) }, now)).toBe('released');
+    expect(effectiveGrantStatus({ status: 'revoked', expiresAt: new Date(now.getTime() + 60_000) }, now)).toBe('revoked');
   });
 });

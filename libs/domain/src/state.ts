@@ -65,3 +65,11 @@ export function grantTransition(from: GrantStatus, to: Exclude<GrantStatus, 'act
 export function isGrantLive(grant: { status: GrantStatus; expiresAt: Date }, now: Date): boolean {
   return grant.status === 'active' && now.getTime() < grant.expiresAt.getTime();
 }
+
+/**
+ * How a grant stands at `now`. A row still `active` past its expiry is expired: the expiry job may be
+ * late or lost, and nothing may treat such a grant as live meanwhile.
+ */
+export function effectiveGrantStatus(grant: { status: GrantStatus; expiresAt: Date }, now: Date): GrantStatus {
+  return grant.status === 'active' && !isGrantLive(grant, now) ? 'expired' : grant.status;
+}

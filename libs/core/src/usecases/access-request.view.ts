@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { formatDuration, isGrantLive, type Decision, type GrantStatus, type Outcome, type RequestStatus } from '@gatehouse/domain';
+import { effectiveGrantStatus, formatDuration, type Decision, type GrantStatus, type Outcome, type RequestStatus } from '@gatehouse/domain';
 import type { AccessRequestRow } from '../db/access-requests.repository';
 import type { GrantRow } from '../db/grants.repository';
 import { GrantTokenService } from '../tokens/grant-token.service';
@@ -71,13 +71,11 @@ export class AccessRequestPresenter {
   constructor(private readonly tokens: GrantTokenService) {}
 
   async grant(grant: GrantRow, now: Date): Promise<GrantView> {
-    const status = grant.status as GrantStatus;
-    const live = isGrantLive({ status, expiresAt: grant.expiresAt }, now);
+    const status = effectiveGrantStatus({ status: grant.status as GrantStatus, expiresAt: grant.expiresAt }, now);
     return {
       id: grant.id,
-      // Postgres is the truth: past expiresAt a grant is expired even before its job ran.
-      status: status === 'active' && !live ? 'expired' : status,
-      ...(live ? { token: await this.tokens.sign(grant) } : {}),
+      status,
+      ...(status === 'active' ? { token: await this.tokens.sign(grant) } : {}),
       expiresAt: grant.expiresAt.toISOString(),
       resource: grant.resource,
       actions: grant.actions,

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AccessError, AccessErrorCode, grantTransition, GrantStatus, isGrantLive } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, effectiveGrantStatus, grantTransition, GrantStatus } from '@gatehouse/domain';
 import { Database } from '../../db/database';
 import { GrantRow, GrantsRepository } from '../../db/grants.repository';
 import { AuditEventsRepository } from '../../db/audit-events.repository';
@@ -26,7 +26,7 @@ export class GrantEnder {
       if (!row || (input.ownedBy && row.agentId !== input.ownedBy)) {
         throw new AccessError(AccessErrorCode.GRANT_NOT_FOUND, `No grant ${input.grantId}${input.ownedBy ? ' for this agent' : ''}.`);
       }
-      if (grantTransition(effectiveStatus(row, now), input.to) === 'noop') return null;
+      if (grantTransition(effectiveGrantStatus({ status: row.status as GrantStatus, expiresAt: row.expiresAt }, now), input.to) === 'noop') return null;
       if ((await this.grants.end(tx, row.id, input.to, input.actor, now, input.reason)) === 0) {
         const current = await this.grants.findById(tx, row.id);
         grantTransition(current!.status as GrantStatus, input.to);
@@ -42,12 +42,6 @@ export class GrantEnder {
     if (grant) await this.effects.changed(row.requestId, input.to);
     return this.presenter.grant(row, now);
   }
-}
-
-/** A grant past its expiry is expired, whatever its row says until the expiry job runs. */
-function effectiveStatus(row: GrantRow, now: Date): GrantStatus {
-  const status = row.status as GrantStatus;
-  return status === 'active' && !isGrantLive({ status, expiresAt: row.expiresAt }, now) ? 'expired' : status;
 }
 
 /** The agent is done with its task: the grant ends now. */
