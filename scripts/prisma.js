@@ -7,7 +7,8 @@ const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/gatehouse';
 
 function runPrisma(args) {
   const env = { ...process.env, DATABASE_URL: process.env.DATABASE_URL || DEFAULT_DATABASE_URL };
-  const result = spawnSync(process.execPath, [require.resolve('prisma/build/index.js'), ...args], { env, stdio: 'inherit' });
+  const preload = ['--require', require.resolve('./prisma-timers.js')];
+  const result = spawnSync(process.execPath, [...preload, require.resolve('prisma/build/index.js'), ...args], { env, stdio: 'inherit' });
   return result.status ?? 1;
 }
 
