@@ -108,10 +108,10 @@ describe('delegation without Slack: only an admin delegation proves a user', () 
     expectError(await broker.admin('PUT', path(agent.id, u.alice), { until: 'tomorrow' }), 400, 'VALIDATION_FAILED');
   });
 
-  it('the dry run says whether the named user is proven', async () => {
+  it('the dry run answers what a submit would: the decision for a proven user, the same refusal for an unproven one', async () => {
     const dry = (onBehalfOf: string) => broker.admin('POST', '/v1/admin/policy/evaluate', { ...FORECAST, onBehalfOf, agentId: agent.id });
-    expect((await dry(u.ceo)).body).toMatchObject({ decision: { outcome: 'approve' }, delegation: { status: 'live', source: 'admin' } });
-    expect((await dry(u.colleague)).body).toMatchObject({ delegation: { status: 'missing' } });
+    expect((await dry(u.ceo)).body).toMatchObject({ status: 'approved', decision: { outcome: 'approve', rules: ['forecast-for-executives'] }, delegation: { status: 'live', source: 'admin' } });
+    expectError(await dry(u.colleague), 403, 'DELEGATION_REQUIRED');
   });
 });
 
@@ -223,6 +223,17 @@ describe('delegation by consent in Slack', () => {
     await delegate(broker, agent, p.bob.id, { resources: ['crm.*'] });
     expect((await waiting).body.status).toBe('approved');
     expect(await broker.prisma.auditEvent.findFirst({ where: { requestId: req.id, type: 'request.consented' } })).toMatchObject({ actor: 'admin:ops', data: expect.objectContaining({ answer: 'delegation' }) });
+  });
+
+  it('the dry run says the user would be asked first, and what the policy decides once they allow it', async () => {
+    const dry = await broker.admin('POST', '/v1/admin/policy/evaluate', { ...FORECAST, onBehalfOf: p.owner.id, agentId: agent.id });
+    expect(dry.body).toMatchObject({
+      status: 'pending', approval: { kind: 'consent', approvers: p.owner.id, required: 1 }, delegation: { status: 'missing' },
+      decision: { outcome: 'require_approval', rules: [] },
+      // the owner is no executive: the policy's default asks security once they allowed it
+      ifAllowed: { decision: { outcome: 'require_approval', rules: [] }, duration: '10m' },
+    });
+    expect(await broker.prisma.accessRequest.count({ where: { onBehalfOf: p.owner.id } })).toBe(0);
   });
 
   it('a user without a Slack link cannot be asked: 403 DELEGATION_REQUIRED', async () => {

@@ -1,14 +1,22 @@
 import { Injectable } from '@nestjs/common';
-import { AccessError, AccessErrorCode, formatDuration } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, Decision, formatDuration } from '@gatehouse/domain';
 import { Database } from '../db/database';
 import { AgentsRepository } from '../db/agents.repository';
 import { AccessRequestBody } from '../validation';
+import { storedDecision } from './access-request.view';
 import { RequestPreparer } from './access-requests/prepare-request';
 
+/** A decision as the dry run shows it: what the request's `decision` would say, and what it grants. */
+function shown(decision: Decision) {
+  const { sensitivity, durationSeconds, ...rest } = storedDecision(decision);
+  return { decision: rest, sensitivity, duration: formatDuration(durationSeconds) };
+}
+
 /**
- * A dry run of the policy for a request as if `agentId` sent it: the decision, nothing stored.
- * It prepares the request exactly as a submit does; `delegation` says whether the named user is
- * proven (the decision assumes they are) or would first be asked for consent.
+ * A dry run for a request as if `agentId` sent it, nothing stored. It goes through the very plan a
+ * submit goes through, so it answers what a submit would: the same status and decision, or the
+ * same refusal (the same error code). When the named user would be asked first, `ifAllowed` says
+ * what the policy would decide once they allow it.
  */
 @Injectable()
 export class EvaluatePolicy {
@@ -21,9 +29,19 @@ export class EvaluatePolicy {
   async execute(input: { body: AccessRequestBody; agentId: string; sourceIp?: string | null; now: Date }) {
     const agent = await this.agents.findById(this.db.client, input.agentId);
     if (!agent) throw new AccessError(AccessErrorCode.AGENT_NOT_FOUND, `No agent ${input.agentId}.`);
-    const prepared = await this.preparer.prepare(agent.id, input.body, input.now);
-    const decision = this.preparer.decide(prepared, agent, input.sourceIp, input.now);
-    const delegation = prepared.user === null ? null : prepared.delegation ? { status: 'live' as const, id: prepared.delegation.id, source: prepared.delegation.source } : { status: 'missing' as const };
-    return { decision, duration: formatDuration(decision.durationSeconds), columns: prepared.scope.columns, actions: prepared.scope.actions, delegation };
+    const plan = await this.preparer.plan(agent, input.body, input.sourceIp, input.now);
+    const { prepared, decision } = plan;
+    const approval = plan.status !== 'pending' ? undefined : plan.askConsent
+      ? { kind: 'consent' as const, approvers: prepared.user!.id, required: 1 }
+      : { kind: 'approvers' as const, approvers: decision.approval!.approvers, required: decision.approval!.required };
+    return {
+      status: plan.status,
+      ...shown(decision),
+      columns: prepared.scope.columns,
+      actions: prepared.scope.actions,
+      ...(approval ? { approval } : {}),
+      delegation: prepared.user === null ? null : prepared.delegation ? { status: 'live' as const, id: prepared.delegation.id, source: prepared.delegation.source } : { status: 'missing' as const },
+      ...(plan.ifAllowed ? { ifAllowed: shown(plan.ifAllowed) } : {}),
+    };
   }
 }

@@ -1,12 +1,13 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
-  AccessError, AccessErrorCode, clampToDelegation, DelegationFacts, Decision, evaluatePolicy, formatDuration, parseDuration,
-  Policy, provingDelegation, ResolvedScope, resolveScope,
+  AccessError, AccessErrorCode, clampToDelegation, DelegationFacts, Decision, decisionAwaitingConsent, evaluatePolicy, formatDuration,
+  parseDuration, Policy, provingDelegation, RequestStatus, ResolvedScope, resolveScope,
 } from '@gatehouse/domain';
 import { Config } from '../../config/config';
 import { Database } from '../../db/database';
 import { NamedUser, UsersRepository } from '../../db/users.repository';
 import { PolicyStore } from '../../policy/policy.store';
+import { APPROVAL_NOTIFIER, ApprovalNotifier } from '../../notify/approval-notifier';
 
 /** What the broker knows about a request before the policy decides. */
 export interface PreparedRequest {
@@ -29,6 +30,21 @@ export interface RequestShape {
   onBehalfOf?: string;
 }
 
+/**
+ * What a submit decides, and a dry run reports: the status the request gets, the decision it
+ * carries, and whether the named user is asked first (then `decision` only says so, and `ifAllowed`
+ * is what the policy would decide once they allow it).
+ */
+export interface RequestPlan {
+  prepared: PreparedRequest;
+  status: Extract<RequestStatus, 'approved' | 'pending' | 'denied'>;
+  decision: Decision;
+  askConsent: boolean;
+  ifAllowed?: Decision;
+}
+
+const STATUS_OF = { approve: 'approved', require_approval: 'pending', deny: 'denied' } as const;
+
 /** The agent as the policy sees it. */
 export interface AgentFacts {
   id: string;
@@ -47,7 +63,37 @@ export class RequestPreparer {
     private readonly db: Database,
     private readonly policy: PolicyStore,
     private readonly users: UsersRepository,
+    @Inject(APPROVAL_NOTIFIER) private readonly notifier: ApprovalNotifier,
   ) {}
+
+  /**
+   * The one decision path, for a submit and a dry run alike: prepares the request, then proves the
+   * named user by a live delegation, or plans to ask them (when they can be reached), or refuses it
+   * with 403 DELEGATION_REQUIRED; otherwise the policy decides.
+   */
+  async plan(agent: AgentFacts, body: RequestShape, sourceIp: string | null | undefined, now: Date): Promise<RequestPlan> {
+    const prepared = await this.prepare(agent.id, body, now);
+    const user = prepared.user;
+    if (!user || prepared.delegation) {
+      const decision = this.decide(prepared, agent, sourceIp, now);
+      return { prepared, status: STATUS_OF[decision.outcome], decision, askConsent: false };
+    }
+    if (!this.notifier.canAskConsent(user)) {
+      throw new AccessError(
+        AccessErrorCode.DELEGATION_REQUIRED,
+        `${user.displayName} has not delegated to agent ${agent.name} for ${prepared.scope.resource.id}, and cannot be asked in Slack. ${user.displayName} or an admin must delegate first: PUT /v1/admin/agents/${agent.id}/delegations/${user.id}.`,
+        [{ path: 'onBehalfOf', message: 'no live delegation from this user to this agent' }],
+      );
+    }
+    const { scope } = prepared;
+    const decision = decisionAwaitingConsent(
+      prepared.policy,
+      { resource: scope.resource.id, actions: scope.actions, columns: scope.columns, durationSeconds: prepared.durationSeconds },
+      { user: user.displayName, agent: agent.name },
+      now,
+    );
+    return { prepared, status: 'pending', decision, askConsent: true, ifAllowed: this.decide(prepared, agent, sourceIp, now) };
+  }
 
   async prepare(agentId: string, body: RequestShape, now: Date): Promise<PreparedRequest> {
     const policy = this.policy.current();

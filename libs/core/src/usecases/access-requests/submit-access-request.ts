@@ -1,18 +1,17 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
-import { AccessError, AccessErrorCode, Decision, decisionAwaitingConsent } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, Decision } from '@gatehouse/domain';
 import { isUniqueViolation } from '../../db/errors';
 import { Database } from '../../db/database';
 import { AgentRow } from '../../db/agents.repository';
 import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AuditEntry } from '../../db/audit-events.repository';
 import { Metrics } from '../../metrics/metrics';
-import { APPROVAL_NOTIFIER, ApprovalNotifier } from '../../notify/approval-notifier';
 import { AccessRequestBody } from '../../validation';
 import { AccessRequestPresenter, AccessRequestView, StoredDecision, storedDecision } from '../access-request.view';
 import { actorName } from '../actor';
 import { GrantIssuer } from '../grants/grant-issuer';
-import { PreparedRequest, RequestPreparer } from './prepare-request';
+import { PreparedRequest, RequestPlan, RequestPreparer } from './prepare-request';
 import { RequestEffects } from './request-effects';
 
 /** An agent's request for access, as received. */
@@ -23,8 +22,6 @@ export interface SubmitInput {
   sourceIp?: string | null;
   now: Date;
 }
-
-const STATUS_OF = { approve: 'approved', require_approval: 'pending', deny: 'denied' } as const;
 
 /**
  * Decides a request at once from the in-memory policy. The auto-approve path is one transaction
@@ -41,7 +38,6 @@ export class SubmitAccessRequest {
     private readonly presenter: AccessRequestPresenter,
     private readonly effects: RequestEffects,
     private readonly metrics: Metrics,
-    @Inject(APPROVAL_NOTIFIER) private readonly notifier: ApprovalNotifier,
   ) {}
 
   async execute(input: SubmitInput): Promise<{ view: AccessRequestView; replayed: boolean }> {
@@ -53,20 +49,8 @@ export class SubmitAccessRequest {
       if (earlier) return { view: await this.replay(earlier.id, earlier.bodyHash, bodyHash), replayed: true };
     }
 
-    const prepared = await this.preparer.prepare(agent.id, body, now);
-    const askConsent = prepared.user !== null && prepared.delegation === null;
-    if (askConsent && !this.notifier.canAskConsent(prepared.user!)) {
-      const who = prepared.user!.displayName;
-      throw new AccessError(
-        AccessErrorCode.DELEGATION_REQUIRED,
-        `${who} has not delegated to agent ${agent.name} for ${prepared.scope.resource.id}, and cannot be asked in Slack. ${who} or an admin must delegate first: PUT /v1/admin/agents/${agent.id}/delegations/${prepared.user!.id}.`,
-        [{ path: 'onBehalfOf', message: 'no live delegation from this user to this agent' }],
-      );
-    }
-    const decision = askConsent
-      ? decisionAwaitingConsent(prepared.policy, { resource: prepared.scope.resource.id, actions: prepared.scope.actions, columns: prepared.scope.columns, durationSeconds: prepared.durationSeconds }, { user: prepared.user!.displayName, agent: agent.name }, now)
-      : this.preparer.decide(prepared, agent, input.sourceIp, now);
-    const row = newRequestRow({ agent, body, prepared, decision, askConsent, sourceIp: input.sourceIp ?? null, idempotencyKey: input.idempotencyKey ?? null, bodyHash, now });
+    const { prepared, decision, status, askConsent } = await this.preparer.plan(agent, body, input.sourceIp, now);
+    const row = newRequestRow({ agent, body, prepared, decision, status, askConsent, sourceIp: input.sourceIp ?? null, idempotencyKey: input.idempotencyKey ?? null, bodyHash, now });
     const entries = auditOf(row, body, prepared, decision);
     const issued = row.status === 'approved' ? this.issuer.build(row, { columns: row.columns, durationSeconds: decision.durationSeconds }, now, 'policy') : null;
     if (issued) entries.push(issued.audit);
@@ -104,11 +88,10 @@ export class SubmitAccessRequest {
 const at = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
 
 function newRequestRow(input: {
-  agent: AgentRow; body: AccessRequestBody; prepared: PreparedRequest; decision: Decision; askConsent: boolean;
+  agent: AgentRow; body: AccessRequestBody; prepared: PreparedRequest; decision: Decision; status: RequestPlan['status']; askConsent: boolean;
   sourceIp: string | null; idempotencyKey: string | null; bodyHash: string; now: Date;
 }): AccessRequestRow {
-  const { agent, body, prepared, decision, askConsent, now } = input;
-  const status = STATUS_OF[decision.outcome];
+  const { agent, body, prepared, decision, status, askConsent, now } = input;
   // While the user is asked, nobody else is: no approver group, reminders or escalation yet.
   const approval = askConsent ? undefined : decision.approval;
   return {
