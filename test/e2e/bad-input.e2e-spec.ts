@@ -90,6 +90,30 @@ const cases: Case[] = [
   { name: 'audit with a non-numeric cursor', as: 'admin', method: 'GET', path: '/v1/admin/audit?cursor=abc', status: 400, code: 'VALIDATION_FAILED', detail: 'cursor' },
   { name: 'evaluate with a non-uuid agentId', as: 'admin', path: '/v1/admin/policy/evaluate', body: withBody({ agentId: 'agent-7' }), status: 400, code: 'VALIDATION_FAILED', detail: 'agentId' },
   { name: 'introspect with no token field', as: 'introspector', path: '/v1/introspect', body: { token_type_hint: 'access_token' }, status: 400, code: 'VALIDATION_FAILED', detail: 'token' },
+  // text Postgres cannot store (NUL, lone surrogates): refused at the edge, naming the path
+  { name: 'a NUL in the reason', as: 'agent', path: REQUESTS, body: withBody({ reason: 'Draft a reply\u0000' }), status: 400, code: 'VALIDATION_FAILED', detail: '"path":"reason","message":"contains a NUL character (U+0000), which cannot be stored"' },
+  { name: 'a lone surrogate in the reason', as: 'agent', path: REQUESTS, body: withBody({ reason: 'Draft \ud800 a reply' }), status: 400, code: 'VALIDATION_FAILED', detail: '"path":"reason","message":"contains a lone surrogate (U+D800)' },
+  { name: 'a NUL in a task value', as: 'agent', path: REQUESTS, body: withBody({ task: { id: 'T-1', note: 'a\u0000b' } }), status: 400, code: 'VALIDATION_FAILED', detail: '"path":"task.note"' },
+  { name: 'a NUL in a task key', as: 'agent', path: REQUESTS, body: withBody({ task: { 'no\u0000te': 'x' } }), status: 400, code: 'VALIDATION_FAILED', detail: 'the field name contains a NUL' },
+  { name: 'a lone low surrogate in onBehalfOf', as: 'agent', path: REQUESTS, body: withBody({ onBehalfOf: 'alice\udc00' }), status: 400, code: 'VALIDATION_FAILED', detail: '"path":"onBehalfOf"' },
+  { name: 'a NUL in a column name', as: 'agent', path: REQUESTS, body: withBody({ columns: ['id', 'na\u0000me'] }), status: 400, code: 'VALIDATION_FAILED', detail: '"path":"columns.1"' },
+  { name: 'a NUL in an agent attribute', as: 'admin', path: '/v1/admin/agents', body: (ids) => ({ name: 'nul-attr-agent', publicJwk: ids.okpJwk, attributes: { team: 'sup\u0000port' } }), status: 400, code: 'VALIDATION_FAILED', detail: '"path":"attributes.team"' },
+  { name: 'a lone surrogate in an agent attribute key', as: 'admin', path: '/v1/admin/agents', body: (ids) => ({ name: 'surrogate-attr-agent', publicJwk: ids.okpJwk, attributes: { ['te\ud83dam']: 'x' } }), status: 400, code: 'VALIDATION_FAILED', detail: 'the field name contains a lone surrogate' },
+  { name: "a NUL in an agent's owner", as: 'admin', path: '/v1/admin/agents', body: (ids) => ({ name: 'nul-owner-agent', publicJwk: ids.okpJwk, owner: 'team\u0000@example.com' }), status: 400, code: 'VALIDATION_FAILED', detail: '"path":"owner"' },
+  { name: "a NUL in a user's display name", as: 'admin', method: 'PUT', path: '/v1/admin/users/nul-name-user', body: { email: 'nul-name@example.com', displayName: 'Eve\u0000', groups: [] }, status: 400, code: 'VALIDATION_FAILED', detail: '"path":"displayName"' },
+  { name: "a lone surrogate in a user's display name", as: 'admin', method: 'PUT', path: '/v1/admin/users/surrogate-name-user', body: { email: 'surrogate-name@example.com', displayName: 'Eve \udfff', groups: [] }, status: 400, code: 'VALIDATION_FAILED', detail: '"path":"displayName"' },
+  { name: 'a NUL in an approval comment', as: 'admin', path: (ids) => `/v1/admin/access-requests/${ids.pendingId}/approve`, body: { comment: 'ok\u0000' }, status: 400, code: 'VALIDATION_FAILED', detail: '"path":"comment"' },
+  { name: 'a lone surrogate in a deny comment', as: 'admin', path: (ids) => `/v1/admin/access-requests/${ids.pendingId}/deny`, body: { comment: '\ud800no' }, status: 400, code: 'VALIDATION_FAILED', detail: '"path":"comment"' },
+  { name: 'a NUL in a revoke reason', as: 'admin', path: (ids) => `/v1/admin/grants/${ids.grantId}/revoke`, body: { reason: 'incident\u000012' }, status: 400, code: 'VALIDATION_FAILED', detail: '"path":"reason"' },
+  { name: 'a NUL in the policy dry run', as: 'admin', path: '/v1/admin/policy/evaluate', body: (ids) => withBody({ agentId: ids.agentId, reason: 'x\u0000' }), status: 400, code: 'VALIDATION_FAILED', detail: '"path":"reason"' },
+  { name: 'a NUL in a query parameter', as: 'admin', method: 'GET', path: '/v1/admin/users?group=sup%00port', status: 400, code: 'VALIDATION_FAILED', detail: '"path":"group"' },
+  { name: 'a NUL in the audit type filter', as: 'admin', method: 'GET', path: '/v1/admin/audit?type=request.approved%00', status: 400, code: 'VALIDATION_FAILED', detail: '"path":"type"' },
+  { name: 'a NUL in the users cursor', as: 'admin', method: 'GET', path: '/v1/admin/users?cursor=alice%00', status: 400, code: 'VALIDATION_FAILED', detail: '"path":"cursor"' },
+  { name: 'a NUL in a path id', as: 'admin', method: 'GET', path: '/v1/admin/agents/a%00b', status: 400, code: 'VALIDATION_FAILED', detail: '"path":"id"' },
+  { name: 'a NUL in a user id', as: 'admin', method: 'PUT', path: '/v1/admin/users/nul%00id', body: { email: 'nul-id@example.com', displayName: 'Nul', groups: [] }, status: 400, code: 'VALIDATION_FAILED', detail: '"path":"id"' },
+  { name: 'a percent-encoded lone surrogate in a path id', as: 'agent', path: '/v1/grants/%ED%A0%80/release', status: 400, code: 'VALIDATION_FAILED', detail: '"path":"url"' },
+  { name: 'a path id of 300 characters', as: 'admin', method: 'GET', path: `/v1/admin/access-requests/${'x'.repeat(300)}`, status: 400, code: 'VALIDATION_FAILED', detail: '"path":"url"' },
+  { name: 'a NUL in a token to introspect, as a form', as: 'introspector', path: '/v1/introspect', raw: 'token=abc%00def', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 400, code: 'VALIDATION_FAILED', detail: '"path":"token"' },
 ];
 
 describe('bad input', () => {
@@ -147,6 +171,8 @@ describe('bad input', () => {
     expect(await broker.prisma.accessRequest.count({ where: { agentId: ids.agentId } })).toBe(0);
     expect(await broker.prisma.accessRequest.findUnique({ where: { id: ids.pendingId } })).toMatchObject({ status: 'pending' });
     expect(await broker.prisma.grant.findUnique({ where: { id: ids.grantId } })).toMatchObject({ status: 'active' });
-    expect(await broker.prisma.user.count({ where: { id: 'bad-email-user' } })).toBe(0);
+    expect(await broker.prisma.user.count({ where: { id: { in: ['bad-email-user', 'nul-name-user', 'surrogate-name-user'] } } })).toBe(0);
+    expect(await broker.prisma.agent.count({ where: { name: { in: ['nul-attr-agent', 'surrogate-attr-agent', 'nul-owner-agent'] } } })).toBe(0);
+    expect(await broker.prisma.approval.count({ where: { requestId: ids.pendingId } })).toBe(0);
   });
 });

@@ -1,5 +1,17 @@
 import { z } from 'zod';
-import { AccessError, AccessErrorCode } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, dottedPath, findUnstorableText } from '@gatehouse/domain';
+
+/**
+ * Refuses input holding text Postgres cannot store (NUL, a lone surrogate), in any value or key at
+ * any depth, with a VALIDATION_FAILED naming the path: `{"path": "task.note", "message": "contains a NUL..."}`.
+ */
+export function refuseUnstorableText(value: unknown, what = 'request body'): void {
+  const found = findUnstorableText(value);
+  if (!found) return;
+  const path = dottedPath(found.path);
+  const detail = path ? { path, message: found.reason } : { message: found.reason };
+  throw new AccessError(AccessErrorCode.VALIDATION_FAILED, `The ${what} is invalid: ${path ? `${path}: ` : ''}${found.reason}.`, [detail]);
+}
 
 /** Parses input with a zod schema; on failure a VALIDATION_FAILED error lists every bad field. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what = 'request body'): z.infer<S> {
