@@ -7,6 +7,7 @@ import { ADMIN_TOKEN, Broker, call, INTROSPECTION_TOKEN, putUser, registerAgent,
 
 const valid = { resource: 'crm.customers', actions: ['read'], columns: ['id', 'name'], duration: '15m', reason: 'Draft a reply to ticket 4521' };
 const withBody = (change: Record<string, unknown>) => ({ ...valid, ...change });
+const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
 const without = (field: keyof typeof valid) => Object.fromEntries(Object.entries(valid).filter(([key]) => key !== field));
 
 type Caller = 'agent' | 'admin' | 'introspector';
@@ -88,6 +89,14 @@ const cases: Case[] = [
   { name: 'list with status=bogus', as: 'admin', method: 'GET', path: '/v1/admin/access-requests?status=bogus', status: 400, code: 'VALIDATION_FAILED', detail: 'status' },
   { name: 'list with a cursor the API never gave', as: 'admin', method: 'GET', path: '/v1/admin/access-requests?cursor=bm9wZQ', status: 400, code: 'VALIDATION_FAILED', detail: 'cursor' },
   { name: 'audit with a non-numeric cursor', as: 'admin', method: 'GET', path: '/v1/admin/audit?cursor=abc', status: 400, code: 'VALIDATION_FAILED', detail: 'cursor' },
+  // cursors that decode to odd values
+  { name: 'a requests cursor whose id is not a UUID', as: 'admin', method: 'GET', path: `/v1/admin/access-requests?cursor=${b64('2026-01-01T00:00:00.000Z|not-a-uuid')}`, status: 400, code: 'VALIDATION_FAILED', detail: '"path":"cursor","message":"its id is not a UUID"' },
+  { name: 'a requests cursor in the year 275760', as: 'admin', method: 'GET', path: `/v1/admin/access-requests?cursor=${b64('+275760-09-13T00:00:00.000Z|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60')}`, status: 400, code: 'VALIDATION_FAILED', detail: '"path":"cursor"' },
+  { name: 'a grants cursor in the year 1', as: 'admin', method: 'GET', path: `/v1/admin/grants?cursor=${b64('0001-01-01T00:00:00.000Z|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60')}`, status: 400, code: 'VALIDATION_FAILED', detail: 'outside the years 2000-9999' },
+  { name: "an agent's grants cursor on February 30th", as: 'agent', method: 'GET', path: `/v1/grants?cursor=${b64('2026-02-30T00:00:00.000Z|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60')}`, status: 400, code: 'VALIDATION_FAILED', detail: 'not a real date' },
+  { name: 'an audit cursor above 2^63-1', as: 'admin', method: 'GET', path: '/v1/admin/audit?cursor=9223372036854775808', status: 400, code: 'VALIDATION_FAILED', detail: '"path":"cursor","message":"beyond the largest audit event id (2^63-1)"' },
+  { name: 'an agents cursor that is not a UUID', as: 'admin', method: 'GET', path: '/v1/admin/agents?cursor=null', status: 400, code: 'VALIDATION_FAILED', detail: '"path":"cursor","message":"not a UUID"' },
+  { name: 'an agents cursor that is a huge number', as: 'admin', method: 'GET', path: '/v1/admin/agents?cursor=1e%2B21', status: 400, code: 'VALIDATION_FAILED', detail: '"path":"cursor"' },
   { name: 'evaluate with a non-uuid agentId', as: 'admin', path: '/v1/admin/policy/evaluate', body: withBody({ agentId: 'agent-7' }), status: 400, code: 'VALIDATION_FAILED', detail: 'agentId' },
   { name: 'introspect with no token field', as: 'introspector', path: '/v1/introspect', body: { token_type_hint: 'access_token' }, status: 400, code: 'VALIDATION_FAILED', detail: 'token' },
   // text Postgres cannot store (NUL, lone surrogates): refused at the edge, naming the path

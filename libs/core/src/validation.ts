@@ -90,8 +90,15 @@ export const listRequestsQuery = z
 export const listGrantsQuery = z
   .object({ status: z.enum(['active', 'expired', 'released', 'revoked']).optional(), agentId: z.uuid().optional(), limit, cursor: z.string().max(200).optional() })
   .strict();
+/** Largest audit event id: Postgres bigint, 2^63-1. */
+const MAX_AUDIT_ID = 2n ** 63n - 1n;
+const auditCursor = z
+  .string()
+  .regex(/^\d{1,19}$/, 'an audit event id (digits), as nextCursor gave it')
+  // zod runs refinements after a failed regex too: only digits reach BigInt.
+  .refine((value) => !/^\d+$/.test(value) || BigInt(value) <= MAX_AUDIT_ID, 'beyond the largest audit event id (2^63-1)');
 export const listAuditQuery = z
-  .object({ requestId: z.uuid().optional(), agentId: z.uuid().optional(), type: z.string().max(100).optional(), limit, cursor: z.string().regex(/^\d{1,19}$/).optional() })
+  .object({ requestId: z.uuid().optional(), agentId: z.uuid().optional(), type: z.string().max(100).optional(), limit, cursor: auditCursor.optional() })
   .strict();
 export const pageQuery = z.object({ limit, cursor: z.string().max(200).optional() }).strict();
 export const waitQuery = z.object({ wait: z.coerce.number().int().min(0).max(60).default(0) }).strict();
