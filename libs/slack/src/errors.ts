@@ -1,19 +1,25 @@
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import { ErrorCode, WebAPICallError } from '@slack/web-api';
+import { escapeMrkdwn } from './mrkdwn';
 
-/** The one place an error code becomes text for a person in Slack. Exhaustive: a new code must be worded here. */
+/**
+ * The one place an error code becomes text for a person in Slack (mrkdwn). Exhaustive: a new code
+ * must be worded here. Error messages quote input (a column, a user id, a comment), so they are
+ * escaped before they enter the text.
+ */
 export function slackTextOf(error: AccessError): string {
+  const message = escapeMrkdwn(error.message);
   switch (error.code) {
     case AccessErrorCode.SELF_APPROVAL:
-      return `:no_entry_sign: You cannot approve a request made on your own behalf. ${error.message} Nothing was recorded.`;
+      return `:no_entry_sign: You cannot approve a request made on your own behalf. ${message} Nothing was recorded.`;
     case AccessErrorCode.NOT_AN_APPROVER:
-      return `:no_entry_sign: You are not an approver of this request. ${error.message} Nothing was recorded.`;
+      return `:no_entry_sign: You are not an approver of this request. ${message} Nothing was recorded.`;
     case AccessErrorCode.USER_NOT_FOUND:
       return ':no_entry_sign: Your Slack account is not linked to a Gatehouse user, so your click cannot count. Ask an admin to set your slackUserId. Nothing was recorded.';
     case AccessErrorCode.AGENT_SUSPENDED:
-      return `:pause_button: ${error.message} Nothing was recorded.`;
+      return `:pause_button: ${message} Nothing was recorded.`;
     case AccessErrorCode.REQUEST_NOT_PENDING:
-      return `:information_source: This request is no longer pending. ${error.message} Nothing changed.`;
+      return `:information_source: This request is no longer pending. ${message} Nothing changed.`;
     case AccessErrorCode.REQUEST_NOT_FOUND:
       return ':information_source: This request no longer exists in Gatehouse. Nothing changed.';
     case AccessErrorCode.NARROWING_ONLY:
@@ -21,7 +27,7 @@ export function slackTextOf(error: AccessError): string {
     case AccessErrorCode.INVALID_DURATION:
     case AccessErrorCode.DURATION_TOO_LONG:
     case AccessErrorCode.UNKNOWN_COLUMN:
-      return `:warning: ${error.message} Nothing was recorded; fix it and try again.`;
+      return `:warning: ${message} Nothing was recorded; fix it and try again.`;
     case AccessErrorCode.RATE_LIMITED:
     case AccessErrorCode.UNAVAILABLE:
       return ':warning: Gatehouse is busy or a dependency is down; nothing was recorded. Try again in a minute.';
@@ -45,7 +51,7 @@ export function slackTextOf(error: AccessError): string {
     case AccessErrorCode.UNKNOWN_USER:
     case AccessErrorCode.INVALID_KEY:
     case AccessErrorCode.INVALID_POLICY:
-      return `:warning: ${error.message} Nothing was recorded.`;
+      return `:warning: ${message} Nothing was recorded.`;
   }
 }
 
