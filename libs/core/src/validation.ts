@@ -10,7 +10,7 @@ export function refuseUnstorableText(value: unknown, what = 'request body'): voi
   if (!found) return;
   const path = dottedPath(found.path);
   const detail = path ? { path, message: found.reason } : { message: found.reason };
-  throw new AccessError(AccessErrorCode.VALIDATION_FAILED, `The ${what} is invalid: ${path ? `${path}: ` : ''}${found.reason}.`, [detail]);
+  throw new AccessError(AccessErrorCode.VALIDATION_FAILED, `The ${what} is invalid: ${path ? `${path}: ` : ''}${found.reason}`, [detail]);
 }
 
 /** Parses input with a zod schema; on failure a VALIDATION_FAILED error lists every bad field. */
