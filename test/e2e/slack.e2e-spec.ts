@@ -1,8 +1,9 @@
+import { createHmac } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import { Broker, call, eventually, registerAgent, startBroker, TestAgent } from '../support/broker';
+import { Broker, call, eventually, registerAgent, Reply, startBroker, TestAgent } from '../support/broker';
 import { askFor, delegate, PII, sleep, verifyGrantToken } from '../support/flows';
 import { buttonClick, changesSubmission, FakeSlack } from '../support/fake-slack';
-import { buttons, CHANNEL, click, interact, people, Person, slackMessage, startSlackBroker, visibleText } from '../support/slack';
+import { buttons, CHANNEL, click, interact, people, Person, SIGNING_SECRET, slackMessage, startSlackBroker, visibleText } from '../support/slack';
 
 // jest ignores testTimeout inside a project's config (it is a global option): set it here.
 jest.setTimeout(20_000);
@@ -281,5 +282,120 @@ describe('without Slack configured', () => {
     } finally {
       await broker.close();
     }
+  });
+});
+
+describe('Slack: what reaches /slack/events is understood or refused', () => {
+  let broker: Broker;
+  let fake: FakeSlack;
+  let agent: TestAgent;
+  let p: Record<string, Person>;
+  let pendingId: string;
+
+  beforeAll(async () => {
+    ({ broker, fake } = await startSlackBroker());
+    agent = await registerAgent(broker, { name: `slack-shapes-${Date.now()}` });
+    p = await people(broker, { carol: ['crm-owners'], bob: ['support'] });
+    await delegate(broker, agent, p.bob.id);
+    pendingId = (await askFor(agent, 'pending', { ...PII, onBehalfOf: p.bob.id })).id;
+    // Its approval message goes out first, so that calls to the fake after this are the cases' own.
+    await eventually(() => slackMessage(broker, pendingId));
+  });
+  afterAll(async () => {
+    await broker.close();
+    await fake.stop();
+  });
+
+  /** A correct click by an approver on a pending request, with `change` applied to the payload. */
+  const clickWith = (change: (payload: Record<string, any>) => unknown) => change(buttonClick({ slackUserId: p.carol.slack, actionId: 'gatehouse_approve', requestId: pendingId }));
+  const submissionWith = (change: (payload: Record<string, any>) => unknown) => change(changesSubmission({ slackUserId: p.carol.slack, requestId: pendingId, columns: ['email'] }));
+  /** Posts `body` with a correct signature (and `timestamp`, default now). */
+  function signed(body: string, contentType: string, timestamp = Math.floor(Date.now() / 1000)): Promise<Reply> {
+    const signature = `v0=${createHmac('sha256', SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+    return call(`${broker.url}/slack/events`, 'POST', { raw: body, headers: { 'content-type': contentType, 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': signature } });
+  }
+  const form = (payload: unknown) => signed(`payload=${encodeURIComponent(JSON.stringify(payload))}`, 'application/x-www-form-urlencoded');
+
+  // Correctly signed payloads of unexpected shapes: 400 naming the field, never a 500.
+  const malformed: [string, () => Promise<Reply>, string][] = [
+    ['block_actions without a user', () => form(clickWith(({ user: _u, ...rest }) => rest)), 'user'],
+    ['block_actions whose user id is a number', () => form(clickWith((b) => ({ ...b, user: { id: 42 } }))), 'user.id'],
+    ['block_actions whose actions are an object', () => form(clickWith((b) => ({ ...b, actions: { action_id: 'gatehouse_approve' } }))), 'actions'],
+    ['block_actions with no actions', () => form(clickWith((b) => ({ ...b, actions: [] }))), 'actions'],
+    ['block_actions whose action has no action_id', () => form(clickWith((b) => ({ ...b, actions: [{ value: pendingId }] }))), 'actions.0.action_id'],
+    ['block_actions whose value is a number', () => form(clickWith((b) => ({ ...b, actions: [{ ...b.actions[0], value: 7 }] }))), 'actions.0.value'],
+    ['block_actions whose channel is a string', () => form(clickWith((b) => ({ ...b, channel: 'C0APPROVALS' }))), 'channel'],
+    ['block_actions whose trigger_id is an object', () => form(clickWith((b) => ({ ...b, trigger_id: {} }))), 'trigger_id'],
+    ['block_actions whose user id holds a NUL', () => form(clickWith((b) => ({ ...b, user: { id: 'U\u0000CAROL' } }))), 'user.id'],
+    ['view_submission without a view', () => form(submissionWith(({ view: _v, ...rest }) => rest)), 'view'],
+    ['view_submission whose state is a string', () => form(submissionWith((b) => ({ ...b, view: { ...b.view, state: 'values' } }))), 'view.state'],
+    ['view_submission without private_metadata', () => form(submissionWith((b) => ({ ...b, view: { ...b.view, private_metadata: undefined } }))), 'view.private_metadata'],
+    ['a modal comment with a lone surrogate', () => form(submissionWith((b) => ({ ...b, view: { ...b.view, state: { values: { ...b.view.state.values, comment: { value: { value: 'ok \ud800' } } } } } }))), 'view.state.values.comment.value.value'],
+    ['url_verification without a challenge', () => signed(JSON.stringify({ type: 'url_verification', token: 't' }), 'application/json'), 'challenge'],
+    ['a payload that is JSON null', () => form(null), 'type'],
+    ['a payload that is an array', () => form([{ type: 'block_actions' }]), 'type'],
+    ['a form with neither a payload nor a type', () => signed('user=U1&text=hi', 'application/x-www-form-urlencoded'), 'type'],
+    ['a bare view_submission form', () => signed('type=view_submission&user=U1', 'application/x-www-form-urlencoded'), 'view'],
+  ];
+
+  it.each(malformed)('%s → 400 VALIDATION_FAILED naming the field', async (_name, send, path) => {
+    const before = fake.calls.length;
+    const res = await send();
+    expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status: 400, code: 'VALIDATION_FAILED' });
+    expect(res.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
+    await sleep(100);
+    expect(fake.calls.slice(before).filter((c) => c.method !== 'chat.update')).toEqual([]);
+  });
+
+  it('acknowledges well-formed kinds nothing here handles (200), so Slack does not retry them', async () => {
+    for (const payload of [{ type: 'shortcut', callback_id: 'x', user: { id: p.carol.slack } }, { type: 'view_closed', user: { id: p.carol.slack }, view: {} }, { type: 'event_callback', event: { type: 'app_mention' } }]) {
+      const res = await form(payload);
+      expect({ type: payload.type, status: res.status, body: res.body }).toEqual({ type: payload.type, status: 200, body: null });
+    }
+    expect((await signed('command=%2Fgatehouse&text=hi&user_id=U1', 'application/x-www-form-urlencoded')).status).toBe(200);
+    expect((await signed(JSON.stringify({ type: 'url_verification', challenge: 'abc123' }), 'application/json')).body).toEqual({ challenge: 'abc123' });
+  });
+
+  it('a modal submission with private_metadata that is JSON but not ours stays in the modal, with nothing recorded', async () => {
+    const res = await form(submissionWith((b) => ({ ...b, view: { ...b.view, private_metadata: 'null' } })));
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ response_action: 'errors' });
+  });
+
+  it('refuses a timestamp more than 5 minutes in the future (401), and accepts one within', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const body = `payload=${encodeURIComponent(JSON.stringify({ type: 'shortcut', callback_id: 'x', user: { id: p.carol.slack } }))}`;
+    const future = await signed(body, 'application/x-www-form-urlencoded', now + 301);
+    expect({ status: future.status, code: future.body?.error?.code }).toEqual({ status: 401, code: 'INVALID_SLACK_SIGNATURE' });
+    expect(future.body.error.message).toMatch(/future/);
+    expect((await signed(body, 'application/x-www-form-urlencoded', now + 240)).status).toBe(200);
+  });
+
+  it('left the pending request untouched: no approval, no refusal audited', async () => {
+    await sleep(200);
+    expect(await broker.prisma.accessRequest.findUnique({ where: { id: pendingId } })).toMatchObject({ status: 'pending' });
+    expect(await broker.prisma.approval.count({ where: { requestId: pendingId } })).toBe(0);
+    expect(await broker.prisma.auditEvent.count({ where: { requestId: pendingId, type: 'approval.refused' } })).toBe(0);
+  });
+
+  it("shows a hostile reason and display name as typed: no channel ping, mention or disguised link reaches Slack", async () => {
+    const [mallory] = Object.values(await people(broker, { mallory: ['support'] }));
+    await broker.admin('PUT', `/v1/admin/users/${mallory.id}`, { email: `${mallory.id}@example.com`, displayName: '<!here> Mallory', groups: ['support'] });
+    await delegate(broker, agent, mallory.id);
+    const reason = '<!channel> urgent: verify at <https://evil.example|bank.example> & ping <@U123>';
+    const req = await askFor(agent, 'pending', { ...PII, reason, onBehalfOf: mallory.id });
+    const post = await eventually(async () => fake.of('chat.postMessage', req.id).find((c) => !c.body.thread_ts && c.body.channel === CHANNEL));
+    const text = visibleText(post.body);
+    for (const raw of ['<!channel>', '<!here>', '<@U123>', '<https://evil.example|bank.example>']) expect(text).not.toContain(raw);
+    expect(text).toContain('&lt;!channel&gt; urgent: verify at &lt;https://evil.example|bank.example&gt; &amp; ping &lt;@U123&gt;');
+    expect(post.body.text).not.toContain('<!');
+
+    // The question a user is asked in a direct message is as inert.
+    const [victim] = Object.values(await people(broker, { victim: ['support'] }));
+    const asked = await askFor(agent, 'pending', { ...PII, reason, onBehalfOf: victim.id });
+    const dm = await eventually(async () => fake.of('chat.postMessage', asked.id).find((c) => c.body.channel === victim.slack));
+    const question = visibleText(dm.body);
+    for (const raw of ['<!channel>', '<@U123>', '<https://evil.example|bank.example>']) expect(question).not.toContain(raw);
+    expect(question).toContain('&lt;!channel&gt; urgent');
   });
 });

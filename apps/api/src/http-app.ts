@@ -8,6 +8,7 @@ import { SlackModule, SlackNotifier } from '@gatehouse/slack';
 import { ApiModule } from './api.module';
 import { BODY_LIMIT, registerBodyParsers } from './http/body';
 import { registerAuthFailureLimit } from './http/auth-failures';
+import { registerInputChecks, routerRefusals } from './http/input';
 
 /** Root module of a process: logging, the shared core, and the parts this process runs. */
 export function rootModule(config: Config, parts: DynamicModule['imports']): DynamicModule {
@@ -22,10 +23,11 @@ export function rootModule(config: Config, parts: DynamicModule['imports']): Dyn
 /** Creates the HTTP application (not yet listening); `extra` adds e.g. the worker to the same process. */
 export async function createHttpApp(config: Config, extra: DynamicModule['imports'] = []): Promise<INestApplication> {
   await preflight(config);
-  const adapter = new FastifyAdapter({ trustProxy: config.trustProxy, bodyLimit: BODY_LIMIT, return503OnClosing: false, genReqId: requestIdOf });
+  const adapter = new FastifyAdapter({ trustProxy: config.trustProxy, bodyLimit: BODY_LIMIT, return503OnClosing: false, genReqId: requestIdOf, ...routerRefusals });
   registerBodyParsers(adapter.getInstance());
   // Before NestFactory.create registers the middleware, so a refused address costs no work at all.
   registerAuthFailureLimit(adapter.getInstance(), config);
+  registerInputChecks(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(rootModule(config, [ApiModule, ...(extra ?? [])]), adapter, {
     // Nest's default exits the process on a boot error; throw instead, so runMain can print the
     // plain PolicyError / ConfigError message and callers (tests) see the error.

@@ -1,5 +1,17 @@
 import { z } from 'zod';
-import { AccessError, AccessErrorCode } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, dottedPath, findUnstorableText } from '@gatehouse/domain';
+
+/**
+ * Refuses input holding text Postgres cannot store (NUL, a lone surrogate), in any value or key at
+ * any depth, with a VALIDATION_FAILED naming the path: `{"path": "task.note", "message": "contains a NUL..."}`.
+ */
+export function refuseUnstorableText(value: unknown, what = 'request body'): void {
+  const found = findUnstorableText(value);
+  if (!found) return;
+  const path = dottedPath(found.path);
+  const detail = path ? { path, message: found.reason } : { message: found.reason };
+  throw new AccessError(AccessErrorCode.VALIDATION_FAILED, `The ${what} is invalid: ${path ? `${path}: ` : ''}${found.reason}`, [detail]);
+}
 
 /** Parses input with a zod schema; on failure a VALIDATION_FAILED error lists every bad field. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what = 'request body'): z.infer<S> {
@@ -36,7 +48,33 @@ export type AccessRequestBody = z.infer<typeof accessRequestBody>;
 /** POST /v1/admin/policy/evaluate: an access request as if sent by `agentId`. */
 export const evaluateBody = accessRequestBody.extend({ agentId: z.uuid(), sourceIp: z.union([z.ipv4(), z.ipv6()]).optional(), at: z.iso.datetime().optional() }).strict();
 
-const jwk = z.object({ kty: z.enum(['OKP', 'EC']), crv: z.enum(['Ed25519', 'P-256']), x: z.string().min(1).max(200), y: z.string().max(200).optional() }).catchall(z.unknown());
+/** Bytes in each coordinate of the curves agents may use (RFC 8037, RFC 7518 6.2.1.2). */
+const COORDINATE_BYTES = 32;
+
+/** Why a JWK coordinate is not `bytes` bytes of unpadded base64url, or undefined when it is. */
+function coordinateProblem(value: unknown, bytes: number): string | undefined {
+  if (typeof value !== 'string') return undefined; // the shape check already says so
+  const length = Math.ceil((bytes * 4) / 3);
+  if (!/^[A-Za-z0-9_-]*$/.test(value)) return `must be base64url (letters, digits, - and _, no padding) of ${bytes} bytes`;
+  // Node decodes leniently; a canonical value round-trips to itself.
+  if (value.length !== length || Buffer.from(value, 'base64url').toString('base64url') !== value) {
+    return `must be ${bytes} bytes in base64url (${length} characters); this is ${value.length} characters`;
+  }
+  return undefined;
+}
+
+const jwk = z
+  .object({ kty: z.enum(['OKP', 'EC']), crv: z.enum(['Ed25519', 'P-256']), x: z.string().min(1).max(200), y: z.string().max(200).optional() })
+  .catchall(z.unknown())
+  .superRefine((key, ctx) => {
+    // Ed25519: x is the 32-byte public key; P-256: x and y are 32-byte coordinates.
+    const x = coordinateProblem(key.x, COORDINATE_BYTES);
+    if (x) ctx.addIssue({ code: 'custom', path: ['x'], message: x });
+    if (key.crv !== 'P-256') return;
+    if (key.y === undefined) ctx.addIssue({ code: 'custom', path: ['y'], message: 'a P-256 key needs y' });
+    const y = coordinateProblem(key.y, COORDINATE_BYTES);
+    if (y) ctx.addIssue({ code: 'custom', path: ['y'], message: y });
+  });
 
 /** POST /v1/admin/agents */
 export const registerAgentBody = z
@@ -88,8 +126,15 @@ export const listRequestsQuery = z
 export const listGrantsQuery = z
   .object({ status: z.enum(['active', 'expired', 'released', 'revoked']).optional(), agentId: z.uuid().optional(), limit, cursor: z.string().max(200).optional() })
   .strict();
+/** Largest audit event id: Postgres bigint, 2^63-1. */
+const MAX_AUDIT_ID = 2n ** 63n - 1n;
+const auditCursor = z
+  .string()
+  .regex(/^\d{1,19}$/, 'an audit event id (digits), as nextCursor gave it')
+  // zod runs refinements after a failed regex too: only digits reach BigInt.
+  .refine((value) => !/^\d+$/.test(value) || BigInt(value) <= MAX_AUDIT_ID, 'beyond the largest audit event id (2^63-1)');
 export const listAuditQuery = z
-  .object({ requestId: z.uuid().optional(), agentId: z.uuid().optional(), type: z.string().max(100).optional(), limit, cursor: z.string().regex(/^\d{1,19}$/).optional() })
+  .object({ requestId: z.uuid().optional(), agentId: z.uuid().optional(), type: z.string().max(100).optional(), limit, cursor: auditCursor.optional() })
   .strict();
 export const pageQuery = z.object({ limit, cursor: z.string().max(200).optional() }).strict();
 export const waitQuery = z.object({ wait: z.coerce.number().int().min(0).max(60).default(0) }).strict();

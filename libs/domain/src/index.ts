@@ -9,3 +9,4 @@ export * from './policy/types';
 export * from './policy/parse';
 export * from './policy/scope';
 export * from './policy/evaluate';
+export * from './text';

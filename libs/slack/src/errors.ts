@@ -1,21 +1,27 @@
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import { ErrorCode, WebAPICallError } from '@slack/web-api';
+import { escapeMrkdwn } from './mrkdwn';
 
-/** The one place an error code becomes text for a person in Slack. Exhaustive: a new code must be worded here. */
-export function slackTextOf(error: AccessError): string {
+/**
+ * The one place an error code becomes text for a person in Slack. Exhaustive: a new code must be
+ * worded here. Error messages quote input (a column, a user id, a comment), so in mrkdwn (messages)
+ * they are escaped; a modal's field error is plain text, where an entity would show as typed.
+ */
+export function slackTextOf(error: AccessError, format: 'mrkdwn' | 'plain_text' = 'mrkdwn'): string {
+  const message = format === 'mrkdwn' ? escapeMrkdwn(error.message) : error.message;
   switch (error.code) {
     case AccessErrorCode.SELF_APPROVAL:
-      return `:no_entry_sign: You cannot approve a request made on your own behalf. ${error.message} Nothing was recorded.`;
+      return `:no_entry_sign: You cannot approve a request made on your own behalf. ${message} Nothing was recorded.`;
     case AccessErrorCode.NOT_AN_APPROVER:
-      return `:no_entry_sign: You are not an approver of this request. ${error.message} Nothing was recorded.`;
+      return `:no_entry_sign: You are not an approver of this request. ${message} Nothing was recorded.`;
     case AccessErrorCode.USER_NOT_FOUND:
       return ':no_entry_sign: Your Slack account is not linked to a Gatehouse user, so your click cannot count. Ask an admin to set your slackUserId. Nothing was recorded.';
     case AccessErrorCode.AGENT_SUSPENDED:
-      return `:pause_button: ${error.message} Nothing was recorded.`;
+      return `:pause_button: ${message} Nothing was recorded.`;
     case AccessErrorCode.CONSENT_PENDING:
-      return `:hourglass: ${error.message} Nothing was recorded.`;
+      return `:hourglass: ${message} Nothing was recorded.`;
     case AccessErrorCode.REQUEST_NOT_PENDING:
-      return `:information_source: This request is no longer pending. ${error.message} Nothing changed.`;
+      return `:information_source: This request is no longer pending. ${message} Nothing changed.`;
     case AccessErrorCode.REQUEST_NOT_FOUND:
       return ':information_source: This request no longer exists in Gatehouse. Nothing changed.';
     case AccessErrorCode.NARROWING_ONLY:
@@ -23,7 +29,7 @@ export function slackTextOf(error: AccessError): string {
     case AccessErrorCode.INVALID_DURATION:
     case AccessErrorCode.DURATION_TOO_LONG:
     case AccessErrorCode.UNKNOWN_COLUMN:
-      return `:warning: ${error.message} Nothing was recorded; fix it and try again.`;
+      return `:warning: ${message} Nothing was recorded; fix it and try again.`;
     case AccessErrorCode.RATE_LIMITED:
     case AccessErrorCode.UNAVAILABLE:
       return ':warning: Gatehouse is busy or a dependency is down; nothing was recorded. Try again in a minute.';
@@ -48,7 +54,7 @@ export function slackTextOf(error: AccessError): string {
     case AccessErrorCode.INVALID_KEY:
     case AccessErrorCode.INVALID_POLICY:
     case AccessErrorCode.DELEGATION_REQUIRED:
-      return `:warning: ${error.message} Nothing was recorded.`;
+      return `:warning: ${message} Nothing was recorded.`;
   }
 }
 

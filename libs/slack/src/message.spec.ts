@@ -2,6 +2,7 @@ import type { ApproverBrief } from '@gatehouse/core';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import { ACTIONS, buildApprovalMessage, buildChangesModal, buildThreadReply, modalBlockOf, readChangesSubmission } from './message';
 import { slackTextOf } from './errors';
+import { escapeMrkdwn } from './mrkdwn';
 
 const carol = { id: 'carol', displayName: 'Carol', slackUserId: 'UCAROL' };
 
@@ -65,6 +66,63 @@ describe('buildApprovalMessage', () => {
   });
 });
 
+describe('text an agent or a person wrote is inert in mrkdwn', () => {
+  const PING = '<!channel>';
+  const HERE = '<!here>';
+  const MENTION = '<@U123>';
+  const DISGUISED = '<https://evil.example|bank.example>';
+  const hostile = `${PING} urgent: log in at ${DISGUISED} & tell ${MENTION} ${HERE} &amp; done`;
+  const escaped = '&lt;!channel&gt; urgent: log in at &lt;https://evil.example|bank.example&gt; &amp; tell &lt;@U123&gt; &lt;!here&gt; &amp;amp; done';
+  const mallory = { id: 'mallory', displayName: `${HERE} Mallory & <@U999>`, slackUserId: null };
+  const hostileBrief = () =>
+    brief(
+      { agent: { id: 'a1', name: 'support-bot', owner: `${PING} owner` }, onBehalfOf: mallory, decidedBy: mallory },
+      { reason: hostile, task: { id: PING }, decision: { outcome: 'require_approval', rules: ['pii-needs-owner'], message: `Ask ${MENTION} & co`, riskScore: 52, policyVersion: 'sha256:x' } },
+    );
+  const controlSequences = [PING, HERE, MENTION, DISGUISED, '<@U999>'];
+
+  it('escapes & < > as Slack asks, and only those', () => {
+    expect(escapeMrkdwn(hostile)).toBe(escaped);
+    expect(escapeMrkdwn('*bold* _it_ `code` ~x~ plain')).toBe('*bold* _it_ `code` ~x~ plain');
+  });
+
+  it('in the approval message: fallback text, every mrkdwn block, the reason quoted as typed', () => {
+    const message = buildApprovalMessage(hostileBrief());
+    const text = textOf(message);
+    for (const sequence of controlSequences) expect(text).not.toContain(sequence);
+    expect(text).toContain(`>${escaped}`);
+    expect(text).toContain('(owner: &lt;!channel&gt; owner)');
+    expect(text).toContain('*On behalf of*\\n&lt;!here&gt; Mallory &amp; &lt;@U999&gt;');
+    expect(message.text).toContain('on behalf of &lt;!here&gt; Mallory &amp; &lt;@U999&gt;');
+    expect(text).toContain('Ask &lt;@U123&gt; &amp; co');
+    // our own mentions still work
+    expect(buildThreadReply(hostileBrief(), 'reminder')).toContain('<@UCAROL> <@UDAVE>');
+  });
+
+  it('in a decided message and its thread replies', () => {
+    const decided = buildApprovalMessage(brief({ onBehalfOf: mallory, decidedBy: mallory }, { status: 'denied', approval: undefined, decidedBy: 'user:mallory', decidedAt: '2026-11-21T10:05:00.000Z', reason: hostile }));
+    for (const sequence of controlSequences) expect(textOf(decided)).not.toContain(sequence);
+    expect(decided.text).toContain('(by &lt;!here&gt; Mallory &amp; &lt;@U999&gt;)');
+    const reply = buildThreadReply(hostileBrief(), 'denied');
+    expect(reply).toBe(':no_entry: Denied by &lt;!here&gt; Mallory &amp; &lt;@U999&gt;. The agent gets no access.');
+  });
+
+  it("in the changes modal's mrkdwn section", () => {
+    const modal = buildChangesModal(hostileBrief(), { channel: 'C1' }) as { blocks: { type: string; text?: { type: string; text: string } }[] };
+    const section = modal.blocks.find((b) => b.type === 'section')!.text!;
+    expect(section.type).toBe('mrkdwn');
+    for (const sequence of controlSequences) expect(section.text).not.toContain(sequence);
+    expect(section.text).toContain('on behalf of &lt;!here&gt; Mallory');
+  });
+
+  it('in ephemeral refusals, which quote what was sent', () => {
+    const text = slackTextOf(new AccessError(AccessErrorCode.UNKNOWN_COLUMN, `crm.customers has no column "${PING}"; known columns: id.`));
+    expect(text).not.toContain(PING);
+    expect(text).toBe(':warning: crm.customers has no column "&lt;!channel&gt;"; known columns: id. Nothing was recorded; fix it and try again.');
+    expect(slackTextOf(new AccessError(AccessErrorCode.NOT_AN_APPROVER, `Only ${DISGUISED} may decide.`))).toContain('Only &lt;https://evil.example|bank.example&gt; may decide.');
+  });
+});
+
 describe('buildThreadReply', () => {
   it('mentions the approvers in a reminder and the escalation group on escalation', () => {
     expect(buildThreadReply(brief(), 'reminder')).toContain('Reminder: <@UCAROL> <@UDAVE> this request still needs 2 approvals');
@@ -102,6 +160,7 @@ describe('the changes modal', () => {
       throw new Error('expected a refusal');
     };
     expect(refusal({ private_metadata: '{not json' }).code).toBe(AccessErrorCode.VALIDATION_FAILED);
+    for (const metadata of ['null', '42', '"req-1"', '[]']) expect(refusal({ private_metadata: metadata }).code).toBe(AccessErrorCode.VALIDATION_FAILED);
     const meta = JSON.stringify({ requestId: 'req-1', channel: 'C1' });
     const long = refusal({ private_metadata: meta, state: { values: { comment: { value: { value: 'x'.repeat(1001) } } } } });
     expect(long.code).toBe(AccessErrorCode.VALIDATION_FAILED);

@@ -2,8 +2,11 @@ import { z } from 'zod';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import { approveBody, parseInput } from '@gatehouse/core';
 import type { ApproverBrief, PersonRef } from '@gatehouse/core';
+import { escapeMrkdwn as e } from './mrkdwn';
 
 // Pure Block Kit rendering: no Nest, no network. Everything comes from an ApproverBrief.
+// Every piece of text that did not come from this file (agent input, names, policy wording) goes
+// through `e` (escapeMrkdwn) before it enters mrkdwn; plain_text fields take it as it is.
 
 /** A Block Kit block (kept loose: Slack's own types are large and we only build a few shapes). */
 export type Block = Record<string, unknown>;
@@ -25,10 +28,10 @@ const STATUS_LINE: Record<string, string> = {
   timed_out: ':hourglass: *Timed out*: nobody decided in time; the agent must ask again',
 };
 
-/** `<@U123>` for a linked person, else their display name. */
+/** `<@U123>` for a linked person, else their display name (escaped: mrkdwn). */
 export function who(person: Pick<PersonRef, 'displayName' | 'slackUserId'> | null | undefined): string {
   if (!person) return 'someone';
-  return person.slackUserId ? `<@${person.slackUserId}>` : person.displayName;
+  return person.slackUserId ? `<@${e(person.slackUserId)}>` : e(person.displayName);
 }
 
 /** A time in Slack's date format (shown in each reader's zone), with the ISO time as fallback. */
@@ -38,22 +41,23 @@ export function when(iso: string): string {
 }
 
 function approversText(brief: ApproverBrief): string {
-  const group = brief.approverGroup === 'requester' ? `${who(brief.onBehalfOf)} (the user the agent acts for)` : `*${brief.approverGroup}*`;
-  const escalated = brief.escalation.escalatedAt && brief.escalation.to ? ` or *${brief.escalation.to}* (escalated)` : '';
+  const group = brief.approverGroup === 'requester' ? `${who(brief.onBehalfOf)} (the user the agent acts for)` : `*${e(String(brief.approverGroup))}*`;
+  const escalated = brief.escalation.escalatedAt && brief.escalation.to ? ` or *${e(brief.escalation.to)}* (escalated)` : '';
   return `${group}${escalated}`;
 }
 
-/** What the reader has to do, or what happened: the first thing a person reads. */
+/** What the reader has to do, or what happened: the first thing a person reads (mrkdwn, escaped). */
 export function summary(brief: ApproverBrief): string {
-  const { view, agent } = brief;
-  const scope = `${view.actions.join('/')} ${view.resource} (${view.columns.join(', ')}) for ${view.duration}`;
-  const forWhom = brief.onBehalfOf ? ` on behalf of ${brief.onBehalfOf.displayName}` : '';
+  const { view } = brief;
+  const agent = e(brief.agent.name);
+  const scope = e(`${view.actions.join('/')} ${view.resource} (${view.columns.join(', ')}) for ${view.duration}`);
+  const forWhom = brief.onBehalfOf ? ` on behalf of ${e(brief.onBehalfOf.displayName)}` : '';
   if (view.status === 'pending') {
     const left = Math.max(0, brief.required - brief.approvals.length);
-    return `Agent ${agent.name} asks to ${scope}${forWhom}: needs ${left} more approval${left === 1 ? '' : 's'} from ${brief.approverGroup === 'requester' ? 'the user it acts for' : brief.approverGroup}. Approve, deny, or approve with changes.`;
+    return `Agent ${agent} asks to ${scope}${forWhom}: needs ${left} more approval${left === 1 ? '' : 's'} from ${brief.approverGroup === 'requester' ? 'the user it acts for' : e(String(brief.approverGroup))}. Approve, deny, or approve with changes.`;
   }
-  const by = brief.decidedBy && (view.status === 'approved' || view.status === 'denied') ? ` (by ${brief.decidedBy.displayName})` : '';
-  return `Agent ${agent.name}'s request to ${scope}${forWhom} is ${view.status.replace('_', ' ')}${by}.`;
+  const by = brief.decidedBy && (view.status === 'approved' || view.status === 'denied') ? ` (by ${e(brief.decidedBy.displayName)})` : '';
+  return `Agent ${agent}'s request to ${scope}${forWhom} is ${view.status.replace('_', ' ')}${by}.`;
 }
 
 function outcome(brief: ApproverBrief): string {
@@ -70,7 +74,7 @@ function outcome(brief: ApproverBrief): string {
   if (view.grant) {
     const g = view.grant;
     const state = g.status === 'active' ? `active until ${when(g.expiresAt)}` : g.status;
-    line += `\nGrant: ${g.columns.join(', ')} for ${g.actions.join('/')}, ${state}.`;
+    line += `\nGrant: ${e(g.columns.join(', '))} for ${e(g.actions.join('/'))}, ${state}.`;
   }
   return line;
 }
@@ -78,26 +82,26 @@ function outcome(brief: ApproverBrief): string {
 /** The approval message: who asks what, why, how risky, and the buttons while it is pending. */
 export function buildApprovalMessage(brief: ApproverBrief): SlackMessage {
   const { view, agent } = brief;
-  const owner = agent.owner ? ` (owner: ${agent.owner})` : '';
+  const owner = agent.owner ? ` (owner: ${e(agent.owner)})` : '';
   const forWhom = brief.onBehalfOf ? who(brief.onBehalfOf) : '_nobody: the agent acts for itself_';
-  const rules = view.decision.rules.length > 0 ? view.decision.rules.map((r) => `\`${r}\``).join(', ') : '_none: the policy default applies_';
+  const rules = view.decision.rules.length > 0 ? view.decision.rules.map((r) => `\`${e(r)}\``).join(', ') : '_none: the policy default applies_';
   const blocks: Block[] = [
     { type: 'header', text: { type: 'plain_text', text: `Access request: ${agent.name} → ${view.resource}`.slice(0, 150) } },
     { type: 'section', text: { type: 'mrkdwn', text: summary(brief) } },
     {
       type: 'section',
       fields: [
-        { type: 'mrkdwn', text: `*Agent*\n${agent.name}${owner}` },
+        { type: 'mrkdwn', text: `*Agent*\n${e(agent.name)}${owner}` },
         { type: 'mrkdwn', text: `*On behalf of*\n${forWhom}` },
-        { type: 'mrkdwn', text: `*Resource*\n\`${view.resource}\`` },
-        { type: 'mrkdwn', text: `*Actions*\n${view.actions.join(', ')}` },
-        { type: 'mrkdwn', text: `*Duration*\n${view.duration}` },
+        { type: 'mrkdwn', text: `*Resource*\n\`${e(view.resource)}\`` },
+        { type: 'mrkdwn', text: `*Actions*\n${e(view.actions.join(', '))}` },
+        { type: 'mrkdwn', text: `*Duration*\n${e(view.duration)}` },
         { type: 'mrkdwn', text: `*Risk score*\n${view.decision.riskScore} / 100` },
       ],
     },
-    { type: 'section', text: { type: 'mrkdwn', text: `*Columns*\n${brief.columns.map((c) => `• \`${c.name}\` (${c.sensitivity})`).join('\n')}` } },
-    { type: 'section', text: { type: 'mrkdwn', text: `*Reason*\n>${view.reason.replace(/\n/g, '\n>')}` } },
-    { type: 'context', elements: [{ type: 'mrkdwn', text: `Rules matched: ${rules} · ${view.decision.message} · request \`${view.id}\`` }] },
+    { type: 'section', text: { type: 'mrkdwn', text: `*Columns*\n${brief.columns.map((c) => `• \`${e(c.name)}\` (${e(c.sensitivity)})`).join('\n')}` } },
+    { type: 'section', text: { type: 'mrkdwn', text: `*Reason*\n>${e(view.reason).replace(/\n/g, '\n>')}` } },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: `Rules matched: ${rules} · ${e(view.decision.message)} · request \`${e(view.id)}\`` }] },
     { type: 'section', text: { type: 'mrkdwn', text: outcome(brief) } },
   ];
   if (view.status === 'pending') {
@@ -117,7 +121,7 @@ export function buildApprovalMessage(brief: ApproverBrief): SlackMessage {
 /** The thread reply that records one change; reminders and escalations mention the people concerned. */
 export function buildThreadReply(brief: ApproverBrief, event: string): string {
   const { view } = brief;
-  const mention = (ids: string[], fallback: string) => (ids.length > 0 ? ids.map((id) => `<@${id}>`).join(' ') : fallback);
+  const mention = (ids: string[], fallback: string) => (ids.length > 0 ? ids.map((id) => `<@${e(id)}>`).join(' ') : fallback);
   const left = Math.max(0, brief.required - brief.approvals.length);
   switch (event) {
     case 'approval_received': {
@@ -125,11 +129,11 @@ export function buildThreadReply(brief: ApproverBrief, event: string): string {
       return `Approval ${brief.approvals.length} of ${brief.required} from ${who(last?.by)}. Waiting for ${left} more from ${approversText(brief)}.`;
     }
     case 'reminder':
-      return `:bell: Reminder: ${mention(brief.mention.approvers, `*${brief.approverGroup}*`)} this request still needs ${left} approval${left === 1 ? '' : 's'}; it times out ${when(view.approval?.expiresAt ?? view.createdAt)}. Approve or deny above.`;
+      return `:bell: Reminder: ${mention(brief.mention.approvers, `*${e(String(brief.approverGroup))}*`)} this request still needs ${left} approval${left === 1 ? '' : 's'}; it times out ${when(view.approval?.expiresAt ?? view.createdAt)}. Approve or deny above.`;
     case 'escalated':
-      return `:rotating_light: Escalated to *${brief.escalation.to}*: ${mention(brief.mention.escalation, `members of ${brief.escalation.to}`)} you may now approve or deny this request; it times out ${when(view.approval?.expiresAt ?? view.createdAt)}.`;
+      return `:rotating_light: Escalated to *${e(String(brief.escalation.to))}*: ${mention(brief.mention.escalation, `members of ${e(String(brief.escalation.to))}`)} you may now approve or deny this request; it times out ${when(view.approval?.expiresAt ?? view.createdAt)}.`;
     case 'approved':
-      return `:white_check_mark: Approved by ${who(brief.decidedBy)}${view.grant ? `: ${view.grant.columns.join(', ')} until ${when(view.grant.expiresAt)}` : ''}.`;
+      return `:white_check_mark: Approved by ${who(brief.decidedBy)}${view.grant ? `: ${e(view.grant.columns.join(', '))} until ${when(view.grant.expiresAt)}` : ''}.`;
     case 'denied':
       return `:no_entry: Denied by ${who(brief.decidedBy)}. The agent gets no access.`;
     case 'timed_out':
@@ -143,7 +147,7 @@ export function buildThreadReply(brief: ApproverBrief, event: string): string {
     case 'expired':
       return ':hourglass_flowing_sand: The grant expired; the token no longer works.';
     default:
-      return `The request is now ${view.status}.`;
+      return `The request is now ${e(view.status)}.`;
   }
 }
 
@@ -174,12 +178,15 @@ const changesSubmission = approveBody
 
 /** Reads the changes modal; a malformed submission is a VALIDATION_FAILED naming the field. */
 export function readChangesSubmission(view: { private_metadata?: string; state?: { values?: Record<string, Record<string, any>> } }): z.infer<typeof changesSubmission> {
+  const foreign = () => new AccessError(AccessErrorCode.VALIDATION_FAILED, 'This form does not come from a Gatehouse message; open it again from the message.');
   let meta: { requestId?: unknown; channel?: unknown };
   try {
     meta = JSON.parse(view.private_metadata || '{}');
   } catch {
-    throw new AccessError(AccessErrorCode.VALIDATION_FAILED, 'This form does not come from a Gatehouse message; open it again from the message.');
+    throw foreign();
   }
+  // Valid JSON that is not our object ("null", "42", "[]") is just as foreign.
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw foreign();
   const values = view.state?.values ?? {};
   const text = (block: string) => (typeof values[block]?.value?.value === 'string' ? values[block].value.value.trim() || undefined : undefined);
   const selected = values.columns?.value?.selected_options;

@@ -4,6 +4,7 @@ import { AccessError, AccessErrorCode, ConsentAnswer } from '@gatehouse/domain';
 import { AccessRequestView, AnswerConsent, ApproveAccessRequest, Config, DenyAccessRequest, DescribeForApprovers } from '@gatehouse/core';
 import { CONSENT_ACTIONS } from './consent-message';
 import { SlackUsers } from './slack-users';
+import { escapeMrkdwn } from './mrkdwn';
 import { ACTIONS, buildChangesModal, CHANGES_MODAL, modalBlockOf, readChangesSubmission } from './message';
 import { slackTextOf } from './errors';
 import { SlackApi } from './slack-api';
@@ -80,13 +81,13 @@ export class SlackInteractions {
         input = readChangesSubmission(view);
       } catch (error) {
         if (!(error instanceof AccessError)) throw error;
-        await ack({ response_action: 'errors', errors: { [modalBlockOf(error.details[0]?.path)]: slackTextOf(error).slice(0, 150) } });
+        await ack({ response_action: 'errors', errors: { [modalBlockOf(error.details[0]?.path)]: slackTextOf(error, 'plain_text').slice(0, 150) } });
         return;
       }
       const outcome = await this.decide({
         action: 'approve', requestId: input.requestId, slackUserId: body.user.id, comment: input.comment,
         changes: { columns: input.columns, ...(input.duration ? { duration: input.duration } : {}) },
-      });
+      }, 'plain_text');
       // Refusals and bad input stay in the modal, next to the field concerned.
       if (outcome.text) await ack({ response_action: 'errors', errors: { [modalBlockOf(outcome.field)]: outcome.text.slice(0, 150) } });
       else await ack();
@@ -102,7 +103,7 @@ export class SlackInteractions {
    * Runs the use case; returns what to tell the clicker (no text when the message itself will show
    * it) and which input field a refusal is about.
    */
-  private async decide(d: Decision): Promise<{ text?: string; field?: string }> {
+  private async decide(d: Decision, format: 'mrkdwn' | 'plain_text' = 'mrkdwn'): Promise<{ text?: string; field?: string }> {
     // Button values come from our own messages; anything else is not a request we know.
     if (!UUID.test(d.requestId)) return { text: slackTextOf(new AccessError(AccessErrorCode.REQUEST_NOT_FOUND, 'Not a Gatehouse request.')) };
     try {
@@ -114,7 +115,7 @@ export class SlackInteractions {
         : await this.deny.execute({ requestId: d.requestId, by, comment: d.comment, now });
       return result.changed ? {} : { text: unchanged(result.view, d.action) };
     } catch (error) {
-      if (error instanceof AccessError) return { text: slackTextOf(error), field: error.details[0]?.path?.replace(/\[.*$/, '') };
+      if (error instanceof AccessError) return { text: slackTextOf(error, format), field: error.details[0]?.path?.replace(/\[.*$/, '') };
       this.logger.error(`Slack ${d.action} of ${d.requestId} failed: ${error}`);
       return { text: ':warning: Something went wrong in Gatehouse; nothing may have been recorded. Try again, or decide with the admin API.' };
     }
@@ -145,8 +146,8 @@ export class SlackInteractions {
 function unchanged(view: AccessRequestView, action: 'approve' | 'deny'): string {
   if (view.status === 'pending') {
     const left = Math.max(0, (view.approval?.required ?? 1) - (view.approval?.received ?? 0));
-    return `:information_source: Your approval was already recorded; it still needs ${left} more from a different person in ${view.approval?.approvers}. Nothing changed.`;
+    return `:information_source: Your approval was already recorded; it still needs ${left} more from a different person in ${escapeMrkdwn(view.approval?.approvers ?? '')}. Nothing changed.`;
   }
   const past = action === 'approve' ? 'approval' : 'denial';
-  return `:information_source: This request is already ${view.status.replace('_', ' ')}${view.decidedBy ? ` (by ${view.decidedBy})` : ''}; your ${past} changed nothing.`;
+  return `:information_source: This request is already ${view.status.replace('_', ' ')}${view.decidedBy ? ` (by ${escapeMrkdwn(view.decidedBy)})` : ''}; your ${past} changed nothing.`;
 }

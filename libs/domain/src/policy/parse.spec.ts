@@ -224,6 +224,17 @@ resources:
     expect(error.message).toMatch(/ \(and 1 more\)$/);
   });
 
+  it('refuses text Postgres cannot store (a NUL, a lone surrogate) with the file, path and reason', () => {
+    // YAML's "\0" and "\ud800" escapes make these from plain ASCII files.
+    const nul = failure(withRules('  - id: r\n    effect: deny\n    message: "Never\\0 granted."\n'), 'policies/nul.yaml');
+    expect(nul.details).toEqual([{ path: 'rules[0].message', message: 'contains a NUL character (U+0000), which cannot be stored' }]);
+    expect(nul.message).toBe('policies/nul.yaml: rules[0].message: contains a NUL character (U+0000), which cannot be stored');
+    const surrogate = failure('version: 1\ndefaults: { approvers: "secu\\ud800rity" }\n');
+    expect(surrogate.details).toEqual([{ path: 'defaults.approvers', message: expect.stringContaining('lone surrogate (U+D800)') }]);
+    const key = failure('version: 1\nresources:\n  crm.customers:\n    columns: { "em\\0ail": pii }\n');
+    expect(key.details).toEqual([{ path: 'resources["crm.customers"].columns["em\\u0000ail"]', message: 'the field name contains a NUL character (U+0000), which cannot be stored' }]);
+  });
+
   it('refuses duplicate rule ids, pointing at the second', () => {
     const error = failure(withRules('  - id: same\n    effect: deny\n  - id: other\n    effect: deny\n  - id: same\n    effect: approve\n'));
     expect(error.details).toEqual([{ path: 'rules[2].id', message: 'duplicate rule id "same"; rules[0] already uses it' }]);

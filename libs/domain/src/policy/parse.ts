@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import { formatDuration } from '../duration';
 import { AccessError, AccessErrorCode, ErrorDetail } from '../errors';
+import { findUnstorableText } from '../text';
 import { formatPath, listKnown } from './format';
 import { issueMessage, policyFileSchema, PolicyFile } from './schema';
 import { BusinessHours, Conditions, Policy, ResourcePolicy, Rule } from './types';
@@ -37,6 +38,9 @@ export function parsePolicy(text: string, source: string): Policy {
   if (data === null || data === undefined) {
     throw new PolicyError(source, [{ message: 'the file is empty; a policy needs at least "version: 1"' }]);
   }
+  // A rule message (or any name) with a NUL would fail every decision that stores it.
+  const unstorable = findUnstorableText(data);
+  if (unstorable) throw new PolicyError(source, [{ path: formatPath(unstorable.path), message: unstorable.reason }]);
   const parsed = policyFileSchema.safeParse(data, { error: issueMessage });
   if (!parsed.success) {
     throw new PolicyError(source, parsed.error.issues.flatMap(toDetails));

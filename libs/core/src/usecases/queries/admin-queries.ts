@@ -6,7 +6,7 @@ import { AgentsRepository } from '../../db/agents.repository';
 import { AuditEventRow, AuditEventsRepository } from '../../db/audit-events.repository';
 import { GrantRow, GrantsRepository } from '../../db/grants.repository';
 import { UsersRepository } from '../../db/users.repository';
-import { decodeCursor, encodeCursor } from '../../db/pagination';
+import { decodeCursor, decodeUuidCursor, encodeCursor } from '../../db/pagination';
 import { AccessRequestPresenter, AccessRequestView, StoredDecision } from '../access-request.view';
 import { AgentView, agentView } from '../agents/agent.view';
 import { UserView, userView } from '../users/upsert-user';
@@ -136,7 +136,7 @@ export class AdminQueries {
   }
 
   async listAgents(filter: { limit: number; cursor?: string }): Promise<Page<AgentView>> {
-    const rows = await this.agents.list(this.db.client, { limit: filter.limit, after: filter.cursor });
+    const rows = await this.agents.list(this.db.client, { limit: filter.limit, after: filter.cursor ? decodeUuidCursor(filter.cursor) : undefined });
     return page(rows, filter.limit, agentView, (a) => a.id);
   }
 

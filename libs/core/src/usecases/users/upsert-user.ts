@@ -8,7 +8,7 @@ import { Config, ConfigError } from '../../config/config';
 import { Database } from '../../db/database';
 import { UserRow, UsersRepository } from '../../db/users.repository';
 import { AuditEventsRepository } from '../../db/audit-events.repository';
-import { parseInput, userBody, userId } from '../../validation';
+import { parseInput, refuseUnstorableText, userBody, userId } from '../../validation';
 import { Origin, actorName } from '../actor';
 
 /** A user as the API shows it. */
@@ -48,7 +48,10 @@ const directorySchema = z.object({ users: z.array(userBody.extend({ id: userId }
 /** Reads and validates a directory file; a bad one is a ConfigError naming the variable and the field. */
 export function readDirectoryFile(file: string): z.infer<typeof directorySchema>['users'] {
   try {
-    return parseInput(directorySchema, parse(readFileSync(file, 'utf8')), `directory file ${file}`).users;
+    const data: unknown = parse(readFileSync(file, 'utf8'));
+    // A display name with a NUL (YAML's "\0") would otherwise fail the start at the first upsert.
+    refuseUnstorableText(data, `directory file ${file}`);
+    return parseInput(directorySchema, data, `directory file ${file}`).users;
   } catch (error) {
     throw new ConfigError(`GATEHOUSE_DIRECTORY_FILE: ${(error as Error).message}`);
   }
