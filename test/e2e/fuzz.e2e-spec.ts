@@ -3,12 +3,12 @@ import fc from 'fast-check';
 import { exportJWK, generateKeyPair, JWK } from 'jose';
 import { z } from 'zod';
 import {
-  accessRequestBody, approveBody, denyBody, evaluateBody, listAuditQuery, listGrantsQuery, listRequestsQuery, pageQuery, registerAgentBody, revokeBody,
-  rotateAgentKeyBody, userBody, waitQuery,
+  accessRequestBody, approveBody, delegationBody, delegationsQuery, denyBody, evaluateBody, listAuditQuery, listGrantsQuery, listRequestsQuery, pageQuery,
+  registerAgentBody, revokeBody, rotateAgentKeyBody, userBody, waitQuery,
 } from '@gatehouse/core';
 import { ADMIN_TOKEN, Broker, call, INTROSPECTION_TOKEN, registerAgent, Reply, TestAgent } from '../support/broker';
 import { createScratchDatabase } from '../support/database';
-import { askFor, PII } from '../support/flows';
+import { askFor, delegate, PII } from '../support/flows';
 import { buttonClick, changesSubmission, FakeSlack } from '../support/fake-slack';
 import { people, Person, SIGNING_SECRET, startSlackBroker } from '../support/slack';
 import { encodeLoosely, Hints, hostileCursor, hostileId, hostileOf, hostileText, hostileValue, JsonSchema, mutate, mutation, queryString } from './fuzz.arbitraries';
@@ -114,8 +114,11 @@ describe('fuzz: every endpoint, generated input', () => {
     scratch = await createScratchDatabase();
     ({ broker, fake } = await startSlackBroker({ DATABASE_URL: scratch.url, GATEHOUSE_RECONCILE_INTERVAL: '1h' }));
     agent = await registerAgent(broker);
-    p = await people(broker, { alice: ['crm-owners'], carol: ['crm-owners'], bob: ['support'] });
+    p = await people(broker, { alice: ['crm-owners'], carol: ['crm-owners'], bob: ['support'], dan: ['support'] });
+    // bob delegated (his requests wait for approvers); dan did not (his wait for his consent).
+    await delegate(broker, agent, p.bob.id);
     for (let i = 0; i < 6; i++) pending.push((await askFor(agent, 'pending', { ...PII, onBehalfOf: p.bob.id })).id);
+    for (let i = 0; i < 3; i++) pending.push((await askFor(agent, 'pending', { ...PII, onBehalfOf: p.dan.id })).id);
     for (let i = 0; i < 4; i++) {
       const body = await askFor(agent, 'approved');
       approved.push(body.id);
@@ -216,7 +219,7 @@ describe('fuzz: every endpoint, generated input', () => {
     const requestId = fc.oneof(fc.nat().map((i) => pending[i % pending.length]), fc.uuid(), hostileText);
     const click = fc.record({
       slackUserId: user,
-      actionId: fc.constantFrom('gatehouse_approve', 'gatehouse_deny', 'gatehouse_approve_changes', 'gatehouse_consent_allow', 'some_other_action'),
+      actionId: fc.constantFrom('gatehouse_approve', 'gatehouse_deny', 'gatehouse_approve_changes', 'gatehouse_consent_once', 'gatehouse_consent_8h', 'gatehouse_consent_refuse', 'some_other_action'),
       requestId,
     }).map((x) => buttonClick(x as { slackUserId: string; actionId: string; requestId: string }));
     const submission = fc.record({
@@ -270,6 +273,9 @@ describe('fuzz: every endpoint, generated input', () => {
     ['POST /v1/admin/agents/{id}/suspend', optionalBody('admin', idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/suspend`))],
     ['POST /v1/admin/agents/{id}/resume', optionalBody('admin', idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/resume`))],
     ['PUT /v1/admin/agents/{id}/key', withBody('admin', 'PUT', idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/key`), hostileOf(schemaOf(rotateAgentKeyBody), jwkHints()))],
+    ['PUT /v1/admin/agents/{id}/delegations/{userId}', withBody('admin', 'PUT', fc.tuple(idFrom(() => victims), fc.oneof(fc.constantFrom(...Object.values(p).map((x) => x.id)), hostileId)).map(([a, u]) => `/v1/admin/agents/${a}/delegations/${u}`), hostileOf(schemaOf(delegationBody), { resources: fc.constantFrom(['crm.*'], ['crm.customers', 'crm.deals'], ['crm.nope']), expiresAt: fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString()) }))],
+    ['GET /v1/admin/agents/{id}/delegations', withQuery('admin', 'GET', idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/delegations`), hostileOf(schemaOf(delegationsQuery)))],
+    ['DELETE /v1/admin/agents/{id}/delegations/{userId}', fc.tuple(idFrom(() => victims), fc.oneof(fc.constantFrom(...Object.values(p).map((x) => x.id)), hostileId)).map(([a, u]): Sent => ({ as: 'admin', method: 'DELETE', path: `/v1/admin/agents/${a}/delegations/${u}` }))],
     ['PUT /v1/admin/users/{id}', withBody('admin', 'PUT', fc.oneof(fc.stringMatching(/^[a-z][a-z0-9.-]{0,20}$/), hostileId).map((id) => `/v1/admin/users/${id}`), hostileOf(schemaOf(userBody), userHints))],
     ['GET /v1/admin/users', withQuery('admin', 'GET', fc.constant('/v1/admin/users'), queryFor(pageQuery.extend({ group: z.string().max(64).optional() }), 'users'))],
     ['GET /v1/admin/access-requests', withQuery('admin', 'GET', fc.constant('/v1/admin/access-requests'), queryFor(listRequestsQuery, 'requests'))],
