@@ -1,5 +1,5 @@
 // Jest on Node 20 cannot load ESM-only packages (@nestjs/*, jose, ...): @swc/jest turns them into
-// CommonJS; every other node_modules package is left alone. See ENVIRONMENT.md.
+// CommonJS; every other node_modules package is left alone.
 const esmOnly = [
   '@nestjs', 'jose', 'file-type', 'strtok3', 'token-types', '@tokenizer', '@borewit',
   'uint8array-extras', 'load-esm', '@standard-schema',

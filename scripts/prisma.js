@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the Prisma CLI with the contract's default DATABASE_URL, because `prisma generate` falls back
-// to downloading a native engine when the datasource URL is unset (see ENVIRONMENT.md).
+// to downloading a native engine when the datasource URL is unset.
 const { spawnSync } = require('node:child_process');
 
 const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/gatehouse';

@@ -26,8 +26,8 @@ export class CancelAccessRequest {
       }
       if (requestTransition(row.status as RequestStatus, 'cancelled') === 'noop') return false;
       if ((await this.requests.decide(tx, row.id, 'cancelled', actor, input.now)) === 0) {
-        const now = await this.requests.findById(tx, row.id);
-        requestTransition(now!.status as RequestStatus, 'cancelled');
+        const current = await this.requests.findById(tx, row.id);
+        requestTransition(current!.status as RequestStatus, 'cancelled');
         return false;
       }
       await this.audit.append(tx, [{ type: 'request.cancelled', actor, sourceIp: input.sourceIp, requestId: row.id, agentId: row.agentId }]);
