@@ -38,3 +38,4 @@ export * from './usecases/access-requests/remind-approvers';
 export * from './usecases/access-requests/escalate-access-request';
 export * from './usecases/access-requests/decider';
 export * from './usecases/queries/describe-for-approvers';
+export * from './availability/dependency-failure';
