@@ -41,6 +41,8 @@ import { CoreLifecycle } from './core.lifecycle';
 import { RemindApprovers } from './usecases/access-requests/remind-approvers';
 import { EscalateAccessRequest } from './usecases/access-requests/escalate-access-request';
 import { DescribeForApprovers, RecordSlackMessage } from './usecases/queries/describe-for-approvers';
+import { Availability } from './availability/availability';
+import { ProcessLifecycle } from './availability/process-lifecycle';
 
 const services: Provider[] = [
   PrismaService, Database, AgentsRepository, UsersRepository, AccessRequestsRepository, GrantsRepository, SigningKeysRepository,
@@ -49,7 +51,7 @@ const services: Provider[] = [
   SubmitAccessRequest, GetAccessRequest, CancelAccessRequest, Decider, ApproveAccessRequest, DenyAccessRequest,
   TimeOutAccessRequest, GrantEnder, ReleaseGrant, RevokeGrant, ExpireGrant, IntrospectToken, Reconcile, RegisterAgent, SuspendAgent,
   ResumeAgent, RotateAgentKey, UpsertUser, LoadDirectory, AdminQueries, EvaluatePolicy, CoreLifecycle,
-  RemindApprovers, EscalateAccessRequest, DescribeForApprovers, RecordSlackMessage,
+  RemindApprovers, EscalateAccessRequest, DescribeForApprovers, RecordSlackMessage, Availability, ProcessLifecycle,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

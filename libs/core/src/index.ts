@@ -39,3 +39,6 @@ export * from './usecases/access-requests/escalate-access-request';
 export * from './usecases/access-requests/decider';
 export * from './usecases/queries/describe-for-approvers';
 export * from './availability/dependency-failure';
+export * from './availability/availability';
+export * from './availability/process-lifecycle';
+export * from './redis/redis-options';

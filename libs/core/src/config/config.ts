@@ -29,6 +29,8 @@ export class Config {
   maxRequestDurationSeconds!: number;
   rateLimit!: { points: number; durationSeconds: number };
   reconcileIntervalSeconds!: number;
+  /** Longest a graceful shutdown may take before what is left is cut (keep it under the orchestrator's grace period). */
+  shutdownTimeoutSeconds!: number;
   logLevel!: string;
   trustProxy!: boolean;
 }
@@ -81,6 +83,7 @@ const schema = z.object({
     .regex(/^\d+\/\d+[smh]$/, 'expected requests/window, e.g. 100/10s')
     .default('100/10s'),
   GATEHOUSE_RECONCILE_INTERVAL: durationSeconds.default(30),
+  GATEHOUSE_SHUTDOWN_TIMEOUT: durationSeconds.default(25),
   GATEHOUSE_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
@@ -126,6 +129,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxRequestDurationSeconds: e.GATEHOUSE_MAX_DURATION,
     rateLimit: { points: Number(points), durationSeconds: parseDuration(window) },
     reconcileIntervalSeconds: e.GATEHOUSE_RECONCILE_INTERVAL,
+    shutdownTimeoutSeconds: e.GATEHOUSE_SHUTDOWN_TIMEOUT,
     logLevel: e.LOG_LEVEL,
     trustProxy: e.GATEHOUSE_TRUST_PROXY === 'true',
   });

@@ -10,6 +10,8 @@ export class RedisService implements OnModuleDestroy {
   readonly client: Redis;
   private subscriber?: Redis;
   private lost = false;
+  /** Set once the process closes its connections on purpose (shutdown): a close then is no outage. */
+  closing = false;
 
   constructor(private readonly config: Config) {
     const { url, ...options } = redisConnectionOptions(config);
@@ -17,7 +19,7 @@ export class RedisService implements OnModuleDestroy {
     // ioredis emits an error on every failed reconnect; say once that Redis went away and once that it is back.
     this.client.on('error', () => undefined);
     this.client.on('close', () => {
-      if (!this.lost && this.client.status !== 'end') this.logger.warn('lost the Redis connection; reconnecting');
+      if (!this.lost && !this.closing) this.logger.warn('lost the Redis connection; reconnecting');
       this.lost = true;
     });
     this.client.on('ready', () => {
@@ -50,6 +52,7 @@ export class RedisService implements OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.closing = true;
     await Promise.allSettled([close(this.client), this.subscriber && close(this.subscriber)]);
   }
 }
