@@ -43,6 +43,7 @@ import { EscalateAccessRequest } from './usecases/access-requests/escalate-acces
 import { DescribeForApprovers, RecordSlackMessage } from './usecases/queries/describe-for-approvers';
 import { Availability } from './availability/availability';
 import { ProcessLifecycle } from './availability/process-lifecycle';
+import { RestoreLostJobs } from './usecases/restore-lost-jobs';
 
 const services: Provider[] = [
   PrismaService, Database, AgentsRepository, UsersRepository, AccessRequestsRepository, GrantsRepository, SigningKeysRepository,
@@ -51,7 +52,7 @@ const services: Provider[] = [
   SubmitAccessRequest, GetAccessRequest, CancelAccessRequest, Decider, ApproveAccessRequest, DenyAccessRequest,
   TimeOutAccessRequest, GrantEnder, ReleaseGrant, RevokeGrant, ExpireGrant, IntrospectToken, Reconcile, RegisterAgent, SuspendAgent,
   ResumeAgent, RotateAgentKey, UpsertUser, LoadDirectory, AdminQueries, EvaluatePolicy, CoreLifecycle,
-  RemindApprovers, EscalateAccessRequest, DescribeForApprovers, RecordSlackMessage, Availability, ProcessLifecycle,
+  RemindApprovers, EscalateAccessRequest, DescribeForApprovers, RecordSlackMessage, Availability, ProcessLifecycle, RestoreLostJobs,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

@@ -42,3 +42,4 @@ export * from './availability/dependency-failure';
 export * from './availability/availability';
 export * from './availability/process-lifecycle';
 export * from './redis/redis-options';
+export * from './usecases/restore-lost-jobs';

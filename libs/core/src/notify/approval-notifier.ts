@@ -4,6 +4,12 @@ import type { AccessRequestView } from '../usecases/access-request.view';
 /** Tells people about requests that need them and about what happened next. Slack is one implementation. */
 export interface ApprovalNotifier {
   requestChanged(view: AccessRequestView, event: string): Promise<void>;
+  /**
+   * Optional repair pass, run by the reconciler on its schedule: put back what a lost job or an
+   * emptied Redis dropped (e.g. approval messages never posted). Must be harmless to repeat; a
+   * failure is logged by the reconciler, never fatal.
+   */
+  reconcile?(now: Date): Promise<void>;
 }
 
 export const APPROVAL_NOTIFIER = Symbol('APPROVAL_NOTIFIER');

@@ -41,11 +41,17 @@ export class QueueService implements OnModuleDestroy {
     await withDeadline(this.queues[job.queue].add(name, job.schema.parse(data), this.options(name, data, options.runAt)), ENQUEUE_DEADLINE_MS, 'redis', `enqueue ${name}`);
   }
 
-  /** Adds many jobs of one queue in one round trip; fixed ids make it as harmless to repeat as `add`. */
-  async addBulk(queue: string, jobs: JobToAdd[]): Promise<void> {
-    if (jobs.length === 0) return;
-    const bulk = jobs.map(({ name, data, runAt }) => ({ name, data: JOBS[name].schema.parse(data), opts: this.options(name, data, runAt) }));
-    await withDeadline(this.queues[queue].addBulk(bulk), ENQUEUE_DEADLINE_MS, 'redis', `enqueue ${jobs.length} ${queue} job(s)`);
+  /** Adds many jobs in one round trip per queue; fixed ids make it as harmless to repeat as `add`. */
+  async addBulk(jobs: JobToAdd[]): Promise<void> {
+    const byQueue = new Map<string, { name: string; data: unknown; opts: JobsOptions }[]>();
+    for (const { name, data, runAt } of jobs) {
+      const queue = byQueue.get(JOBS[name].queue) ?? [];
+      queue.push({ name, data: JOBS[name].schema.parse(data), opts: this.options(name, data, runAt) });
+      byQueue.set(JOBS[name].queue, queue);
+    }
+    for (const [queue, bulk] of byQueue) {
+      await withDeadline(this.queues[queue].addBulk(bulk), ENQUEUE_DEADLINE_MS, 'redis', `enqueue ${bulk.length} ${queue} job(s)`);
+    }
   }
 
   /** Like add, but a Redis outage is logged instead of failing the request that already committed. */
