@@ -25,7 +25,7 @@ export class OpsController {
     if (this.lifecycle.draining) {
       throw new AccessError(AccessErrorCode.UNAVAILABLE, 'This instance is shutting down; send traffic to another.', [{ path: 'gatehouse', message: 'shutting down' }]);
     }
-    const down = await this.availability.probe();
+    const down = await this.availability.check();
     if (down.size > 0) throw unavailableError(down.keys());
     const info = { postgres: { status: 'up' }, redis: { status: 'up' } };
     return { status: 'ok', info, error: {}, details: info };

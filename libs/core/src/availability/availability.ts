@@ -68,6 +68,15 @@ export class Availability implements OnModuleDestroy {
     return dependency;
   }
 
+  /**
+   * The dependencies down, with why. While one is known down, answers at once (probes run twice a
+   * second meanwhile); otherwise probes now, so that an outage nobody has hit yet is found.
+   */
+  async check(): Promise<ReadonlyMap<Dependency, string>> {
+    if (this.down.size > 0) return new Map([...this.down].map(([dependency, { reason }]) => [dependency, reason]));
+    return this.probe();
+  }
+
   /** Pings both dependencies now (single-flight); returns the ones down, with why. */
   probe(): Promise<ReadonlyMap<Dependency, string>> {
     this.probing ??= this.runProbe().finally(() => (this.probing = undefined));
@@ -87,7 +96,8 @@ export class Availability implements OnModuleDestroy {
   private async runProbe(): Promise<ReadonlyMap<Dependency, string>> {
     const checks: [Dependency, () => Promise<void>][] = [
       ['postgres', () => this.db.ping()],
-      ['redis', () => this.redis.ping()],
+      // A command sent while disconnected would only wait for reconnects to fail.
+      ['redis', () => (this.redis.ready ? this.redis.ping() : Promise.reject(new Error(`Redis connection is ${this.redis.client.status}`)))],
     ];
     const results = await Promise.all(checks.map(async ([dependency, ping]) => {
       try {
