@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import Redis from 'ioredis';
 import { APPROVAL_NOTIFIER, ApprovalNotifier, CONNECT_TIMEOUT_MS, dependencyDown, loadConfig, PrismaService, Reconcile, RestoreLostJobs } from '@gatehouse/core';
 import { Broker, call, eventually, registerAgent, Reply, startBroker, TestAgent } from '../support/broker';
 import { createScratchDatabase } from '../support/database';
@@ -159,7 +160,7 @@ describe('the Postgres connect timeout', () => {
   });
 });
 
-describe('Redis restarted empty', () => {
+describe('jobs lost in Redis', () => {
   let lifecycle: Queue;
   let maintenance: Queue;
 
@@ -179,7 +180,7 @@ describe('Redis restarted empty', () => {
   const schedules = async () => (await maintenance.getJobSchedulers()).map((s) => s.key).sort();
   const grantRow = (id: string) => broker.prisma.grant.findUnique({ where: { id } });
 
-  it('comes back by itself: schedules re-created, lost delayed jobs restored, a grant past its lost expiry ended, sealing resumed', async () => {
+  it('after a restart empty, comes back by itself: schedules re-created, lost delayed jobs restored, a grant past its lost expiry ended, sealing resumed', async () => {
     expect(await schedules()).toEqual(['reconcile', 'seal-audit']);
     const short = (await ask(agent, { duration: '2s' })).body;
     const long = (await ask(agent, { duration: '15m' })).body;
@@ -224,6 +225,24 @@ describe('Redis restarted empty', () => {
     }, RECOVERY_MS, 100);
     expect(verified).toMatchObject({ valid: true, unsealed: 0, staleUnsealed: 0 });
     figures.auditSealedAfterRedisRestart = Date.now() - back;
+  });
+
+  it('after a reconnect with nothing lost, an expiry job that could not be enqueued is put back at once', async () => {
+    const long = (await ask(agent, { duration: '15m' })).body;
+    const jobId = `expire-${long.grant.id}`;
+    // As if Redis had been away when the grant committed: its enqueue failed.
+    expect(await lifecycle.remove(jobId)).toBe(1);
+    const killer = new Redis(redis.url);
+    try {
+      // Drops the broker's connections (not this one) without losing any data.
+      expect(Number(await killer.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'))).toBeGreaterThan(0);
+      expect(await killer.exists('outages:queues:intact')).toBe(1);
+    } finally {
+      killer.disconnect();
+    }
+    const restored = await eventually(() => lifecycle.getJob(jobId), RECOVERY_MS, 50);
+    expect(await restored.getState()).toBe('delayed');
+    expect(Math.abs(restored.timestamp + restored.delay - new Date(long.grant.expiresAt).getTime())).toBeLessThanOrEqual(5);
   });
 
   it('restoring the jobs again changes nothing: one job per fixed id', async () => {

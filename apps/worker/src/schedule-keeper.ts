@@ -19,7 +19,13 @@ export class ScheduleKeeper {
   private timer?: NodeJS.Timeout;
   private checking?: Promise<void>;
   private stopped = false;
-  private readonly onReconnect = () => void this.check();
+  // Enqueues may have failed while Redis was away (after commit, logged, left to the reconciler):
+  // put every delayed job back at once rather than let them end up to one reconcile interval late.
+  private readonly onReconnect = () => {
+    this.restoreWanted = true;
+    void this.check();
+  };
+  private restoreWanted = false;
 
   constructor(
     private readonly config: Config,
@@ -64,14 +70,23 @@ export class ScheduleKeeper {
 
   private async runCheck(): Promise<void> {
     if (this.stopped) return;
-    if (!(await this.redis.client.exists(this.marker))) {
-      this.logger.warn('Redis holds none of our jobs (restarted empty, flushed, or first start): re-creating schedules and delayed jobs');
-      await this.upsertSchedules();
-      await this.restore.execute(new Date());
-      await this.reconcile.execute(new Date());
-      // Written last: if anything above failed, the next check does it all again (it is idempotent).
-      await this.redis.client.set(this.marker, new Date().toISOString());
-      return;
+    const wanted = this.restoreWanted;
+    this.restoreWanted = false;
+    try {
+      const intact = (await this.redis.client.exists(this.marker)) === 1;
+      if (!intact || wanted) {
+        if (intact) this.logger.log('Redis is back: putting back any delayed job that could not be enqueued meanwhile');
+        else this.logger.warn('Redis holds none of our jobs (restarted empty, flushed, or first start): re-creating schedules and delayed jobs');
+        await this.upsertSchedules();
+        await this.restore.execute(new Date());
+        await this.reconcile.execute(new Date());
+        // Written last: if anything above failed, the next check does it all again (it is idempotent).
+        await this.redis.client.set(this.marker, new Date().toISOString());
+        return;
+      }
+    } catch (error) {
+      this.restoreWanted ||= wanted;
+      throw error;
     }
     const maintenance = this.queues.queues[QUEUES.maintenance];
     const schedulers = await Promise.all([JOBS.sealAudit.id(), JOBS.reconcile.id()].map((id) => maintenance.getJobScheduler(id)));

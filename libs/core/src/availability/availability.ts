@@ -3,7 +3,7 @@ import { AccessError, AccessErrorCode, ErrorDetail } from '@gatehouse/domain';
 import { Database } from '../db/database';
 import { PrismaService } from '../db/prisma.service';
 import { RedisService } from '../redis/redis.service';
-import { Dependency, dependencyDown, withDeadline } from './dependency-failure';
+import { Dependency, dependencyDown, DependencyTimeoutError, withDeadline } from './dependency-failure';
 
 /** Longest a probe waits for each dependency. */
 const PROBE_TIMEOUT_MS = 2000;
@@ -26,8 +26,9 @@ export function unavailableError(down: Iterable<Dependency | 'unknown'>): Access
 /**
  * What this process knows about Postgres and Redis, so the HTTP edge can answer 503 at once while
  * one is down instead of letting every request wait for its own timeout. A dependency is marked
- * down by a failed operation (reported here), a lost connection or a failed probe, and up again
- * only by a probe that succeeds: while anything is down, both are probed every 500 ms.
+ * down by a failed operation (reported here), a lost connection or a probe that failed (not one
+ * that was only slow), and up again only by a probe that succeeds: while anything is down, both
+ * are probed every 500 ms.
  */
 @Injectable()
 export class Availability implements OnModuleDestroy {
@@ -106,7 +107,9 @@ export class Availability implements OnModuleDestroy {
         return undefined;
       } catch (error) {
         const reason = (error as Error)?.message ?? String(error);
-        this.markDown(dependency, reason);
+        // A probe that is only slow (an overloaded pool) fails readiness but does not turn every
+        // request away; a failed connection does.
+        if (!(error instanceof DependencyTimeoutError) || this.down.has(dependency)) this.markDown(dependency, reason);
         return [dependency, reason] as const;
       }
     }));
