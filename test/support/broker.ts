@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, JWK, SignJWT } from 'jose';
 import { Config, loadConfig, PrismaService } from '@gatehouse/core';
+import { shutdown } from '@gatehouse/bootstrap';
 import { createHttpApp } from '../../apps/api/src/http-app';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
 
@@ -73,7 +74,10 @@ export async function startBroker(env: Record<string, string> = {}): Promise<Bro
     app,
     prisma: app.get(PrismaService),
     admin: (method, path, body) => call(`${url}${path}`, method, { token: ADMIN_TOKEN, body }),
-    close: () => app.close(),
+    // The same graceful shutdown SIGTERM runs.
+    close: async () => {
+      await shutdown(app, { timeoutMs: config.shutdownTimeoutSeconds * 1000 });
+    },
   };
 }
 

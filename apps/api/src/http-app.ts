@@ -1,23 +1,29 @@
-import { DynamicModule, INestApplication, Module } from '@nestjs/common';
+import { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
-import { Config, CoreModule, loggingModule, preflight, requestIdOf } from '@gatehouse/core';
-import { SlackModule, SlackNotifier } from '@gatehouse/slack';
+import { Availability, Config, preflight, requestIdOf, unavailableError } from '@gatehouse/core';
+import { drainOnShutdown, rootModule } from '@gatehouse/bootstrap';
 import { ApiModule } from './api.module';
 import { BODY_LIMIT, registerBodyParsers } from './http/body';
 import { registerAuthFailureLimit } from './http/auth-failures';
 import { registerInputChecks, routerRefusals } from './http/input';
 
-/** Root module of a process: logging, the shared core, and the parts this process runs. */
-export function rootModule(config: Config, parts: DynamicModule['imports']): DynamicModule {
-  @Module({})
-  class RootModule {}
-  // Slack approvals replace the log notifier and add /slack/events only when all three variables are set.
-  const slack = config.slack ? [SlackModule.forRoot()] : [];
-  const core = CoreModule.forRoot(config, { notifier: config.slack ? SlackNotifier : undefined });
-  return { module: RootModule, imports: [loggingModule(config), core, ...slack, ...(parts ?? [])] };
+/** Paths served whatever the dependencies do: liveness, readiness (it names what is down) and the docs. */
+const ALWAYS_OPEN = /^\/(health\/(live|ready)|docs)(\/|\?|$)/;
+
+/**
+ * While Postgres or Redis is known to be down, every other request is answered 503 at once (with
+ * Retry-After, by the error filter) instead of waiting for its own timeout and half-doing its
+ * after-commit effects. Availability probes twice a second, so service resumes as soon as both answer.
+ */
+function answerUnavailableWhileDown(fastify: FastifyInstance, availability: () => Availability | undefined): void {
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    const down = availability()?.unavailable ?? [];
+    done(down.length > 0 && !ALWAYS_OPEN.test(request.url) ? unavailableError(down) : undefined);
+  });
 }
 
 /** Creates the HTTP application (not yet listening); `extra` adds e.g. the worker to the same process. */
@@ -27,6 +33,9 @@ export async function createHttpApp(config: Config, extra: DynamicModule['import
   registerBodyParsers(adapter.getInstance());
   // Before NestFactory.create registers the middleware, so a refused address costs no work at all.
   registerAuthFailureLimit(adapter.getInstance(), config);
+  let availability: Availability | undefined;
+  // Hooks must be added before Nest boots Fastify; the service they read exists only after.
+  answerUnavailableWhileDown(adapter.getInstance(), () => availability);
   registerInputChecks(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(rootModule(config, [ApiModule, ...(extra ?? [])]), adapter, {
     // Nest's default exits the process on a boot error; throw instead, so runMain can print the
@@ -36,7 +45,9 @@ export async function createHttpApp(config: Config, extra: DynamicModule['import
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
+  availability = app.get(Availability);
+  // Not Nest's shutdown hooks: they close Redis and Postgres before HTTP. runMain calls `shutdown`.
+  drainOnShutdown(app);
 
   const document = SwaggerModule.createDocument(
     app,

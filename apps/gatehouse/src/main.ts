@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { loadConfig } from '@gatehouse/core';
+import { runMain } from '@gatehouse/bootstrap';
+// The one process that runs both transports composes them; everything else comes from libs.
 import { createHttpApp } from '../../api/src/http-app';
-import { runMain } from '../../api/src/run-main';
 import { WorkerModule } from '../../worker/src/worker.module';
 
 /** API and worker in one process: the default `npm start`. */
@@ -9,4 +10,5 @@ runMain(async () => {
   const config = loadConfig();
   const app = await createHttpApp(config, [WorkerModule]);
   await app.listen(config.port);
+  return app;
 });

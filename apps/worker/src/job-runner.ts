@@ -1,10 +1,12 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import { AccessError } from '@gatehouse/domain';
-import { AuditSealer, Config, EscalateAccessRequest, ExpireGrant, JOBS, JobName, QUEUES, QueueService, Reconcile, RemindApprovers, TimeOutAccessRequest } from '@gatehouse/core';
+import {
+  AuditSealer, Config, EscalateAccessRequest, ExpireGrant, JOBS, JobName, ProcessLifecycle, QUEUES, Reconcile, redisConnectionOptions,
+  RemindApprovers, TimeOutAccessRequest,
+} from '@gatehouse/core';
 import { SlackJobs } from '@gatehouse/slack';
-
-const SEAL_EVERY_MS = 1000;
+import { ScheduleKeeper } from './schedule-keeper';
 
 /** Permanent failures (bad payloads, domain refusals) must not be retried. */
 function asJobError(error: unknown): unknown {
@@ -26,7 +28,8 @@ async function whenDue<T>(job: Job, token: string | undefined, outcome: Promise<
 
 /**
  * Runs the queues: expiries and timeouts on time, the reconciler and the audit sealer on a
- * schedule. Each processor validates its payload and calls one use case.
+ * schedule (kept alive by ScheduleKeeper). Each processor validates its payload and calls one use
+ * case. On shutdown the workers stop once HTTP is drained, finishing the jobs they hold.
  */
 @Injectable()
 export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
@@ -35,7 +38,8 @@ export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     private readonly config: Config,
-    private readonly queues: QueueService,
+    private readonly schedules: ScheduleKeeper,
+    private readonly lifecycle: ProcessLifecycle,
     private readonly expireGrant: ExpireGrant,
     private readonly timeOut: TimeOutAccessRequest,
     private readonly reconcile: Reconcile,
@@ -47,7 +51,8 @@ export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const connection = { url: this.config.redisUrl };
+    // BullMQ's own reconnect backs off to 20 s; ours keeps the workers within a second of Redis.
+    const connection = redisConnectionOptions(this.config);
     const prefix = this.config.redisPrefix;
     this.workers = [
       new Worker(QUEUES.lifecycle, (job, token) => this.run(job, token), { connection, prefix, concurrency: 10 }),
@@ -58,15 +63,17 @@ export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
       worker.on('failed', (job, error) => this.logger.warn(`job ${job?.id} failed: ${error.message}`));
       worker.on('error', (error) => this.logger.warn(`worker ${worker.name}: ${error.message}`));
     }
-    const maintenance = this.queues.queues[QUEUES.maintenance];
-    await maintenance.upsertJobScheduler(JOBS.sealAudit.id(), { every: SEAL_EVERY_MS }, { name: 'sealAudit', data: {} });
-    await maintenance.upsertJobScheduler(JOBS.reconcile.id(), { every: this.config.reconcileIntervalSeconds * 1000 }, { name: 'reconcile', data: {} });
-    // Whatever a lost job missed while nothing ran is repaired before waiting for the schedule.
-    await this.reconcile.execute(new Date());
+    this.lifecycle.whenStoppingWork(() => this.closeWorkers());
+    await this.schedules.start();
+  }
+
+  /** Stops taking jobs and waits for the active ones to finish. */
+  async closeWorkers(): Promise<void> {
+    await Promise.allSettled(this.workers.map((w) => w.close()));
   }
 
   async onModuleDestroy(): Promise<void> {
-    await Promise.allSettled(this.workers.map((w) => w.close()));
+    await this.closeWorkers();
   }
 
   /** Exposed for tests: processes one job as a worker would. */

@@ -47,6 +47,9 @@ import { RequestPreparer } from './usecases/access-requests/prepare-request';
 import { DecideAfterConsent } from './usecases/delegations/decide-after-consent';
 import { AnswerConsent } from './usecases/delegations/answer-consent';
 import { EndDelegation, ListDelegations, PutDelegation } from './usecases/delegations/manage-delegations';
+import { Availability } from './availability/availability';
+import { ProcessLifecycle } from './availability/process-lifecycle';
+import { RestoreLostJobs } from './usecases/restore-lost-jobs';
 
 const services: Provider[] = [
   PrismaService, Database, AgentsRepository, UsersRepository, AccessRequestsRepository, GrantsRepository, SigningKeysRepository,
@@ -56,7 +59,7 @@ const services: Provider[] = [
   TimeOutAccessRequest, GrantEnder, ReleaseGrant, RevokeGrant, ExpireGrant, IntrospectToken, Reconcile, RegisterAgent, SuspendAgent,
   ResumeAgent, RotateAgentKey, UpsertUser, LoadDirectory, AdminQueries, EvaluatePolicy, CoreLifecycle,
   RemindApprovers, EscalateAccessRequest, DescribeForApprovers, DelegationsRepository, RequestPreparer, DecideAfterConsent,
-  AnswerConsent, PutDelegation, EndDelegation, ListDelegations, RotateSigningKey,
+  AnswerConsent, PutDelegation, EndDelegation, ListDelegations, RotateSigningKey, Availability, ProcessLifecycle, RestoreLostJobs,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

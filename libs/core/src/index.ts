@@ -46,3 +46,8 @@ export * from './usecases/delegations/manage-delegations';
 export type { UserRow, NamedUser } from './db/users.repository';
 export { UsersRepository } from './db/users.repository';
 export * from './usecases/keys/rotate-signing-key';
+export * from './availability/dependency-failure';
+export * from './availability/availability';
+export * from './availability/process-lifecycle';
+export * from './redis/redis-options';
+export * from './usecases/restore-lost-jobs';

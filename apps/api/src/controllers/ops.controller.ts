@@ -1,32 +1,34 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { ApiExcludeEndpoint, ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
-import { Database, Metrics, RedisService } from '@gatehouse/core';
+import { ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AccessError, AccessErrorCode } from '@gatehouse/domain';
+import { Availability, Metrics, ProcessLifecycle, unavailableError } from '@gatehouse/core';
 
 /** Liveness, readiness (Postgres and Redis) and Prometheus metrics. */
 @ApiTags('operations')
 @Controller()
 export class OpsController {
   constructor(
-    private readonly health: HealthCheckService,
-    private readonly indicator: HealthIndicatorService,
-    private readonly db: Database,
-    private readonly redis: RedisService,
+    private readonly availability: Availability,
+    private readonly lifecycle: ProcessLifecycle,
     private readonly metrics: Metrics,
   ) {}
 
+  /** Up while the process runs, whatever its dependencies do: restarting it would not bring them back. */
   @Get('health/live')
   live() {
     return { status: 'ok' };
   }
 
   @Get('health/ready')
-  @HealthCheck()
-  ready() {
-    return this.health.check([
-      () => this.probe('postgres', () => this.db.ping()),
-      () => this.probe('redis', () => this.redis.ping()),
-    ]);
+  @ApiOperation({ summary: '200 when Postgres and Redis answer; 503 UNAVAILABLE naming the one down, or while shutting down' })
+  async ready() {
+    if (this.lifecycle.draining) {
+      throw new AccessError(AccessErrorCode.UNAVAILABLE, 'This instance is shutting down; send traffic to another.', [{ path: 'gatehouse', message: 'shutting down' }]);
+    }
+    const down = await this.availability.check();
+    if (down.size > 0) throw unavailableError(down.keys());
+    const info = { postgres: { status: 'up' }, redis: { status: 'up' } };
+    return { status: 'ok', info, error: {}, details: info };
   }
 
   @Get('metrics')
@@ -35,18 +37,4 @@ export class OpsController {
   scrape() {
     return this.metrics.registry.metrics();
   }
-
-  private async probe(key: string, check: () => Promise<void>) {
-    const indicator = this.indicator.check(key);
-    try {
-      await withTimeout(check(), 2000);
-      return indicator.up();
-    } catch (error) {
-      return indicator.down({ message: (error as Error).message });
-    }
-  }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms).unref())]);
 }

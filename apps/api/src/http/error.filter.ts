@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { AccessError, AccessErrorCode, ErrorDetail } from '@gatehouse/domain';
+import { Availability, RETRY_AFTER_SECONDS, unavailableError } from '@gatehouse/core';
 
 /** The one place an error code becomes an HTTP status. Exhaustive: a new code must be mapped here. */
 export function httpStatusOf(code: AccessErrorCode): number {
@@ -73,6 +74,7 @@ function fromTransport(error: unknown): AccessError | undefined {
     if (status === 413) return new AccessError(AccessErrorCode.PAYLOAD_TOO_LARGE, 'The body is larger than 64 KB.');
     if (status === 415) return unreadableBody();
     if (status >= 400 && status < 500) return new AccessError(AccessErrorCode.VALIDATION_FAILED, error.message);
+    if (status === 503) return new AccessError(AccessErrorCode.UNAVAILABLE, error.message);
   }
   // Any other 4xx Fastify raises is about the request as sent (a malformed header, an aborted body).
   if (typeof e?.code === 'string' && e.code.startsWith('FST_ERR') && e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
@@ -81,26 +83,25 @@ function fromTransport(error: unknown): AccessError | undefined {
   return undefined;
 }
 
-/** Dependencies down (Postgres, Redis) answer 503, not 500. */
-function isUnavailable(error: unknown): boolean {
-  const e = error as { code?: string; name?: string; message?: string };
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'P1001', 'P1002', 'P1017', 'P2024'].includes(e?.code ?? '') ||
-    e?.name === 'PrismaClientInitializationError' || /Connection is closed|MaxRetriesPerRequestError|connect ECONNREFUSED/.test(e?.message ?? '');
-}
-
 /** Renders every error as {"error": {"code", "message", "details"}}. */
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
 
+  constructor(private readonly availability: Availability) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<FastifyReply>();
     let error = exception instanceof AccessError ? exception : fromTransport(exception);
-    if (!error && isUnavailable(exception)) {
-      this.logger.error(`dependency unavailable: ${(exception as Error).message}`);
-      error = new AccessError(AccessErrorCode.UNAVAILABLE, 'A dependency (Postgres or Redis) is unavailable; retry shortly.');
-      response.header('Retry-After', '5');
+    if (!error) {
+      // An outage is a 503, never a 500; the outage itself is logged once, by Availability.
+      const down = this.availability.report(exception);
+      if (down) {
+        this.logger.debug(`answered 503, ${down} unavailable: ${(exception as Error)?.message}`);
+        error = unavailableError([down]);
+      }
     }
+    if (error?.code === AccessErrorCode.UNAVAILABLE) response.header('Retry-After', String(RETRY_AFTER_SECONDS));
     if (!error) {
       this.logger.error({ err: exception }, 'unhandled error');
       response.status(500).send({ error: { code: 'INTERNAL', message: 'An unexpected error; it is logged with this request id.', details: [] } });

@@ -46,6 +46,8 @@ export class Config {
   /** Long-polls (`?wait=N`) one agent may hold at once in this process. */
   maxWaitsPerAgent!: number;
   reconcileIntervalSeconds!: number;
+  /** Longest a graceful shutdown may take before what is left is cut (keep it under the orchestrator's grace period). */
+  shutdownTimeoutSeconds!: number;
   logLevel!: string;
   /** Where logs go: stdout, unless the host process (a test) hands over a stream. Never read from the environment. */
   logDestination?: DestinationStream;
@@ -137,6 +139,7 @@ const schema = z.object({
   GATEHOUSE_AUTH_FAILURE_LIMIT: perWindow('failures/window, e.g. 30/60s').default({ points: 30, durationSeconds: 60 }),
   GATEHOUSE_MAX_WAITS_PER_AGENT: intString(1, 10_000).default(10),
   GATEHOUSE_RECONCILE_INTERVAL: durationSeconds.default(30),
+  GATEHOUSE_SHUTDOWN_TIMEOUT: durationSeconds.default(25),
   GATEHOUSE_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
@@ -183,6 +186,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authFailureLimit: e.GATEHOUSE_AUTH_FAILURE_LIMIT,
     maxWaitsPerAgent: e.GATEHOUSE_MAX_WAITS_PER_AGENT,
     reconcileIntervalSeconds: e.GATEHOUSE_RECONCILE_INTERVAL,
+    shutdownTimeoutSeconds: e.GATEHOUSE_SHUTDOWN_TIMEOUT,
     logLevel: e.LOG_LEVEL,
     trustProxy: e.GATEHOUSE_TRUST_PROXY === 'true',
   });

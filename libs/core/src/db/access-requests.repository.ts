@@ -177,6 +177,19 @@ export class AccessRequestsRepository {
     });
   }
 
+  /**
+   * Pending requests whose approval deadline is after `now`, in id order after `afterId`, with the
+   * times their timeout, reminder and escalation jobs are due. Read after Redis lost its data.
+   */
+  findPendingForDeadlineJobs(db: Tx, now: Date, afterId: string | undefined, limit: number): Promise<Pick<AccessRequestRow, 'id' | 'approvalExpiresAt' | 'remindAt' | 'escalateAt' | 'escalateTo' | 'escalatedAt'>[]> {
+    return db.accessRequest.findMany({
+      where: { status: 'pending', approvalExpiresAt: { gt: now }, ...(afterId ? { id: { gt: afterId } } : {}) },
+      select: { id: true, approvalExpiresAt: true, remindAt: true, escalateAt: true, escalateTo: true, escalatedAt: true },
+      orderBy: { id: 'asc' },
+      take: limit,
+    });
+  }
+
   findPendingForAgent(db: Tx, agentId: string): Promise<Pick<AccessRequestRow, 'id'>[]> {
     return db.accessRequest.findMany({ where: { agentId, status: 'pending' }, select: { id: true } });
   }

@@ -57,6 +57,19 @@ export class GrantsRepository {
     return db.grant.findMany({ where: { status: 'active', expiresAt: { lte: now } }, select: { id: true }, take: limit });
   }
 
+  /**
+   * Live grants (active, expiring after `now`), in id order after `afterId`: whose expiry jobs
+   * must exist. Read after Redis lost its data, to put those jobs back.
+   */
+  findLiveForExpiryJobs(db: Tx, now: Date, afterId: string | undefined, limit: number): Promise<Pick<GrantRow, 'id' | 'expiresAt'>[]> {
+    return db.grant.findMany({
+      where: { status: 'active', expiresAt: { gt: now }, ...(afterId ? { id: { gt: afterId } } : {}) },
+      select: { id: true, expiresAt: true },
+      orderBy: { id: 'asc' },
+      take: limit,
+    });
+  }
+
   /** Filters by the effective status: a row still `active` past its expiry counts as expired. */
   list(db: Tx, filter: { status?: string; agentId?: string; after?: Cursor; limit: number; now: Date }): Promise<GrantRow[]> {
     return db.grant.findMany({

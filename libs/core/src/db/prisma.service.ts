@@ -1,14 +1,44 @@
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { parse } from 'pg-connection-string';
 import { PrismaClient } from '@gatehouse/prisma';
 import { Config } from '../config/config';
 
+/**
+ * Longest wait for a new Postgres connection. node-postgres waits forever by default, so a
+ * Postgres that stopped answering (not refusing) held every request until the client gave up.
+ */
+export const CONNECT_TIMEOUT_MS = 5000;
+
 /** The one Prisma client of a process; only repositories (and the audit chain) use it. */
 @Injectable()
 export class PrismaService extends PrismaClient implements OnModuleDestroy {
+  private readonly lostListeners = new Set<(error: Error) => void>();
+
   constructor(config: Config) {
-    super({ adapter: new PrismaPg({ ...(parse(config.databaseUrl) as object), max: config.databasePoolSize }) });
+    const logger = new Logger(PrismaService.name);
+    const lost = (error: Error) => {
+      logger.warn(`a Postgres connection failed: ${error.message}`);
+      for (const listener of this.lostListeners) listener(error);
+    };
+    super({
+      adapter: new PrismaPg(
+        {
+          ...(parse(config.databaseUrl) as object),
+          max: config.databasePoolSize,
+          connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+          // Notice a peer that vanished without closing the connection (a failover, a cut network).
+          keepAlive: true,
+          keepAliveInitialDelayMillis: 10_000,
+        },
+        { onPoolError: lost, onConnectionError: lost },
+      ),
+    });
+  }
+
+  /** Calls `listener` when an open connection fails (the server closed it, the network dropped it). */
+  onConnectionLost(listener: (error: Error) => void): void {
+    this.lostListeners.add(listener);
   }
 
   async onModuleDestroy(): Promise<void> {

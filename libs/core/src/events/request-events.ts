@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { RedisService } from '../redis/redis.service';
+import { ProcessLifecycle } from '../availability/process-lifecycle';
 
 /**
  * Tells long-polling agents that a request changed. Publishing happens after commit; waiters
@@ -10,9 +11,12 @@ export class RequestEvents implements OnModuleDestroy {
   private readonly logger = new Logger(RequestEvents.name);
   private readonly waiters = new Map<string, Set<() => void>>();
   private subscribed?: Promise<unknown>;
-  private listening = false;
+  private closed = false;
 
-  constructor(private readonly redis: RedisService) {}
+  constructor(private readonly redis: RedisService, lifecycle: ProcessLifecycle) {
+    // A shutdown answers long-polls now, so they do not hold the drain for up to a minute.
+    lifecycle.whenDraining(() => this.close());
+  }
 
   private get channel(): string {
     return this.redis.key('request-changed');
@@ -23,12 +27,12 @@ export class RequestEvents implements OnModuleDestroy {
   }
 
   /**
-   * Resolves when the request changes, after `timeoutMs`, or when `signal` aborts (the client hung
-   * up), whichever comes first. The clock starts before the subscription, so a slow or unreachable
-   * Redis cannot stretch a hold past its time; a failed subscription rejects.
+   * Resolves when the request changes, after `timeoutMs`, when `signal` aborts (the client hung
+   * up), or at once while shutting down. The clock starts before the subscription, so a slow or
+   * unreachable Redis cannot stretch a hold past its time; a failed subscription rejects.
    */
   waitForChange(requestId: string, timeoutMs: number, ready?: () => Promise<boolean>, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.resolve();
+    if (this.closed || signal?.aborted) return Promise.resolve();
     return new Promise<void>((resolvePromise, rejectPromise) => {
       const set = this.waiters.get(requestId) ?? new Set();
       this.waiters.set(requestId, set);
@@ -52,25 +56,30 @@ export class RequestEvents implements OnModuleDestroy {
     });
   }
 
-  onModuleDestroy(): void {
+  /** Wakes every waiter now; later waits return at once. */
+  close(): void {
+    this.closed = true;
     for (const set of this.waiters.values()) for (const done of [...set]) done();
   }
 
+  onModuleDestroy(): void {
+    this.close();
+  }
+
   private subscribe(): Promise<unknown> {
-    this.subscribed ??= (async () => {
+    if (!this.subscribed) {
       const sub = this.redis.subscriberConnection();
-      if (!this.listening) {
+      if (sub.listenerCount('message') === 0) {
         sub.on('message', (_channel: string, requestId: string) => {
           for (const done of [...(this.waiters.get(requestId) ?? [])]) done();
         });
-        this.listening = true;
       }
-      await sub.subscribe(this.channel);
-    })().catch((error: unknown) => {
-      // Not cached: the next long-poll tries again instead of failing forever.
-      this.subscribed = undefined;
-      throw error;
-    });
+      // A failed subscription is tried again by the next wait.
+      this.subscribed = sub.subscribe(this.channel).catch((error: unknown) => {
+        this.subscribed = undefined;
+        throw error;
+      });
+    }
     return this.subscribed;
   }
 }

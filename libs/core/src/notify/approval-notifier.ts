@@ -4,7 +4,11 @@ import type { AccessRequestView } from '../usecases/access-request.view';
 /** Tells people about requests that need them and about what happened next. Slack is one implementation. */
 export interface ApprovalNotifier {
   requestChanged(view: AccessRequestView, event: string): Promise<void>;
-  /** Repairs what a lost job missed (a message never posted); run by the reconciler. */
+  /**
+   * Optional repair pass, run by the reconciler on its schedule: put back what a lost job or an
+   * emptied Redis dropped (e.g. approval messages never posted). Must be harmless to repeat; a
+   * failure is logged by the reconciler, never fatal.
+   */
   reconcile?(now: Date): Promise<void>;
   /** Whether this user can be asked, privately, to let an agent act for them (a Slack DM needs a linked user). */
   canAskConsent(user: { id: string; slackUserId: string | null }): boolean;

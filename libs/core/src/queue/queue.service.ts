@@ -1,7 +1,22 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { JobsOptions, Queue } from 'bullmq';
 import { Config } from '../config/config';
+import { withDeadline } from '../availability/dependency-failure';
+import { COMMAND_RETRIES, redisConnectionOptions } from '../redis/redis-options';
 import { JobData, JobName, JOBS, QUEUES } from './jobs';
+
+/**
+ * Longest wait for Redis to take a job. A queue that has not reached Redis since the process
+ * started waits for it without limit; this bounds that, so a request never hangs on an enqueue.
+ */
+const ENQUEUE_DEADLINE_MS = 3000;
+
+/** One job to enqueue: its name, payload and when it is due. */
+export interface JobToAdd<N extends JobName = JobName> {
+  name: N;
+  data: JobData<N>;
+  runAt?: Date;
+}
 
 /**
  * Enqueues typed jobs with fixed ids, so adding the same job twice is harmless. Enqueueing happens
@@ -13,7 +28,7 @@ export class QueueService implements OnModuleDestroy {
   readonly queues: Record<string, Queue>;
 
   constructor(private readonly config: Config) {
-    const connection = { url: config.redisUrl };
+    const connection = { ...redisConnectionOptions(config), maxRetriesPerRequest: COMMAND_RETRIES };
     this.queues = Object.fromEntries(
       Object.values(QUEUES).map((name) => [name, new Queue(name, { connection, prefix: config.redisPrefix })]),
     );
@@ -23,16 +38,20 @@ export class QueueService implements OnModuleDestroy {
 
   async add<N extends JobName>(name: N, data: JobData<N>, options: { runAt?: Date } = {}): Promise<void> {
     const job = JOBS[name];
-    const retry = 'retry' in job ? job.retry : { attempts: 5, backoff: { type: 'exponential', delay: 1000 } };
-    const opts: JobsOptions = {
-      jobId: job.id(data as never),
-      delay: options.runAt ? Math.max(0, options.runAt.getTime() - Date.now()) : undefined,
-      attempts: retry.attempts,
-      backoff: { ...retry.backoff },
-      removeOnComplete: { age: 3600 },
-      removeOnFail: { age: 24 * 3600 },
-    };
-    await this.queues[job.queue].add(name, job.schema.parse(data), opts);
+    await withDeadline(this.queues[job.queue].add(name, job.schema.parse(data), this.options(name, data, options.runAt)), ENQUEUE_DEADLINE_MS, 'redis', `enqueue ${name}`);
+  }
+
+  /** Adds many jobs in one round trip per queue; fixed ids make it as harmless to repeat as `add`. */
+  async addBulk(jobs: JobToAdd[]): Promise<void> {
+    const byQueue = new Map<string, { name: string; data: unknown; opts: JobsOptions }[]>();
+    for (const { name, data, runAt } of jobs) {
+      const queue = byQueue.get(JOBS[name].queue) ?? [];
+      queue.push({ name, data: JOBS[name].schema.parse(data), opts: this.options(name, data, runAt) });
+      byQueue.set(JOBS[name].queue, queue);
+    }
+    for (const [queue, bulk] of byQueue) {
+      await withDeadline(this.queues[queue].addBulk(bulk), ENQUEUE_DEADLINE_MS, 'redis', `enqueue ${bulk.length} ${queue} job(s)`);
+    }
   }
 
   /**
@@ -52,5 +71,18 @@ export class QueueService implements OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     await Promise.allSettled(Object.values(this.queues).map((q) => q.close()));
+  }
+
+  private options<N extends JobName>(name: N, data: JobData<N>, runAt: Date | undefined): JobsOptions {
+    const job = JOBS[name];
+    const retry = 'retry' in job ? job.retry : { attempts: 5, backoff: { type: 'exponential', delay: 1000 } };
+    return {
+      jobId: job.id(data as never),
+      delay: runAt ? Math.max(0, runAt.getTime() - Date.now()) : undefined,
+      attempts: retry.attempts,
+      backoff: { ...retry.backoff },
+      removeOnComplete: { age: 3600 },
+      removeOnFail: { age: 24 * 3600 },
+    };
   }
 }

@@ -1,16 +1,18 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Database } from '../db/database';
 import { AccessRequestsRepository } from '../db/access-requests.repository';
 import { GrantsRepository } from '../db/grants.repository';
 import { ExpireGrant } from './grants/expire-grant';
 import { TimeOutAccessRequest } from './access-requests/time-out-access-request';
 import { EscalateAccessRequest } from './access-requests/escalate-access-request';
+import { APPROVAL_NOTIFIER, ApprovalNotifier } from '../notify/approval-notifier';
 
 const BATCH = 500;
 
 /**
  * Postgres is the truth and queues are only how work gets done on time: this ends every grant and
- * times out every request whose job was lost. Runs at start-up and on a schedule.
+ * times out every request whose job was lost, then lets the notifier repair its own side (lost
+ * Slack posts). Runs at start-up, on a schedule, and after Redis lost its data.
  */
 @Injectable()
 export class Reconcile {
@@ -23,6 +25,7 @@ export class Reconcile {
     private readonly expireGrant: ExpireGrant,
     private readonly timeOut: TimeOutAccessRequest,
     private readonly escalate: EscalateAccessRequest,
+    @Inject(APPROVAL_NOTIFIER) private readonly notifier: ApprovalNotifier,
   ) {}
 
   async execute(now: Date): Promise<{ expired: number; timedOut: number; escalated: number }> {
@@ -46,6 +49,14 @@ export class Reconcile {
       if (due.length < BATCH) break;
     }
     if (expired + timedOut + escalated > 0) this.logger.log(`reconciled: ${expired} grant(s) expired, ${timedOut} request(s) timed out, ${escalated} escalated`);
+    // The notifier's repair is best effort: Postgres is already right, only messages may lag.
+    if (this.notifier.reconcile) {
+      try {
+        await this.notifier.reconcile(now);
+      } catch (error) {
+        this.logger.warn(`the notifier's reconcile failed (retried on the next pass): ${error}`);
+      }
+    }
     return { expired, timedOut, escalated };
   }
 }
