@@ -118,6 +118,9 @@ describe('operations', () => {
     expect(text).toMatch(/^gatehouse_decision_duration_seconds_count [1-9]\d*$/m);
     expect(text).toMatch(/^gatehouse_active_grants [1-9]\d*$/m);
     expect(text).toMatch(/^gatehouse_queue_lag_seconds\{queue="lifecycle"\} \d/m);
+    // Responses by route pattern and status: the route, never the raw path with its ids.
+    expect(text).toMatch(/^gatehouse_http_responses_total\{route="\/v1\/access-requests",status="201"\} [1-9]\d*$/m);
+    expect(text).not.toMatch(/gatehouse_http_responses_total\{route="\/v1\/access-requests\/[0-9a-f]{8}/);
   });
 
   it('serves Swagger UI and an OpenAPI document that lists the API', async () => {

@@ -107,6 +107,10 @@ describe('Redis down', () => {
   it('every endpoint answers 503 UNAVAILABLE with Retry-After, never 500, and serves again once Redis is back, with no restart', async () => {
     await redis.kill();
     figures.redisDownSlowestAnswer = await expectEveryEndpointUnavailable('redis');
+    // Metrics answer during an outage, when they matter most, with the gauges' last values.
+    const scrape = await timed(() => call(`${broker.url}/metrics`, 'GET'));
+    expect({ status: scrape.status, fast: scrape.ms < PROMPT_MS }).toEqual({ status: 200, fast: true });
+    expect(String(scrape.body)).toMatch(/^gatehouse_active_grants \d+$/m);
     // Later in an outage Redis clients reconnect a second apart: answers must stay prompt.
     await sleep(3000);
     figures.redisDownLaterSlowestAnswer = await expectEveryEndpointUnavailable('redis');

@@ -4,15 +4,15 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
-import { Availability, Config, preflight, requestIdOf, unavailableError } from '@gatehouse/core';
+import { Availability, Config, Metrics, preflight, requestIdOf, unavailableError } from '@gatehouse/core';
 import { drainOnShutdown, rootModule } from '@gatehouse/bootstrap';
 import { ApiModule } from './api.module';
 import { BODY_LIMIT, registerBodyParsers } from './http/body';
 import { registerAuthFailureLimit } from './http/auth-failures';
 import { registerInputChecks, routerRefusals } from './http/input';
 
-/** Paths served whatever the dependencies do: liveness, readiness (it names what is down) and the docs. */
-const ALWAYS_OPEN = /^\/(health\/(live|ready)|docs)(\/|\?|$)/;
+/** Paths served whatever the dependencies do: liveness, readiness (it names what is down), metrics and the docs. */
+const ALWAYS_OPEN = /^\/(health\/(live|ready)|metrics|docs)(\/|\?|$)/;
 
 /**
  * While Postgres or Redis is known to be down, every other request is answered 503 at once (with
@@ -26,6 +26,14 @@ function answerUnavailableWhileDown(fastify: FastifyInstance, availability: () =
   });
 }
 
+/** gatehouse_http_responses_total{route, status}: the route pattern (never the raw path, whose ids would explode the labels). */
+function countResponses(fastify: FastifyInstance, metrics: () => Metrics | undefined): void {
+  fastify.addHook('onResponse', (request, reply, done) => {
+    metrics()?.httpResponses.inc({ route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+    done();
+  });
+}
+
 /** Creates the HTTP application (not yet listening); `extra` adds e.g. the worker to the same process. */
 export async function createHttpApp(config: Config, extra: DynamicModule['imports'] = []): Promise<INestApplication> {
   await preflight(config);
@@ -36,6 +44,8 @@ export async function createHttpApp(config: Config, extra: DynamicModule['import
   let availability: Availability | undefined;
   // Hooks must be added before Nest boots Fastify; the service they read exists only after.
   answerUnavailableWhileDown(adapter.getInstance(), () => availability);
+  let metrics: Metrics | undefined;
+  countResponses(adapter.getInstance(), () => metrics);
   registerInputChecks(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(rootModule(config, [ApiModule, ...(extra ?? [])]), adapter, {
     // Nest's default exits the process on a boot error; throw instead, so runMain can print the
@@ -46,6 +56,7 @@ export async function createHttpApp(config: Config, extra: DynamicModule['import
   });
   app.useLogger(app.get(Logger));
   availability = app.get(Availability);
+  metrics = app.get(Metrics);
   // Not Nest's shutdown hooks: they close Redis and Postgres before HTTP. runMain calls `shutdown`.
   drainOnShutdown(app);
 

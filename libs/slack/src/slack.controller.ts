@@ -79,11 +79,10 @@ export class SlackController {
       await this.interactions.processEvent({ body: payload, ack, retryNum, retryReason });
     } catch (error) {
       this.logger.warn(`Slack event failed: ${error}`);
-      if (!acked) {
-        acked = true;
-        void res.status(500).send({ error: { code: 'INTERNAL', message: 'The Slack event could not be handled.', details: [] } });
-      }
-      return;
+      if (acked) return;
+      acked = true;
+      // Not yet answered: the error filter answers it, 503 with Retry-After for an outage (Slack retries).
+      throw error;
     }
     // Nothing listens for this kind of event: acknowledge so Slack does not retry it.
     await ack();

@@ -74,7 +74,11 @@ function fromTransport(error: unknown): AccessError | undefined {
     if (status === 413) return new AccessError(AccessErrorCode.PAYLOAD_TOO_LARGE, 'The body is larger than 64 KB.');
     if (status === 415) return unreadableBody();
     if (status >= 400 && status < 500) return new AccessError(AccessErrorCode.VALIDATION_FAILED, error.message);
-    if (status === 503) return new AccessError(AccessErrorCode.UNAVAILABLE, error.message);
+    if (status === 503) {
+      // Terminus' readiness answer: {status, info, error: {postgres: {...}}, details}; name what is down.
+      const down = Object.keys((error.getResponse() as { error?: Record<string, unknown> })?.error ?? {});
+      return unavailableError(down.filter((d): d is 'postgres' | 'redis' => d === 'postgres' || d === 'redis'));
+    }
   }
   // Any other 4xx Fastify raises is about the request as sent (a malformed header, an aborted body).
   if (typeof e?.code === 'string' && e.code.startsWith('FST_ERR') && e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {

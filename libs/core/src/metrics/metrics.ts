@@ -3,8 +3,13 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { Database } from '../db/database';
 import { GrantsRepository } from '../db/grants.repository';
 import { QueueService } from '../queue/queue.service';
+import { Availability } from '../availability/availability';
 
-/** Prometheus metrics of this process; gauges are read from their source at scrape time. */
+/**
+ * Prometheus metrics of this process; gauges are read from their source at scrape time. A scrape
+ * answers during an outage too (that is when it matters): a gauge whose source is down keeps its
+ * last value instead of waiting for it.
+ */
 @Injectable()
 export class Metrics {
   readonly registry = new Registry();
@@ -12,7 +17,8 @@ export class Metrics {
   readonly decisionSeconds: Histogram;
   readonly httpResponses: Counter<'route' | 'status'>;
 
-  constructor(db: Database, grants: GrantsRepository, queues: QueueService) {
+  constructor(db: Database, grants: GrantsRepository, queues: QueueService, availability: Availability) {
+    const up = (dependency: 'postgres' | 'redis') => !availability.unavailable.includes(dependency);
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_process_' });
     this.decisions = new Counter({ name: 'gatehouse_access_requests_total', help: 'Access requests by decision outcome', labelNames: ['outcome'], registers: [this.registry] });
     this.decisionSeconds = new Histogram({
@@ -27,7 +33,7 @@ export class Metrics {
       help: 'Grants active and not past their expiry',
       registers: [this.registry],
       async collect() {
-        this.set(await grants.countLive(db.client, new Date()));
+        if (up('postgres')) await grants.countLive(db.client, new Date()).then((n) => this.set(n), () => undefined);
       },
     });
     new Gauge({
@@ -37,8 +43,9 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         for (const [name, queue] of Object.entries(queues.queues)) {
-          const [oldest] = await queue.getJobs(['wait'], 0, 0, true);
-          this.set({ queue: name }, oldest ? Math.max(0, (Date.now() - oldest.timestamp - (oldest.opts.delay ?? 0)) / 1000) : 0);
+          if (!up('redis')) return;
+          const oldest = await queue.getJobs(['wait'], 0, 0, true).then(([job]) => job ?? null, () => undefined);
+          if (oldest !== undefined) this.set({ queue: name }, oldest ? Math.max(0, (Date.now() - oldest.timestamp - (oldest.opts.delay ?? 0)) / 1000) : 0);
         }
       },
     });
@@ -49,7 +56,8 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         for (const [name, queue] of Object.entries(queues.queues)) {
-          const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'failed');
+          if (!up('redis')) return;
+          const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'failed').catch(() => ({}));
           for (const [state, n] of Object.entries(counts)) this.set({ queue: name, state }, n);
         }
       },
