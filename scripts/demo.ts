@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Pool } from 'pg';
+import { shutdown } from '@gatehouse/bootstrap';
 import { loadConfig } from '@gatehouse/core';
 import { createGrantVerifier } from '@gatehouse/guard';
 import { AccessDeniedError, DelegationRequiredError, GatehouseAgent, generateAgentKeyPair, type AccessRequest, type Grant } from '@gatehouse/sdk';
@@ -117,7 +118,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       LOG_LEVEL: process.env.DEMO_LOG_LEVEL ?? 'silent',
     });
     const app = await createHttpApp(config, [WorkerModule]);
-    cleanup.push(() => app.close());
+    // The broker stops as it does on SIGTERM: HTTP drained first, then Redis, queues and Postgres.
+    cleanup.push(() => shutdown(app, { timeoutMs: config.shutdownTimeoutSeconds * 1000 }));
     await app.listen(port, '127.0.0.1');
     log(`broker    ${brokerUrl} (policy policies/default.yaml, a generated admin token)`);
 

@@ -3,7 +3,7 @@ import Redis from 'ioredis';
 import { APPROVAL_NOTIFIER, ApprovalNotifier, CONNECT_TIMEOUT_MS, dependencyDown, loadConfig, PrismaService, Reconcile, RestoreLostJobs } from '@gatehouse/core';
 import { Broker, call, eventually, registerAgent, Reply, startBroker, TestAgent } from '../support/broker';
 import { createScratchDatabase } from '../support/database';
-import { ask, expectError, introspect, PII, sleep } from '../support/flows';
+import { ask, expectError, introspect, LOW_RISK, PII, sleep } from '../support/flows';
 import { jobsWithId } from '../support/jobs';
 import { CuttableProxy, ThrowawayRedis, withPort } from '../support/outage';
 
@@ -194,6 +194,8 @@ describe('jobs lost in Redis', () => {
     expect(await lifecycle.getJobState(`expire-${short.grant.id}`)).toBe('delayed');
     expect(await lifecycle.getJobState(`timeout-${pending.id}`)).toBe('delayed');
 
+    // An assertion signed and captured before the outage: its jti will be forgotten with the data.
+    const captured = await agent.assertion();
     // Redis dies and comes back with nothing: every job and schedule is gone. The short grant
     // falls due meanwhile, so only the reconciler can end it.
     await redis.kill();
@@ -220,6 +222,11 @@ describe('jobs lost in Redis', () => {
     figures.lostExpiryEndedAfterRedisRestart = Date.now() - back;
     expect(ended).toMatchObject({ status: 'expired', endedBy: 'system' });
     expect(await grantRow(long.grant.id)).toMatchObject({ status: 'active' });
+
+    // The forgotten jtis cannot be replayed: what was issued before the restart is refused.
+    const replayed = await call(`${broker.url}/v1/access-requests`, 'POST', { token: captured, body: LOW_RISK });
+    expectError(replayed, 401, 'ASSERTION_REPLAYED');
+    expect(replayed.body.error.message).toContain('replay cache');
 
     // Sealing resumed: new events are chained and nothing is left unsealed.
     expect((await ask(agent)).status).toBe(201);

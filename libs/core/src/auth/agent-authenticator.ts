@@ -85,9 +85,13 @@ export class AgentAuthenticator {
       throw new AccessError(AccessErrorCode.AGENT_SUSPENDED, 'This agent is suspended; an admin must resume it.');
     }
     const ttl = Math.max(1, exp + CLOCK_SKEW_S - nowS + 1);
-    const fresh = await this.redis.client.set(this.redis.key('jti', agent.id, jti), '1', 'EX', ttl, 'NX');
-    if (fresh !== 'OK') {
+    const { fresh, since } = await this.redis.rememberAssertion(this.redis.key('jti', agent.id, jti), ttl, nowS);
+    if (!fresh) {
       throw new AccessError(AccessErrorCode.ASSERTION_REPLAYED, 'This assertion was already used; sign a new one with a fresh jti for every call.');
+    }
+    if (iat < since) {
+      // Redis lost the jtis it had seen: one issued before then could be a replay.
+      throw new AccessError(AccessErrorCode.ASSERTION_REPLAYED, 'This assertion was issued before the broker\'s replay cache started (Redis was restarted); sign a new one.');
     }
     return agent;
   }

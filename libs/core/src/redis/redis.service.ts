@@ -3,6 +3,23 @@ import Redis from 'ioredis';
 import { Config } from '../config/config';
 import { COMMAND_RETRIES, redisConnectionOptions } from './redis-options';
 
+/**
+ * Remembers an assertion's jti (SET NX with its TTL) and reads, creating it if missing, the time
+ * the replay cache started: one atomic round trip. Redis restarted empty forgets every jti; the
+ * start time then moves to now, so nothing issued before it (and possibly seen) is accepted.
+ */
+const REMEMBER_ASSERTION = `
+local since = redis.call('GET', KEYS[2])
+if not since then
+  since = ARGV[2]
+  redis.call('SET', KEYS[2], since)
+end
+local fresh = redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX')
+if fresh then return {1, tonumber(since)} end
+return {0, tonumber(since)}`;
+
+type WithAssertionScript = Redis & { rememberAssertion(jtiKey: string, sinceKey: string, ttl: number, nowSeconds: number): Promise<[number, number]> };
+
 /** The process's Redis command connection; every key it writes starts with the configured prefix. */
 @Injectable()
 export class RedisService implements OnModuleDestroy {
@@ -26,6 +43,17 @@ export class RedisService implements OnModuleDestroy {
       if (this.lost) this.logger.log('Redis connection is back');
       this.lost = false;
     });
+  }
+
+  /**
+   * Records a jti for `ttl` seconds; `fresh` is false when it was seen before. `since` is when the
+   * replay cache started (seconds): an assertion issued earlier may have been seen and forgotten.
+   */
+  async rememberAssertion(jtiKey: string, ttl: number, nowSeconds: number): Promise<{ fresh: boolean; since: number }> {
+    const client = this.client as WithAssertionScript;
+    if (!client.rememberAssertion) this.client.defineCommand('rememberAssertion', { numberOfKeys: 2, lua: REMEMBER_ASSERTION });
+    const [fresh, since] = await client.rememberAssertion(jtiKey, this.key('jti-since'), ttl, nowSeconds);
+    return { fresh: fresh === 1, since };
   }
 
   key(...parts: string[]): string {
