@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import { Broker, eventually, putUser, registerAgent, startBroker, TestAgent } from '../support/broker';
 import { ask, askFor, delegate, expectError, introspect, LOW_RISK, PII, users } from '../support/flows';
 import { FakeSlack } from '../support/fake-slack';
-import { answerConsent, buttons, click, people, Person, slackMessage, startSlackBroker, visibleText } from '../support/slack';
+import { answerConsent, buttons, click, people, Person, slackMessage, ephemeralsTo, settledRequest, startSlackBroker, visibleText } from '../support/slack';
 
 // A user named in onBehalfOf is a claim to prove: a live delegation proves it, or the user is asked
 // (a Slack DM), or the request is refused. Rules, approvers, tokens and the trail only see proven users.
@@ -122,9 +122,8 @@ describe('delegation by consent in Slack', () => {
   let p: Record<string, Person>;
 
   const row = (id: string) => broker.prisma.accessRequest.findUnique({ where: { id } });
-  const settled = (id: string, status: string) => eventually(async () => ((await row(id))?.status === status ? row(id) : undefined));
+  const settled = (id: string, status: string) => settledRequest(broker, id, status);
   const dmTo = (person: Person, requestId: string) => eventually(async () => fake.of('chat.postMessage', requestId).find((c) => c.body.channel === person.slack && !c.body.thread_ts));
-  const ephemeralsTo = (slack: string) => fake.of('chat.postEphemeral').filter((c) => c.body.user === slack);
 
   beforeAll(async () => {
     ({ broker, fake } = await startSlackBroker());
@@ -148,7 +147,7 @@ describe('delegation by consent in Slack', () => {
 
     expectError(await broker.admin('POST', `/v1/admin/access-requests/${req.id}/approve`, {}), 409, 'CONSENT_PENDING');
     await answerConsent(broker, p.bob.slack, 'once', req.id);
-    await eventually(async () => ephemeralsTo(p.bob.slack).find((c) => c.body.text.includes(`Only ${p.ceo.id}`)));
+    await eventually(async () => ephemeralsTo(fake, p.bob.slack).find((c) => c.body.text.includes(`Only ${p.ceo.id}`)));
     expect(await row(req.id)).toMatchObject({ status: 'pending', consent: 'pending' });
     const refusal = await broker.prisma.auditEvent.findFirst({ where: { requestId: req.id, type: 'approval.refused', actor: `user:${p.bob.id}` } });
     expect(refusal).not.toBeNull();
@@ -168,7 +167,7 @@ describe('delegation by consent in Slack', () => {
 
     // once allowed, the same request cannot be answered again
     await answerConsent(broker, p.ceo.slack, 'refuse', req.id);
-    await eventually(async () => ephemeralsTo(p.ceo.slack).find((c) => c.body.text.includes('already approved')));
+    await eventually(async () => ephemeralsTo(fake, p.ceo.slack).find((c) => c.body.text.includes('already approved')));
     expect(await row(req.id)).toMatchObject({ status: 'approved' });
   });
 

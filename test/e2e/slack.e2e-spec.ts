@@ -3,7 +3,7 @@ import { decodeJwt } from 'jose';
 import { Broker, call, eventually, registerAgent, Reply, startBroker, TestAgent } from '../support/broker';
 import { askFor, delegate, PII, sleep, verifyGrantToken } from '../support/flows';
 import { buttonClick, changesSubmission, FakeSlack } from '../support/fake-slack';
-import { buttons, CHANNEL, click, interact, people, Person, SIGNING_SECRET, slackMessage, startSlackBroker, visibleText } from '../support/slack';
+import { buttons, CHANNEL, click, interact, people, Person, SIGNING_SECRET, slackMessage, ephemeralsTo, settledRequest, startSlackBroker, visibleText } from '../support/slack';
 
 // jest ignores testTimeout inside a project's config (it is a global option): set it here.
 jest.setTimeout(20_000);
@@ -15,8 +15,7 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
   let p: Record<string, Person>;
 
   const row = (id: string) => broker.prisma.accessRequest.findUnique({ where: { id } });
-  /** Slack gets its answer (ack) before the decision commits: wait for the row to settle. */
-  const settled = (id: string, status: string) => eventually(async () => ((await row(id))?.status === status ? row(id) : undefined));
+  const settled = (id: string, status: string) => settledRequest(broker, id, status);
   const audit = (requestId: string, type?: string) => broker.prisma.auditEvent.findMany({ where: { requestId, ...(type ? { type } : {}) }, orderBy: { id: 'asc' } });
   const pii = (onBehalfOf: Person, overrides: Record<string, unknown> = {}) => askFor(agent, 'pending', { ...PII, onBehalfOf: onBehalfOf.id, ...overrides });
 
@@ -28,7 +27,6 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
   }
   const updates = (ts: string) => fake.aboutTs('chat.update', ts, 'ts');
   const replies = (ts: string) => fake.aboutTs('chat.postMessage', ts, 'thread_ts');
-  const ephemeralsTo = (slack: string) => fake.of('chat.postEphemeral').filter((c) => c.body.user === slack);
 
   beforeAll(async () => {
     ({ broker, fake } = await startSlackBroker());
@@ -71,7 +69,7 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     expect(visibleText(update.body)).toMatch(/<!date\^\d+\^/);
     const reply = await eventually(async () => replies(ts)[0]);
     expect(reply.body.text).toContain(`Approved by <@${p.carol.slack}>`);
-    expect(ephemeralsTo(p.carol.slack)).toHaveLength(0);
+    expect(ephemeralsTo(fake, p.carol.slack)).toHaveLength(0);
     expect(fake.of('chat.postMessage', req.id).filter((c) => !c.body.thread_ts)).toHaveLength(1);
   });
 
@@ -132,11 +130,11 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     await click(broker, p.lead1.slack, 'approve', req.id);
     await eventually(async () => (await broker.prisma.approval.count({ where: { requestId: req.id } })) === 1);
     await click(broker, p.lead1.slack, 'approve', req.id);
-    await eventually(async () => ephemeralsTo(p.lead1.slack)[0]);
+    await eventually(async () => ephemeralsTo(fake, p.lead1.slack)[0]);
     expect(await row(req.id)).toMatchObject({ status: 'pending' });
     expect(await broker.prisma.approval.count({ where: { requestId: req.id } })).toBe(1);
     expect(await audit(req.id, 'request.approval_received')).toHaveLength(1);
-    const again = await eventually(async () => ephemeralsTo(p.lead1.slack)[0]);
+    const again = await eventually(async () => ephemeralsTo(fake, p.lead1.slack)[0]);
     expect(again.body.text).toContain('already recorded');
     expect(again.body.text).toContain('1 more from a different person in sales-leads');
     const progress = await eventually(async () => replies(ts).find((c) => c.body.text.includes('Approval 1 of 2')));
@@ -157,7 +155,7 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     const req = await pii(p.alice);
     await posted(req.id);
     expect((await click(broker, p.bob.slack, 'approve', req.id)).status).toBe(200);
-    const note = await eventually(async () => ephemeralsTo(p.bob.slack).find((c) => JSON.stringify(c.body).includes('not an approver')));
+    const note = await eventually(async () => ephemeralsTo(fake, p.bob.slack).find((c) => JSON.stringify(c.body).includes('not an approver')));
     expect(note.body.channel).toBe(CHANNEL);
     expect(note.body.text).toContain('crm-owners');
     expect(await row(req.id)).toMatchObject({ status: 'pending' });
@@ -171,7 +169,7 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     const own = await pii(p.alice);
     await posted(own.id);
     await click(broker, p.alice.slack, 'approve', own.id);
-    const note = await eventually(async () => ephemeralsTo(p.alice.slack).find((c) => c.body.text.includes('own behalf')));
+    const note = await eventually(async () => ephemeralsTo(fake, p.alice.slack).find((c) => c.body.text.includes('own behalf')));
     expect(note.body.text).toContain('Nothing was recorded');
     expect(await row(own.id)).toMatchObject({ status: 'pending' });
     expect((await audit(own.id, 'approval.refused'))[0]).toMatchObject({ actor: `user:${p.alice.id}`, data: expect.objectContaining({ code: 'SELF_APPROVAL' }) });
@@ -183,7 +181,7 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     expect(buttons(dm.body)).toHaveLength(3);
     expect(await slackMessage(broker, ticket.id, 'requester')).toMatchObject({ channel: `D${p.erin.slack.slice(1)}`, ts: expect.any(String) });
     await click(broker, p.carol.slack, 'approve', ticket.id);
-    await eventually(async () => ephemeralsTo(p.carol.slack).find((c) => c.body.text.includes('Only') && c.body.text.includes(p.erin.id)));
+    await eventually(async () => ephemeralsTo(fake, p.carol.slack).find((c) => c.body.text.includes('Only') && c.body.text.includes(p.erin.id)));
     expect(await row(ticket.id)).toMatchObject({ status: 'pending' });
     await click(broker, p.erin.slack, 'approve', ticket.id);
     expect(await settled(ticket.id, 'approved')).toMatchObject({ decidedBy: `user:${p.erin.id}` });
@@ -196,7 +194,7 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     await posted(req.id);
     const stranger = `USTRANGER${Date.now()}`;
     expect((await click(broker, stranger, 'deny', req.id)).status).toBe(200);
-    const note = await eventually(async () => ephemeralsTo(stranger)[0]);
+    const note = await eventually(async () => ephemeralsTo(fake, stranger)[0]);
     expect(note.body.text).toContain('not linked to a Gatehouse user');
     expect(await row(req.id)).toMatchObject({ status: 'pending' });
     expect((await audit(req.id, 'approval.refused'))).toEqual([expect.objectContaining({ actor: `slack:${stranger}`, data: expect.objectContaining({ code: 'USER_NOT_FOUND', action: 'deny' }) })]);
@@ -232,7 +230,7 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     expect((await interact(broker, payload, { retryNum: 1 })).status).toBe(200);
     expect(await audit(req.id, 'request.approved')).toHaveLength(1);
     expect(await broker.prisma.grant.count({ where: { requestId: req.id } })).toBe(1);
-    const notes = await eventually(async () => (ephemeralsTo(p.dave.slack).filter((c) => c.body.text.includes('already approved')).length >= 2 ? ephemeralsTo(p.dave.slack) : undefined));
+    const notes = await eventually(async () => (ephemeralsTo(fake, p.dave.slack).filter((c) => c.body.text.includes('already approved')).length >= 2 ? ephemeralsTo(fake, p.dave.slack) : undefined));
     expect(notes.filter((c) => c.body.text.includes('changed nothing')).length).toBeGreaterThanOrEqual(2);
     await sleep(300);
     expect(replies(ts).filter((c) => c.body.text.includes('Approved'))).toHaveLength(1);
@@ -262,7 +260,7 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     await agent.call('POST', `/v1/access-requests/${cancelled.id}/cancel`);
     await eventually(async () => replies(posted2.ts).find((c) => c.body.text.includes('cancelled')));
     await click(broker, p.carol.slack, 'approve', cancelled.id);
-    const stale = await eventually(async () => ephemeralsTo(p.carol.slack).find((c) => c.body.text.includes('no longer pending')));
+    const stale = await eventually(async () => ephemeralsTo(fake, p.carol.slack).find((c) => c.body.text.includes('no longer pending')));
     expect(stale.body.text).toContain('cancelled');
     expect(await row(cancelled.id)).toMatchObject({ status: 'cancelled' });
   });

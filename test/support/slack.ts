@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Broker, call, putUser, Reply, startBroker } from './broker';
+import { Broker, call, eventually, putUser, Reply, startBroker } from './broker';
 import { buttonClick, FakeSlack, signedInteraction } from './fake-slack';
 
 export const SIGNING_SECRET = 'test-slack-signing-secret-0123456789';
@@ -82,4 +82,15 @@ export async function slackMessage(broker: Broker, requestId: string, kind: 'app
 export function answerConsent(broker: Broker, slackUserId: string, answer: 'once' | '8h' | 'refuse', requestId: string): Promise<Reply> {
   const actionId = { once: 'gatehouse_consent_once', '8h': 'gatehouse_consent_8h', refuse: 'gatehouse_consent_refuse' }[answer];
   return interact(broker, buttonClick({ slackUserId, actionId, requestId, channel: `D${slackUserId.slice(1)}` }));
+}
+
+/** A request's row once its status is `status`: Slack gets its ack before the decision commits. */
+export function settledRequest(broker: Broker, id: string, status: string) {
+  const row = () => broker.prisma.accessRequest.findUnique({ where: { id } });
+  return eventually(async () => ((await row())?.status === status ? row() : undefined));
+}
+
+/** The ephemeral notes Slack showed to one user. */
+export function ephemeralsTo(fake: FakeSlack, slackUserId: string) {
+  return fake.of('chat.postEphemeral').filter((c) => c.body.user === slackUserId);
 }
