@@ -11,9 +11,13 @@ const POLICY = 'test/fixtures/slack-policy.yaml';
 const FORECAST = { resource: 'finance.forecast', actions: ['read'], columns: ['quarter', 'revenue'], duration: '10m', reason: 'Prepare the board deck' };
 const TICKET = { resource: 'support.tickets', actions: ['read'], columns: ['subject', 'body'], duration: '10m', reason: 'Summarise ticket 9' };
 
-async function rowCounts(broker: Broker) {
-  const [requests, grants, delegations] = await Promise.all([broker.prisma.accessRequest.count(), broker.prisma.grant.count(), broker.prisma.delegation.count()]);
-  return { requests, grants, delegations };
+/** This agent's rows (the run's database is shared with the spec files running beside this one). */
+async function rowCounts(broker: Broker, agentId: string) {
+  const where = { where: { agentId } };
+  const [requests, grants, delegations, events] = await Promise.all([
+    broker.prisma.accessRequest.count(where), broker.prisma.grant.count(where), broker.prisma.delegation.count(where), broker.prisma.auditEvent.count(where),
+  ]);
+  return { requests, grants, delegations, events };
 }
 
 describe('delegation without Slack: only an admin delegation proves a user', () => {
@@ -29,7 +33,7 @@ describe('delegation without Slack: only an admin delegation proves a user', () 
   afterAll(() => broker.close());
 
   it('refuses every way of acting for someone who did not delegate (403 DELEGATION_REQUIRED), writing nothing', async () => {
-    const before = await rowCounts(broker);
+    const before = await rowCounts(broker, agent.id);
     // an executive, to satisfy onBehalfOf.groups and be approved at once
     expectError(await ask(agent, { ...FORECAST, onBehalfOf: u.ceo }), 403, 'DELEGATION_REQUIRED');
     // a colleague as "requester", so that this person alone may approve
@@ -38,7 +42,7 @@ describe('delegation without Slack: only an admin delegation proves a user', () 
     const refused = await ask(agent, { ...PII, onBehalfOf: `${u.owner}@example.com` });
     expectError(refused, 403, 'DELEGATION_REQUIRED');
     expect(refused.body.error.details).toEqual([{ path: 'onBehalfOf', message: expect.stringContaining('no live delegation') }]);
-    expect(await rowCounts(broker)).toEqual(before);
+    expect(await rowCounts(broker, agent.id)).toEqual(before);
   });
 
   it('a delegation limited to resources proves the user there only; the token says who acts for whom', async () => {

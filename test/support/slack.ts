@@ -1,14 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { Broker, call, eventually, putUser, Reply, startBroker } from './broker';
+import { createScratchDatabase } from './database';
 import { buttonClick, FakeSlack, signedInteraction } from './fake-slack';
 
 export const SIGNING_SECRET = 'test-slack-signing-secret-0123456789';
 export const CHANNEL = 'C0APPROVALS';
 
-/** A broker with Slack approvals on, talking to a fresh fake Slack. */
+/**
+ * A broker with Slack approvals on, talking to a fresh fake Slack, on a database of its own unless
+ * `env` names one: every broker's reconciler acts on every row it sees (as replicas do), so on a
+ * shared database it would time out another file's requests and tell its own fake Slack about them.
+ */
 export async function startSlackBroker(env: Record<string, string> = {}): Promise<{ broker: Broker; fake: FakeSlack }> {
   const fake = await new FakeSlack().start();
+  const scratch = env.DATABASE_URL ? undefined : await createScratchDatabase();
   const broker = await startBroker({
+    ...(scratch ? { DATABASE_URL: scratch.url } : {}),
     SLACK_BOT_TOKEN: 'xoxb-test-token',
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_APPROVALS_CHANNEL: CHANNEL,
@@ -18,6 +25,13 @@ export async function startSlackBroker(env: Record<string, string> = {}): Promis
     GATEHOUSE_REDIS_PREFIX: `${process.env.GATEHOUSE_REDIS_PREFIX}_slack_${randomUUID().slice(0, 8)}`,
     ...env,
   });
+  if (scratch) {
+    const close = broker.close;
+    broker.close = async () => {
+      await close();
+      await scratch.drop();
+    };
+  }
   return { broker, fake };
 }
 
