@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { ADMIN_TOKEN, Broker, call, Reply, registerAgent, startBroker, TestAgent } from '../support/broker';
-import { ask, askFor, expectError, introspect, nowSeconds, PII } from '../support/flows';
+import { ask, askFor, expectError, introspect, LOW_RISK, nowSeconds, PII } from '../support/flows';
 
 /** A JWT with `alg: none` and no signature, claiming to be `agentId`. */
 function unsecured(agentId: string, aud: string): string {
@@ -150,6 +150,54 @@ describe('agent authentication', () => {
       const es = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer(rotating.id).setSubject(rotating.id).setAudience(broker.url)
         .setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID()).sign(privateKey);
       expect((await withToken(es)).status).toBe(200);
+    });
+  });
+
+  describe('replicas', () => {
+    /** A call to `replica`, signed for it (its issuer is its own address). */
+    const on = async (replica: Broker, who: TestAgent, method: string, path: string, body?: unknown) =>
+      call(`${replica.url}${path}`, method, { token: await who.assertion({ aud: replica.config.issuer }), body });
+    const rowsOf = async (who: TestAgent) => ({
+      requests: await broker.prisma.accessRequest.count({ where: { agentId: who.id } }),
+      grants: await broker.prisma.grant.count({ where: { agentId: who.id, status: 'active' } }),
+    });
+
+    it('another replica refuses a suspended agent at once, and a rotated key', async () => {
+      const replica = await startBroker();
+      try {
+        const a = await registerAgent(broker);
+        // The replica authenticates the agent, and keeps it in memory.
+        expect((await on(replica, a, 'POST', '/v1/access-requests', LOW_RISK)).body.status).toBe('approved');
+        expect((await broker.admin('POST', `/v1/admin/agents/${a.id}/suspend`)).status).toBe(200);
+        expectError(await on(replica, a, 'POST', '/v1/access-requests', LOW_RISK), 403, 'AGENT_SUSPENDED');
+        expect(await rowsOf(a)).toEqual({ requests: 1, grants: 0 });
+
+        const b = await registerAgent(broker);
+        expect((await on(replica, b, 'GET', '/v1/grants')).status).toBe(200);
+        const { publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+        expect((await broker.admin('PUT', `/v1/admin/agents/${b.id}/key`, { publicJwk: await exportJWK(publicKey) })).status).toBe(200);
+        expectError(await on(replica, b, 'POST', '/v1/access-requests', LOW_RISK), 401, 'INVALID_ASSERTION');
+        expect(await rowsOf(b)).toEqual({ requests: 0, grants: 0 });
+      } finally {
+        await replica.close();
+      }
+    });
+
+    it('a replica that never heard of the suspension still writes nothing for the agent: Postgres decides', async () => {
+      // Another Redis prefix: it shares the database but not the channel that announces agent changes.
+      const deaf = await startBroker({ GATEHOUSE_REDIS_PREFIX: `${process.env.GATEHOUSE_REDIS_PREFIX}_deaf_${randomUUID().slice(0, 6)}` });
+      try {
+        const a = await registerAgent(broker);
+        expect((await on(deaf, a, 'POST', '/v1/access-requests', LOW_RISK)).body.status).toBe('approved');
+        expect((await broker.admin('POST', `/v1/admin/agents/${a.id}/suspend`)).status).toBe(200);
+        const before = await rowsOf(a);
+        expectError(await on(deaf, a, 'POST', '/v1/access-requests', LOW_RISK), 403, 'AGENT_SUSPENDED');
+        expect(await rowsOf(a)).toEqual(before);
+        // Having found out, it refuses at authentication from then on.
+        expectError(await on(deaf, a, 'GET', '/v1/grants'), 403, 'AGENT_SUSPENDED');
+      } finally {
+        await deaf.close();
+      }
     });
   });
 

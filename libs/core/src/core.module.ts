@@ -50,6 +50,7 @@ import { EndDelegation, ListDelegations, PutDelegation } from './usecases/delega
 import { Availability } from './availability/availability';
 import { ProcessLifecycle } from './availability/process-lifecycle';
 import { RestoreLostJobs } from './usecases/restore-lost-jobs';
+import { AgentChanges } from './events/agent-changes';
 
 const services: Provider[] = [
   PrismaService, Database, AgentsRepository, UsersRepository, AccessRequestsRepository, GrantsRepository, SigningKeysRepository,
@@ -60,6 +61,7 @@ const services: Provider[] = [
   ResumeAgent, RotateAgentKey, UpsertUser, LoadDirectory, AdminQueries, EvaluatePolicy, CoreLifecycle,
   RemindApprovers, EscalateAccessRequest, DescribeForApprovers, DelegationsRepository, RequestPreparer, DecideAfterConsent,
   AnswerConsent, PutDelegation, EndDelegation, ListDelegations, RotateSigningKey, Availability, ProcessLifecycle, RestoreLostJobs,
+  AgentChanges,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

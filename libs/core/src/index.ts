@@ -51,3 +51,4 @@ export * from './availability/availability';
 export * from './availability/process-lifecycle';
 export * from './redis/redis-options';
 export * from './usecases/restore-lost-jobs';
+export * from './events/agent-changes';

@@ -1,65 +1,20 @@
 import { Injectable } from '@nestjs/common';
-import { Prisma } from '@gatehouse/prisma';
+import type { Pool } from 'pg';
 import type { AccessRequest, Approval, Grant } from '@gatehouse/prisma';
 import type { RequestStatus } from '@gatehouse/domain';
 import { Tx } from './prisma.service';
 import { afterCursor, Cursor } from './pagination';
 import type { AuditEntry } from './audit-events.repository';
+import { SUBMIT_STATEMENT, submitValues } from './submit.statement';
 
 export type AccessRequestRow = AccessRequest;
 export type ApprovalRow = Approval;
-
-const value = (v: unknown, cast = ''): Prisma.Sql => Prisma.sql`${v}${Prisma.raw(cast)}`;
-const json = (v: unknown): Prisma.Sql => value(v === null ? null : JSON.stringify(v), '::jsonb');
-
-/**
- * Every column of access_requests as the submit statement writes it. The type spans every field
- * of the row, so a new column does not compile until it is written here: none is silently dropped.
- */
-function requestColumns(r: AccessRequestRow): Record<keyof AccessRequestRow, [column: string, value: Prisma.Sql]> {
-  return {
-    id: ['id', value(r.id, '::uuid')],
-    agentId: ['agent_id', value(r.agentId, '::uuid')],
-    onBehalfOf: ['on_behalf_of', value(r.onBehalfOf)],
-    resource: ['resource', value(r.resource)],
-    actions: ['actions', value(r.actions, '::text[]')],
-    columns: ['columns', value(r.columns, '::text[]')],
-    durationSeconds: ['duration_seconds', value(r.durationSeconds)],
-    reason: ['reason', value(r.reason)],
-    task: ['task', json(r.task)],
-    sourceIp: ['source_ip', value(r.sourceIp)],
-    status: ['status', value(r.status)],
-    decision: ['decision', json(r.decision)],
-    policyVersion: ['policy_version', value(r.policyVersion)],
-    riskScore: ['risk_score', value(r.riskScore)],
-    approverGroup: ['approver_group', value(r.approverGroup)],
-    requiredApprovals: ['required_approvals', value(r.requiredApprovals)],
-    approvalExpiresAt: ['approval_expires_at', value(r.approvalExpiresAt)],
-    idempotencyKey: ['idempotency_key', value(r.idempotencyKey)],
-    bodyHash: ['body_hash', value(r.bodyHash)],
-    decidedAt: ['decided_at', value(r.decidedAt)],
-    decidedBy: ['decided_by', value(r.decidedBy)],
-    decisionComment: ['decision_comment', value(r.decisionComment)],
-    remindAt: ['remind_at', value(r.remindAt)],
-    escalateAt: ['escalate_at', value(r.escalateAt)],
-    escalateTo: ['escalate_to', value(r.escalateTo)],
-    escalatedAt: ['escalated_at', value(r.escalatedAt)],
-    delegationId: ['delegation_id', value(r.delegationId, '::uuid')],
-    consent: ['consent', value(r.consent)],
-    createdAt: ['created_at', value(r.createdAt)],
-    updatedAt: ['updated_at', value(r.updatedAt)],
-  };
-}
 
 /** Access requests and the approvals people gave them. */
 @Injectable()
 export class AccessRequestsRepository {
   findById(db: Tx, id: string): Promise<AccessRequestRow | null> {
     return db.accessRequest.findUnique({ where: { id } });
-  }
-
-  findByIdempotencyKey(db: Tx, agentId: string, idempotencyKey: string): Promise<AccessRequestRow | null> {
-    return db.accessRequest.findUnique({ where: { agentId_idempotencyKey: { agentId, idempotencyKey } } });
   }
 
   /** Reads a request and locks its row until commit, so decisions on one request run one at a time. */
@@ -69,33 +24,24 @@ export class AccessRequestsRepository {
   }
 
   /**
-   * The submit hot path: inserts a new request, its grant (when approved at once) and their audit
-   * events in ONE statement, so it is atomic and costs one round trip. Throws a unique violation
-   * (23505) when the agent reused an Idempotency-Key concurrently.
+   * The submit hot path (see submit.statement.ts): request, grant and audit events in one prepared
+   * statement, only while the agent is still active with the key that signed the call. Returns
+   * whether it inserted; throws a unique violation (23505) when the agent reused an Idempotency-Key
+   * concurrently.
    */
-  async insertDecided(db: Tx, r: AccessRequestRow, grant: Grant | null, audit: AuditEntry[]): Promise<void> {
-    const events = JSON.stringify(audit.map((e) => ({
-      type: e.type, actor: e.actor, source_ip: e.sourceIp ?? null, request_id: e.requestId ?? null,
-      grant_id: e.grantId ?? null, agent_id: e.agentId ?? null, data: e.data ?? {},
-    })));
-    const g = grant;
-    const row = Object.values(requestColumns(r));
-    const columns = Prisma.join(row.map(([column]) => Prisma.raw(column)));
-    const values = Prisma.join(row.map(([, value]) => value));
-    await db.$executeRaw`
-      WITH r AS (
-        INSERT INTO access_requests (${columns}) VALUES (${values})
-        RETURNING id
-      ), g AS (
-        INSERT INTO grants (id, request_id, agent_id, subject, audience, resource, actions, columns, purpose, kid, issued_at, expires_at, status)
-        SELECT ${g?.id ?? null}::uuid, r.id, ${r.agentId}::uuid, ${g?.subject ?? null}, ${g?.audience ?? null}, ${g?.resource ?? null},
-          ${g?.actions ?? []}::text[], ${g?.columns ?? []}::text[], ${g?.purpose ?? null}, ${g?.kid ?? null}, ${g?.issuedAt ?? null},
-          ${g?.expiresAt ?? null}, 'active'
-        FROM r WHERE ${g !== null}
-      )
-      INSERT INTO audit_events (type, actor, source_ip, request_id, grant_id, agent_id, data)
-      SELECT e.type, e.actor, e.source_ip, e.request_id, e.grant_id, e.agent_id, e.data
-      FROM r, jsonb_to_recordset(${events}::jsonb) AS e(type text, actor text, source_ip text, request_id uuid, grant_id uuid, agent_id uuid, data jsonb)`;
+  async insertDecided(pool: Pool, guard: { agentId: string; keyId: string }, r: AccessRequestRow, grant: Grant | null, audit: AuditEntry[]): Promise<boolean> {
+    const { rows } = await pool.query<{ inserted: number }>({ ...SUBMIT_STATEMENT, values: submitValues(guard, r, grant, audit) });
+    return rows[0].inserted === 1;
+  }
+
+  /** An earlier request of this agent with this Idempotency-Key (prepared: SDK calls always send one). */
+  async findIdByIdempotencyKey(pool: Pool, agentId: string, idempotencyKey: string): Promise<{ id: string; bodyHash: string | null } | null> {
+    const { rows } = await pool.query<{ id: string; bodyHash: string | null }>({
+      name: 'gatehouse_request_by_idempotency_key',
+      text: 'SELECT id::text AS id, body_hash AS "bodyHash" FROM access_requests WHERE agent_id = $1::uuid AND idempotency_key = $2::text',
+      values: [agentId, idempotencyKey],
+    });
+    return rows[0] ?? null;
   }
 
   /** Conditional transition out of `pending`; returns 0 when someone else decided first. */

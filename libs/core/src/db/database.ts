@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
 import { PrismaService, Tx } from './prisma.service';
 
 /** Runs use-case work in one transaction; repositories take the transaction as their first argument. */
@@ -9,6 +10,11 @@ export class Database {
   /** The pool itself, for reads that need no transaction. */
   get client(): Tx {
     return this.prisma as unknown as Tx;
+  }
+
+  /** The same connections without Prisma, for the hot path's prepared statements (repositories only). */
+  get pool(): Pool {
+    return this.prisma.pool;
   }
 
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {

@@ -12,6 +12,7 @@ export class RequestEvents implements OnModuleDestroy {
   private readonly waiters = new Map<string, Set<() => void>>();
   private subscribed?: Promise<unknown>;
   private closed = false;
+  private listening = false;
 
   constructor(private readonly redis: RedisService, lifecycle: ProcessLifecycle) {
     // A shutdown answers long-polls now, so they do not hold the drain for up to a minute.
@@ -69,9 +70,11 @@ export class RequestEvents implements OnModuleDestroy {
   private subscribe(): Promise<unknown> {
     if (!this.subscribed) {
       const sub = this.redis.subscriberConnection();
-      if (sub.listenerCount('message') === 0) {
-        sub.on('message', (_channel: string, requestId: string) => {
-          for (const done of [...(this.waiters.get(requestId) ?? [])]) done();
+      // The subscriber connection is shared (agent changes too): listen once, to this channel only.
+      if (!this.listening) {
+        this.listening = true;
+        sub.on('message', (channel: string, requestId: string) => {
+          if (channel === this.channel) for (const done of [...(this.waiters.get(requestId) ?? [])]) done();
         });
       }
       // A failed subscription is tried again by the next wait.

@@ -3,7 +3,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { AccessError, AccessErrorCode, Decision } from '@gatehouse/domain';
 import { isUniqueViolation } from '../../db/errors';
 import { Database } from '../../db/database';
-import { AgentRow } from '../../db/agents.repository';
+import { AgentRow, AgentsRepository } from '../../db/agents.repository';
+import { AgentChanges } from '../../events/agent-changes';
 import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AuditEntry } from '../../db/audit-events.repository';
 import { Metrics } from '../../metrics/metrics';
@@ -38,6 +39,8 @@ export class SubmitAccessRequest {
     private readonly presenter: AccessRequestPresenter,
     private readonly effects: RequestEffects,
     private readonly metrics: Metrics,
+    private readonly agents: AgentsRepository,
+    private readonly agentChanges: AgentChanges,
   ) {}
 
   async execute(input: SubmitInput): Promise<{ view: AccessRequestView; replayed: boolean }> {
@@ -45,7 +48,7 @@ export class SubmitAccessRequest {
     const { agent, body, now } = input;
     const bodyHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
     if (input.idempotencyKey) {
-      const earlier = await this.requests.findByIdempotencyKey(this.db.client, agent.id, input.idempotencyKey);
+      const earlier = await this.requests.findIdByIdempotencyKey(this.db.pool, agent.id, input.idempotencyKey);
       if (earlier) return { view: await this.replay(earlier.id, earlier.bodyHash, bodyHash), replayed: true };
     }
 
@@ -55,16 +58,18 @@ export class SubmitAccessRequest {
     const issued = row.status === 'approved' ? this.issuer.build(row, { columns: row.columns, durationSeconds: decision.durationSeconds }, now, 'policy') : null;
     if (issued) entries.push(issued.audit);
     const grant = issued?.grant ?? null;
+    let inserted: boolean;
     try {
-      await this.requests.insertDecided(this.db.client, row, grant, entries);
+      inserted = await this.requests.insertDecided(this.db.pool, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries);
     } catch (error) {
       // Two retries with one Idempotency-Key raced: the loser answers with the winner's request.
       if (input.idempotencyKey && isUniqueViolation(error)) {
-        const winner = await this.requests.findByIdempotencyKey(this.db.client, agent.id, input.idempotencyKey);
+        const winner = await this.requests.findIdByIdempotencyKey(this.db.pool, agent.id, input.idempotencyKey);
         if (winner) return { view: await this.replay(winner.id, winner.bodyHash, bodyHash), replayed: true };
       }
       throw error;
     }
+    if (!inserted) await this.agentChangedMeanwhile(agent);
 
     const view = await this.presenter.request(row, grant, 0, now);
     this.metrics.decisions.inc({ outcome: askConsent ? 'consent' : decision.outcome });
@@ -75,6 +80,19 @@ export class SubmitAccessRequest {
       await this.effects.changed(row.id, askConsent ? 'consent_requested' : 'pending', view);
     }
     return { view, replayed: false };
+  }
+
+  /**
+   * The insert found the agent no longer active with the key that signed this call: it was suspended
+   * or re-keyed since it was read. Nothing was written; what this process kept about it is dropped.
+   */
+  private async agentChangedMeanwhile(agent: AgentRow): Promise<never> {
+    await this.agentChanges.changed(agent.id);
+    const now = await this.agents.findForAuthentication(this.db.pool, agent.id);
+    if (now && now.status !== 'active') {
+      throw new AccessError(AccessErrorCode.AGENT_SUSPENDED, 'This agent is suspended; an admin must resume it.');
+    }
+    throw new AccessError(AccessErrorCode.INVALID_ASSERTION, "The agent's key changed while this call was handled; sign a new assertion with the registered key.");
   }
 
   private async replay(requestId: string, storedHash: string | null, bodyHash: string): Promise<AccessRequestView> {

@@ -7,6 +7,7 @@ import { Database } from '../../db/database';
 import { AgentsRepository } from '../../db/agents.repository';
 import { AuditEventsRepository } from '../../db/audit-events.repository';
 import { GrantsRepository } from '../../db/grants.repository';
+import { AgentChanges } from '../../events/agent-changes';
 import { algorithmFor } from '../../auth/agent-authenticator';
 import { Origin, actorName } from '../actor';
 import { AgentView, agentView } from './agent.view';
@@ -52,11 +53,17 @@ export class RegisterAgent {
 /** Suspends an agent and revokes all its active grants in the same transaction. */
 @Injectable()
 export class SuspendAgent {
-  constructor(private readonly db: Database, private readonly agents: AgentsRepository, private readonly grants: GrantsRepository, private readonly audit: AuditEventsRepository) {}
+  constructor(
+    private readonly db: Database,
+    private readonly agents: AgentsRepository,
+    private readonly grants: GrantsRepository,
+    private readonly audit: AuditEventsRepository,
+    private readonly changes: AgentChanges,
+  ) {}
 
   async execute(input: { agentId: string; origin: Origin; now: Date }): Promise<{ agent: AgentView; revokedGrants: string[] }> {
     const actor = actorName(input.origin.actor);
-    return this.db.transaction(async (tx) => {
+    const result = await this.db.transaction(async (tx) => {
       if (!(await this.agents.findById(tx, input.agentId))) throw notFound(input.agentId);
       let revoked: string[] = [];
       if ((await this.agents.setStatus(tx, input.agentId, 'suspended', input.now)) === 1) {
@@ -68,38 +75,44 @@ export class SuspendAgent {
       }
       return { agent: agentView((await this.agents.findById(tx, input.agentId))!), revokedGrants: revoked };
     });
+    await this.changes.changed(input.agentId);
+    return result;
   }
 }
 
 /** Lets a suspended agent ask again. Its revoked grants stay revoked. */
 @Injectable()
 export class ResumeAgent {
-  constructor(private readonly db: Database, private readonly agents: AgentsRepository, private readonly audit: AuditEventsRepository) {}
+  constructor(private readonly db: Database, private readonly agents: AgentsRepository, private readonly audit: AuditEventsRepository, private readonly changes: AgentChanges) {}
 
   async execute(input: { agentId: string; origin: Origin; now: Date }): Promise<AgentView> {
-    return this.db.transaction(async (tx) => {
+    const view = await this.db.transaction(async (tx) => {
       if (!(await this.agents.findById(tx, input.agentId))) throw notFound(input.agentId);
       if ((await this.agents.setStatus(tx, input.agentId, 'active', input.now)) === 1) {
         await this.audit.append(tx, [{ type: 'agent.resumed', actor: actorName(input.origin.actor), sourceIp: input.origin.sourceIp, agentId: input.agentId }]);
       }
       return agentView((await this.agents.findById(tx, input.agentId))!);
     });
+    await this.changes.changed(input.agentId);
+    return view;
   }
 }
 
 /** Replaces an agent's public key; assertions signed with the old key stop verifying at once. */
 @Injectable()
 export class RotateAgentKey {
-  constructor(private readonly db: Database, private readonly agents: AgentsRepository, private readonly audit: AuditEventsRepository) {}
+  constructor(private readonly db: Database, private readonly agents: AgentsRepository, private readonly audit: AuditEventsRepository, private readonly changes: AgentChanges) {}
 
   async execute(input: { agentId: string; publicJwk: JWK; origin: Origin }): Promise<AgentView> {
     const key = await publicKeyOf(input.publicJwk);
-    return this.db.transaction(async (tx) => {
+    const view = await this.db.transaction(async (tx) => {
       const before = await this.agents.findById(tx, input.agentId);
       if (!before) throw notFound(input.agentId);
       const row = await this.agents.replaceKey(tx, input.agentId, key.publicJwk as object, key.keyId);
       await this.audit.append(tx, [{ type: 'agent.key_rotated', actor: actorName(input.origin.actor), sourceIp: input.origin.sourceIp, agentId: row.id, data: { from: before.keyId, to: row.keyId } }]);
       return agentView(row);
     });
+    await this.changes.changed(input.agentId);
+    return view;
   }
 }
