@@ -18,13 +18,22 @@ export interface MatchContext {
   riskScore: number;
 }
 
+/** Compiled globs: a policy names few patterns and decisions test them on every request. */
+const globs = new Map<string, RegExp>();
+
 /** "crm.*" -> /^crm\..*$/; "*" matches any run of characters, dots included. */
 export function globMatches(pattern: string, value: string): boolean {
-  const source = pattern
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${source}$`).test(value);
+  let regex = globs.get(pattern);
+  if (!regex) {
+    const source = pattern
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*');
+    regex = new RegExp(`^${source}$`);
+    if (globs.size > 10_000) globs.clear();
+    globs.set(pattern, regex);
+  }
+  return regex.test(value);
 }
 
 function inRange(value: number, range: { atMost?: number; atLeast?: number }): boolean {
