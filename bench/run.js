@@ -2,6 +2,7 @@
 // npm run bench [-- <which...>] [-- --duration 15 --connections 50 --rounds 2]
 // Each measurement prints the broker's figure beside a reference measured in the same run.
 const { hotPath } = require('./hot-path');
+const { policyDecisions } = require('./policy');
 
 const argv = process.argv.slice(2);
 const flag = (name, fallback) => {
@@ -9,7 +10,10 @@ const flag = (name, fallback) => {
   return at >= 0 ? Number(argv[at + 1]) : fallback;
 };
 const which = argv.filter((a, i) => !a.startsWith('--') && !argv[i - 1]?.startsWith('--'));
-const ALL = { 'hot-path': () => hotPath({ connections: flag('connections', 50), duration: flag('duration', 15), rounds: flag('rounds', 2) }) };
+const ALL = {
+  'hot-path': () => hotPath({ connections: flag('connections', 50), duration: flag('duration', 15), rounds: flag('rounds', 2) }),
+  policy: () => policyDecisions(),
+};
 
 async function main() {
   const chosen = which.length ? which : Object.keys(ALL);

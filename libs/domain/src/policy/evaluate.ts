@@ -1,6 +1,6 @@
 import { AccessError, AccessErrorCode } from '../errors';
 import { riskScore } from '../risk';
-import { conditionsHold } from './conditions';
+import { conditionsHold, globMatches } from './conditions';
 import { highestSensitivity } from './scope';
 import { Outcome, Policy, ResourcePolicy, Rule } from './types';
 
@@ -46,6 +46,21 @@ export interface Approval {
 
 const byId = (a: Rule, b: Rule) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
+/** Per policy: the rules that can match each of its resources (no `resources` condition, or one naming it). */
+const candidatesByPolicy = new WeakMap<Policy, Map<string, Rule[]>>();
+
+/** Only these rules can match a request on `resource`: a policy of many rules judges few per request. */
+export function rulesFor(policy: Policy, resource: string): Rule[] {
+  let index = candidatesByPolicy.get(policy);
+  if (!index) {
+    index = new Map(Object.keys(policy.resources).map((id) => [
+      id, policy.rules.filter((rule) => !rule.when.resources || rule.when.resources.some((pattern) => globMatches(pattern, id))),
+    ]));
+    candidatesByPolicy.set(policy, index);
+  }
+  return index.get(resource) ?? policy.rules;
+}
+
 function named(rules: Rule[]): string {
   return `${rules.length === 1 ? 'rule' : 'rules'} ${rules.map((rule) => rule.id).join(', ')}`;
 }
@@ -82,7 +97,7 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
     onBehalfOf: onBehalfOf !== null,
     now: input.now,
   });
-  const matching = policy.rules
+  const matching = rulesFor(policy, input.resource)
     .filter((rule) =>
       conditionsHold(rule.when, {
         agent: input.agent,
