@@ -3,6 +3,7 @@
 // Each measurement prints the broker's figure beside a reference measured in the same run.
 const { hotPath } = require('./hot-path');
 const { policyDecisions } = require('./policy');
+const { expiryLateness } = require('./expiry');
 
 const argv = process.argv.slice(2);
 const flag = (name, fallback) => {
@@ -13,6 +14,7 @@ const which = argv.filter((a, i) => !a.startsWith('--') && !argv[i - 1]?.startsW
 const ALL = {
   'hot-path': () => hotPath({ connections: flag('connections', 50), duration: flag('duration', 15), rounds: flag('rounds', 2) }),
   policy: () => policyDecisions(),
+  expiry: () => expiryLateness(),
 };
 
 async function main() {

@@ -98,6 +98,26 @@ describe('queue and reconciler', () => {
     }
   });
 
+  it('grants falling due together are ended in batches by their jobs, each once, with one audit event', async () => {
+    // 250 grants due in the same second: more than one batch of 200.
+    const due = Math.floor(Date.now() / 1000) + 4;
+    const grants = await Promise.all(Array.from({ length: 250 }, async () => {
+      const res = await agent.call('POST', REQUESTS, { ...lowRisk, duration: `${due - Math.floor(Date.now() / 1000)}s` });
+      expect(res.body.status).toBe('approved');
+      return res.body.grant.id as string;
+    }));
+    const ended = await eventually(async () => {
+      const rows = await broker.prisma.grant.findMany({ where: { id: { in: grants } } });
+      return rows.every((g) => g.status === 'expired') ? rows : undefined;
+    }, 20_000, 100);
+    for (const g of ended) expect(g.endedAt!.getTime()).toBeGreaterThanOrEqual(g.expiresAt.getTime());
+    const events = await broker.prisma.auditEvent.groupBy({ by: ['grantId'], where: { type: 'grant.expired', grantId: { in: grants } }, _count: { _all: true } });
+    expect(events).toHaveLength(250);
+    expect(events.every((e) => e._count._all === 1)).toBe(true);
+    const sample = await broker.prisma.auditEvent.findFirstOrThrow({ where: { type: 'grant.expired', grantId: grants[0] } });
+    expect(sample).toMatchObject({ actor: 'system', data: { expiresAt: ended.find((g) => g.id === grants[0])!.expiresAt.toISOString() } });
+  });
+
   it('an expiry job that runs before the grant is due changes nothing', async () => {
     const issued = await grant('15m');
     expect(await broker.app.get(ExpireGrant).execute({ grantId: issued.id, now: new Date() })).toBe('not_due');

@@ -17,6 +17,10 @@ export class AccessRequestsRepository {
     return db.accessRequest.findUnique({ where: { id } });
   }
 
+  findByIds(db: Tx, ids: string[]): Promise<AccessRequestRow[]> {
+    return db.accessRequest.findMany({ where: { id: { in: ids } } });
+  }
+
   /** Reads a request and locks its row until commit, so decisions on one request run one at a time. */
   async findForDecision(db: Tx, id: string): Promise<AccessRequestRow | null> {
     await db.$queryRaw`SELECT 1 FROM access_requests WHERE id = ${id}::uuid FOR UPDATE`;

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
 import type { Grant, Prisma } from '@gatehouse/prisma';
 import type { GrantStatus } from '@gatehouse/domain';
 import { Tx } from './prisma.service';
@@ -53,8 +54,44 @@ export class GrantsRepository {
       RETURNING id::text AS id, request_id::text AS "requestId"`;
   }
 
-  findDueForExpiry(db: Tx, now: Date, limit: number): Promise<Pick<GrantRow, 'id'>[]> {
-    return db.grant.findMany({ where: { status: 'active', expiresAt: { lte: now } }, select: { id: true }, take: limit });
+  /**
+   * Ends up to `limit` grants past their expiry, `first` among them when it is due, with their
+   * audit events, in one statement (prepared, on the pool): when thousands fall due together, the
+   * first job to run ends a batch and the jobs after it find nothing left to do. Rows another
+   * worker holds are skipped, not waited for. Returns the grants it ended.
+   */
+  async expireDue(pool: Pool, now: Date, limit: number, first: string | null): Promise<{ id: string; requestId: string }[]> {
+    const { rows } = await pool.query<{ id: string; requestId: string }>({
+      name: 'gatehouse_expire_due_grants',
+      text: `
+        WITH due AS (
+          SELECT id FROM grants
+           WHERE status = 'active' AND expires_at <= $1::timestamptz
+           ORDER BY (id = $3::uuid) DESC NULLS LAST, expires_at
+           LIMIT $2::int
+             FOR UPDATE SKIP LOCKED
+        ), ended AS (
+          UPDATE grants g SET status = 'expired', ended_at = $1::timestamptz, ended_by = 'system'
+            FROM due WHERE g.id = due.id
+          RETURNING g.id, g.request_id, g.agent_id, g.expires_at
+        ), audited AS (
+          INSERT INTO audit_events (type, actor, request_id, grant_id, agent_id, data)
+          SELECT 'grant.expired', 'system', request_id, id, agent_id,
+                 jsonb_build_object('expiresAt', to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+            FROM ended
+        )
+        SELECT id::text AS id, request_id::text AS "requestId" FROM ended`,
+      values: [now, limit, first],
+    });
+    return rows;
+  }
+
+  /** A grant's status and expiry, to tell "not due yet" from "already ended" (prepared, on the pool). */
+  async statusOf(pool: Pool, id: string): Promise<{ status: string; expiresAt: Date } | null> {
+    const { rows } = await pool.query<{ status: string; expiresAt: Date }>({
+      name: 'gatehouse_grant_status', text: 'SELECT status, expires_at AS "expiresAt" FROM grants WHERE id = $1::uuid', values: [id],
+    });
+    return rows[0] ?? null;
   }
 
   /**

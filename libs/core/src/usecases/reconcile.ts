@@ -33,9 +33,9 @@ export class Reconcile {
     let timedOut = 0;
     let escalated = 0;
     for (;;) {
-      const due = await this.grants.findDueForExpiry(this.db.client, now, BATCH);
-      for (const { id } of due) if ((await this.expireGrant.execute({ grantId: id, now })) === 'expired') expired++;
-      if (due.length < BATCH) break;
+      const ended = await this.expireGrant.expireDue(now);
+      expired += ended.length;
+      if (ended.length === 0) break;
     }
     for (;;) {
       const due = await this.requests.findPendingPastTimeout(this.db.client, now, BATCH);

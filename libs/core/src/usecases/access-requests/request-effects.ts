@@ -62,6 +62,28 @@ export class RequestEffects {
     }
   }
 
+  /**
+   * Grants ended in a batch (expired): people are told, with the requests read in one batch. Nobody
+   * long-polls a decided request, so there is nothing to publish.
+   */
+  async grantsEnded(requestIds: string[], event: string, now: Date): Promise<void> {
+    const db = this.db.client;
+    const ids = [...new Set(requestIds)];
+    const [rows, grants, counts] = await Promise.all([
+      this.requests.findByIds(db, ids),
+      this.grants.findByRequestIds(db, ids),
+      this.requests.countApprovals(db, ids),
+    ]);
+    const grantOf = new Map(grants.map((g) => [g.requestId, g]));
+    for (const row of rows) {
+      try {
+        await this.notifier.requestChanged(await this.presenter.request(row, grantOf.get(row.id) ?? null, counts.get(row.id) ?? 0, now), event);
+      } catch (error) {
+        this.logger.warn(`notifying ${event} for ${row.id} failed: ${error}`);
+      }
+    }
+  }
+
   /** Tells people without a state change (a reminder); nobody waits on it. */
   async notify(requestId: string, event: string): Promise<void> {
     try {
