@@ -67,6 +67,31 @@ async function main() {
     return reply.code(201).send({ id, status: 'approved', decision: { outcome: 'approve', rules: decision.rules }, grant: { id: grantId, token, expiresAt: expiresAt.toISOString() } });
   });
 
+  // The admin pending list's floor: the same three reads as the broker (a keyset page of requests,
+  // their grants, their approval counts), a cursor in the broker's format, JSON out.
+  app.get('/v1/admin/access-requests', async (req) => {
+    const limit = Math.min(200, Number(req.query.limit ?? 50));
+    const [at, id] = req.query.cursor ? Buffer.from(req.query.cursor, 'base64url').toString('utf8').split('|') : [null, null];
+    const { rows } = await pool.query(
+      `SELECT id::text AS id, agent_id::text AS "agentId", resource, actions, columns, duration_seconds AS "durationSeconds", reason, status, decision,
+              approver_group AS "approverGroup", required_approvals AS "requiredApprovals", approval_expires_at AS "approvalExpiresAt", created_at AS "createdAt"
+         FROM access_requests
+        WHERE status = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2::timestamptz, $3::uuid))
+        ORDER BY created_at, id LIMIT $4`,
+      [req.query.status ?? 'pending', at, id, limit],
+    );
+    const ids = rows.map((r) => r.id);
+    const [grants, counts] = await Promise.all([
+      pool.query('SELECT id::text AS id, request_id::text AS "requestId", status, expires_at AS "expiresAt" FROM grants WHERE request_id = ANY($1::uuid[])', [ids]),
+      pool.query('SELECT request_id::text AS "requestId", count(*)::int AS n FROM approvals WHERE request_id = ANY($1::uuid[]) GROUP BY request_id', [ids]),
+    ]);
+    const grantOf = new Map(grants.rows.map((g) => [g.requestId, g]));
+    const countOf = new Map(counts.rows.map((c) => [c.requestId, c.n]));
+    const items = rows.map((r) => ({ ...r, grant: grantOf.get(r.id), approval: { approvers: r.approverGroup, required: r.requiredApprovals, received: countOf.get(r.id) ?? 0, expiresAt: r.approvalExpiresAt } }));
+    const last = rows[rows.length - 1];
+    return { items, ...(rows.length === limit ? { nextCursor: Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url') } : {}) };
+  });
+
   const close = async () => {
     await app.close();
     await Promise.allSettled([pool.end(), redis.quit()]);

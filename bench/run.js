@@ -4,6 +4,7 @@
 const { hotPath } = require('./hot-path');
 const { policyDecisions } = require('./policy');
 const { expiryLateness } = require('./expiry');
+const { pendingList } = require('./pending-list');
 
 const argv = process.argv.slice(2);
 const flag = (name, fallback) => {
@@ -15,6 +16,7 @@ const ALL = {
   'hot-path': () => hotPath({ connections: flag('connections', 50), duration: flag('duration', 15), rounds: flag('rounds', 2) }),
   policy: () => policyDecisions(),
   expiry: () => expiryLateness(),
+  'pending-list': () => pendingList(),
 };
 
 async function main() {

@@ -3,9 +3,9 @@ import type { Pool } from 'pg';
 import type { AccessRequest, Approval, Grant } from '@gatehouse/prisma';
 import type { RequestStatus } from '@gatehouse/domain';
 import { Tx } from './prisma.service';
-import { afterCursor, Cursor } from './pagination';
+import { Cursor } from './pagination';
 import type { AuditEntry } from './audit-events.repository';
-import { SUBMIT_STATEMENT, submitValues } from './submit.statement';
+import { REQUEST_SELECT, SUBMIT_STATEMENT, submitValues } from './submit.statement';
 
 export type AccessRequestRow = AccessRequest;
 export type ApprovalRow = Approval;
@@ -98,18 +98,32 @@ export class AccessRequestsRepository {
     return db.accessRequest.findMany({ where: { delegationId: { in: delegationIds }, status: 'pending' }, select: { id: true, agentId: true } });
   }
 
-  listForAdmin(db: Tx, filter: { status?: string; agentId?: string; resource?: string; after?: Cursor; limit: number }): Promise<AccessRequestRow[]> {
-    return db.accessRequest.findMany({
-      where: {
-        ...(filter.status ? { status: filter.status } : {}),
-        ...(filter.agentId ? { agentId: filter.agentId } : {}),
-        ...(filter.resource ? { resource: filter.resource } : {}),
-        ...afterCursor(filter.after),
-      },
-      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-      take: filter.limit,
+  /**
+   * A page of requests in (created_at, id) order after a cursor, filtered. Prepared statements on the
+   * pool, one per combination of filters so that each gets a plan using its index; the keyset is a
+   * row comparison, which the (status, created_at, id) index serves directly.
+   */
+  async listForAdmin(pool: Pool, filter: { status?: string; agentId?: string; resource?: string; after?: Cursor; limit: number }): Promise<AccessRequestRow[]> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const add = (condition: string, value: unknown) => where.push(condition.replace('?', `$${values.push(value)}`));
+    if (filter.status) add('status = ?::text', filter.status);
+    if (filter.agentId) add('agent_id = ?::uuid', filter.agentId);
+    if (filter.resource) add('resource = ?::text', filter.resource);
+    if (filter.after) {
+      values.push(filter.after.createdAt, filter.after.id);
+      where.push(`(created_at, id) > ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
+    }
+    values.push(filter.limit);
+    const name = `gatehouse_list_requests_${filter.status ? 's' : ''}${filter.agentId ? 'a' : ''}${filter.resource ? 'r' : ''}${filter.after ? 'c' : ''}`;
+    const { rows } = await pool.query<AccessRequestRow>({
+      name,
+      text: `SELECT ${REQUEST_SELECT} FROM access_requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id LIMIT $${values.length}::int`,
+      values,
     });
+    return rows;
   }
+
 
   findPendingPastTimeout(db: Tx, now: Date, limit: number): Promise<Pick<AccessRequestRow, 'id'>[]> {
     return db.accessRequest.findMany({
@@ -151,10 +165,15 @@ export class AccessRequestsRepository {
   }
 
   /** Approval counts of many requests in one query (list pages). */
-  async countApprovals(db: Tx, requestIds: string[]): Promise<Map<string, number>> {
-    const rows = await db.approval.groupBy({ by: ['requestId'], where: { requestId: { in: requestIds } }, _count: { _all: true } });
-    return new Map(rows.map((r) => [r.requestId, r._count._all]));
+  async countApprovals(pool: Pool, requestIds: string[]): Promise<Map<string, number>> {
+    const { rows } = await pool.query<{ requestId: string; n: number }>({
+      name: 'gatehouse_count_approvals',
+      text: 'SELECT request_id AS "requestId", count(*)::int AS n FROM approvals WHERE request_id = ANY($1::uuid[]) GROUP BY request_id',
+      values: [requestIds],
+    });
+    return new Map(rows.map((r) => [r.requestId, r.n]));
   }
+
 
   listApprovals(db: Tx, requestId: string): Promise<ApprovalRow[]> {
     return db.approval.findMany({ where: { requestId }, orderBy: { createdAt: 'asc' } });

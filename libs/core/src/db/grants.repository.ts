@@ -4,6 +4,7 @@ import type { Grant, Prisma } from '@gatehouse/prisma';
 import type { GrantStatus } from '@gatehouse/domain';
 import { Tx } from './prisma.service';
 import { afterCursor, Cursor } from './pagination';
+import { GRANT_SELECT } from './submit.statement';
 
 export type GrantRow = Grant;
 
@@ -22,8 +23,14 @@ export class GrantsRepository {
     return db.grant.findUnique({ where: { requestId } });
   }
 
-  findByRequestIds(db: Tx, requestIds: string[]): Promise<GrantRow[]> {
-    return db.grant.findMany({ where: { requestId: { in: requestIds } } });
+  /** The grants of many requests in one query (list pages, batches of notifications). */
+  async findByRequestIds(pool: Pool, requestIds: string[]): Promise<GrantRow[]> {
+    const { rows } = await pool.query<GrantRow>({
+      name: 'gatehouse_grants_by_request_ids',
+      text: `SELECT ${GRANT_SELECT} FROM grants WHERE request_id = ANY($1::uuid[])`,
+      values: [requestIds],
+    });
+    return rows;
   }
 
   /**

@@ -111,3 +111,8 @@ export function submitValues(guard: { agentId: string; keyId: string }, request:
     JSON.stringify(events),
   ];
 }
+
+/** Every column of access_requests as a row of the API's shape (the select list of the hot reads). */
+export const REQUEST_SELECT = requestFields.map((f) => `${REQUEST[f][0]} AS "${f}"`).join(', ');
+/** Every column of grants as a row of the API's shape. */
+export const GRANT_SELECT = ['request_id AS "requestId"', ...grantFields.map((f) => `${GRANT[f][0]} AS "${f}"`)].join(', ');

@@ -71,8 +71,8 @@ export class RequestEffects {
     const ids = [...new Set(requestIds)];
     const [rows, grants, counts] = await Promise.all([
       this.requests.findByIds(db, ids),
-      this.grants.findByRequestIds(db, ids),
-      this.requests.countApprovals(db, ids),
+      this.grants.findByRequestIds(this.db.pool, ids),
+      this.requests.countApprovals(this.db.pool, ids),
     ]);
     const grantOf = new Map(grants.map((g) => [g.requestId, g]));
     for (const row of rows) {

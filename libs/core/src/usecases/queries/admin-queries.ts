@@ -83,9 +83,9 @@ export class AdminQueries {
   ) {}
 
   async listRequests(filter: { status?: string; agentId?: string; resource?: string; limit: number; cursor?: string }, now: Date): Promise<Page<AccessRequestView>> {
-    const rows = await this.requests.listForAdmin(this.db.client, { ...filter, after: filter.cursor ? decodeCursor(filter.cursor) : undefined });
+    const rows = await this.requests.listForAdmin(this.db.pool, { ...filter, after: filter.cursor ? decodeCursor(filter.cursor) : undefined });
     const ids = rows.map((r) => r.id);
-    const [grants, counts] = await Promise.all([this.grants.findByRequestIds(this.db.client, ids), this.requests.countApprovals(this.db.client, ids)]);
+    const [grants, counts] = await Promise.all([this.grants.findByRequestIds(this.db.pool, ids), this.requests.countApprovals(this.db.pool, ids)]);
     const grantOf = new Map(grants.map((g) => [g.requestId, g]));
     // Admin lists never carry tokens: render grants without signing.
     const items = await Promise.all(rows.map(async (r) => {
