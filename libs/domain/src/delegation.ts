@@ -20,6 +20,9 @@ export interface DelegationFacts {
 /** A delegation as people see it: live, past its end, or ended by someone. */
 export type DelegationStatus = 'live' | 'expired' | 'ended';
 
+/** Where a request stands with the user it names: asked, allowed, or refused (null: never asked). */
+export type ConsentState = 'pending' | 'allowed' | 'refused';
+
 /** The user's answer in Slack to "agent A asks to act for you". */
 export type ConsentAnswer = 'allow_once' | 'allow_for_8h' | 'refuse';
 

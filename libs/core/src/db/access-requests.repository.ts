@@ -1,30 +1,43 @@
 import { Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
-import type { AccessRequest, Approval, Grant } from '@gatehouse/prisma';
-import type { RequestStatus } from '@gatehouse/domain';
+import type { AccessRequest, Approval } from '@gatehouse/prisma';
+import type { ConsentState, RequestStatus, StoredDecision } from '@gatehouse/domain';
 import { Tx } from './prisma.service';
 import { Cursor } from './pagination';
 import type { AuditEntry } from './audit-events.repository';
 import { REQUEST_SELECT, SUBMIT_STATEMENT, submitValues } from './submit.statement';
+import type { GrantRow } from './grants.repository';
 
-export type AccessRequestRow = AccessRequest;
+/** An access request as the use cases see it: the stored row with its statuses and decision typed. */
+export type AccessRequestRow = Omit<AccessRequest, 'status' | 'decision' | 'consent'> & {
+  status: RequestStatus;
+  decision: StoredDecision;
+  consent: ConsentState | null;
+};
+
+/**
+ * The one place a stored request becomes a typed record: the table holds only what the use cases
+ * wrote through this repository, so its status, consent and decision have those types.
+ */
+const typed = (row: AccessRequest): AccessRequestRow => row as Omit<AccessRequest, 'decision'> as AccessRequestRow;
+const typedOrNull = (row: AccessRequest | null): AccessRequestRow | null => (row ? typed(row) : null);
 export type ApprovalRow = Approval;
 
 /** Access requests and the approvals people gave them. */
 @Injectable()
 export class AccessRequestsRepository {
-  findById(db: Tx, id: string): Promise<AccessRequestRow | null> {
-    return db.accessRequest.findUnique({ where: { id } });
+  async findById(db: Tx, id: string): Promise<AccessRequestRow | null> {
+    return typedOrNull(await db.accessRequest.findUnique({ where: { id } }));
   }
 
-  findByIds(db: Tx, ids: string[]): Promise<AccessRequestRow[]> {
-    return db.accessRequest.findMany({ where: { id: { in: ids } } });
+  async findByIds(db: Tx, ids: string[]): Promise<AccessRequestRow[]> {
+    return (await db.accessRequest.findMany({ where: { id: { in: ids } } })).map(typed);
   }
 
   /** Reads a request and locks its row until commit, so decisions on one request run one at a time. */
   async findForDecision(db: Tx, id: string): Promise<AccessRequestRow | null> {
     await db.$queryRaw`SELECT 1 FROM access_requests WHERE id = ${id}::uuid FOR UPDATE`;
-    return db.accessRequest.findUnique({ where: { id } });
+    return typedOrNull(await db.accessRequest.findUnique({ where: { id } }));
   }
 
   /**
@@ -33,7 +46,7 @@ export class AccessRequestsRepository {
    * whether it inserted; throws a unique violation (23505) when the agent reused an Idempotency-Key
    * concurrently.
    */
-  async insertDecided(pool: Pool, guard: { agentId: string; keyId: string }, r: AccessRequestRow, grant: Grant | null, audit: AuditEntry[]): Promise<boolean> {
+  async insertDecided(pool: Pool, guard: { agentId: string; keyId: string }, r: AccessRequestRow, grant: GrantRow | null, audit: AuditEntry[]): Promise<boolean> {
     const { rows } = await pool.query<{ inserted: number }>({ ...SUBMIT_STATEMENT, values: submitValues(guard, r, grant, audit) });
     return rows[0].inserted === 1;
   }
@@ -77,7 +90,7 @@ export class AccessRequestsRepository {
   ): Promise<number> {
     const { count } = await db.accessRequest.updateMany({
       where: { id, status: 'pending', consent: 'pending' },
-      data: { ...update, decision: update.decision as object },
+      data: { ...update, decision: { ...update.decision } },
     });
     return count;
   }

@@ -6,21 +6,27 @@ import { Tx } from './prisma.service';
 import { afterCursor, Cursor } from './pagination';
 import { GRANT_SELECT } from './submit.statement';
 
-export type GrantRow = Grant;
+/** A grant as the use cases see it: the stored row with its status typed. */
+export type GrantRow = Omit<Grant, 'status'> & { status: GrantStatus };
+
+/** The one place a stored grant becomes a typed record: only this repository writes the column. */
+const typed = (row: Grant): GrantRow => row as GrantRow;
 
 /** Grants: what an approved request became. */
 @Injectable()
 export class GrantsRepository {
-  create(db: Tx, row: Prisma.GrantUncheckedCreateInput): Promise<GrantRow> {
-    return db.grant.create({ data: row });
+  async create(db: Tx, row: Prisma.GrantUncheckedCreateInput): Promise<GrantRow> {
+    return typed(await db.grant.create({ data: row }));
   }
 
-  findById(db: Tx, id: string): Promise<GrantRow | null> {
-    return db.grant.findUnique({ where: { id } });
+  async findById(db: Tx, id: string): Promise<GrantRow | null> {
+    const row = await db.grant.findUnique({ where: { id } });
+    return row ? typed(row) : null;
   }
 
-  findByRequestId(db: Tx, requestId: string): Promise<GrantRow | null> {
-    return db.grant.findUnique({ where: { requestId } });
+  async findByRequestId(db: Tx, requestId: string): Promise<GrantRow | null> {
+    const row = await db.grant.findUnique({ where: { requestId } });
+    return row ? typed(row) : null;
   }
 
   /** The grants of many requests in one query (list pages, batches of notifications). */
@@ -115,8 +121,8 @@ export class GrantsRepository {
   }
 
   /** Filters by the effective status: a row still `active` past its expiry counts as expired. */
-  list(db: Tx, filter: { status?: string; agentId?: string; after?: Cursor; limit: number; now: Date }): Promise<GrantRow[]> {
-    return db.grant.findMany({
+  async list(db: Tx, filter: { status?: string; agentId?: string; after?: Cursor; limit: number; now: Date }): Promise<GrantRow[]> {
+    const rows = await db.grant.findMany({
       where: {
         ...(filter.status ? { AND: [effectiveStatusIs(filter.status, filter.now)] } : {}),
         ...(filter.agentId ? { agentId: filter.agentId } : {}),
@@ -125,6 +131,7 @@ export class GrantsRepository {
       orderBy: [{ issuedAt: 'asc' }, { id: 'asc' }],
       take: filter.limit,
     });
+    return rows.map(typed);
   }
 
   countLive(db: Tx, now: Date): Promise<number> {

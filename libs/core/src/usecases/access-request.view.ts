@@ -1,19 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { effectiveGrantStatus, formatDuration, type Decision, type GrantStatus, type Outcome, type RequestStatus } from '@gatehouse/domain';
+import { effectiveGrantStatus, formatDuration, type Decision, type GrantStatus, type RequestStatus, type StoredDecision } from '@gatehouse/domain';
 import type { AccessRequestRow } from '../db/access-requests.repository';
 import type { GrantRow } from '../db/grants.repository';
 import { GrantTokenService } from '../tokens/grant-token.service';
 
-/** The decision as stored with a request (the domain Decision plus the granted duration). */
-export interface StoredDecision {
-  outcome: Outcome;
-  rules: string[];
-  message: string;
-  riskScore: number;
-  policyVersion: string;
-  sensitivity: string;
-  durationSeconds: number;
-}
+export type { StoredDecision };
 
 /** What is stored of a domain decision (its approval settings live in the request's columns). */
 export function storedDecision(d: Decision): StoredDecision {
@@ -71,7 +62,7 @@ export class AccessRequestPresenter {
   constructor(private readonly tokens: GrantTokenService) {}
 
   async grant(grant: GrantRow, now: Date): Promise<GrantView> {
-    const status = effectiveGrantStatus({ status: grant.status as GrantStatus, expiresAt: grant.expiresAt }, now);
+    const status = effectiveGrantStatus(grant, now);
     return {
       id: grant.id,
       status,
@@ -84,10 +75,10 @@ export class AccessRequestPresenter {
   }
 
   async request(row: AccessRequestRow, grant: GrantRow | null, approvalsReceived: number, now: Date): Promise<AccessRequestView> {
-    const d = row.decision as unknown as StoredDecision;
+    const d = row.decision;
     return {
       id: row.id,
-      status: row.status as RequestStatus,
+      status: row.status,
       agentId: row.agentId,
       resource: row.resource,
       actions: row.actions,

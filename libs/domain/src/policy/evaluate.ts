@@ -33,6 +33,9 @@ export interface Decision {
   approval?: Approval;
 }
 
+/** A decision as recorded with its request: its approval settings live in the request's own columns. */
+export type StoredDecision = Omit<Decision, 'approval'>;
+
 /** Who approves a pending request, how many of them, and when it reminds, escalates and times out. */
 export interface Approval {
   approvers: string;

@@ -49,9 +49,9 @@ export class ApproveAccessRequest {
       outcome = await this.db.transaction(async (tx) => {
         const request = await this.requests.findForDecision(tx, input.requestId);
         if (!request) throw new AccessError(AccessErrorCode.REQUEST_NOT_FOUND, `No access request ${input.requestId}.`);
-        if (requestTransition(request.status as RequestStatus, 'approved') === 'noop') return {};
+        if (requestTransition(request.status, 'approved') === 'noop') return {};
         const { key, override } = await this.decider.authorize(tx, request, by, 'approve');
-        const granted = { columns: request.columns, durationSeconds: (request.decision as unknown as StoredDecision).durationSeconds };
+        const granted = { columns: request.columns, durationSeconds: request.decision.durationSeconds };
         const narrowed = narrowScope(granted, changes);
         const isNew = await this.requests.addApproval(tx, {
           id: randomUUID(), requestId: request.id, approver: key,

@@ -24,10 +24,10 @@ export class CancelAccessRequest {
       if (!row || row.agentId !== input.agentId) {
         throw new AccessError(AccessErrorCode.REQUEST_NOT_FOUND, `No access request ${input.requestId} for this agent.`);
       }
-      if (requestTransition(row.status as RequestStatus, 'cancelled') === 'noop') return false;
+      if (requestTransition(row.status, 'cancelled') === 'noop') return false;
       if ((await this.requests.decide(tx, row.id, 'cancelled', actor, input.now)) === 0) {
         const current = await this.requests.findById(tx, row.id);
-        requestTransition(current!.status as RequestStatus, 'cancelled');
+        requestTransition(current!.status, 'cancelled');
         return false;
       }
       await this.audit.append(tx, [{ type: 'request.cancelled', actor, sourceIp: input.sourceIp, requestId: row.id, agentId: row.agentId }]);

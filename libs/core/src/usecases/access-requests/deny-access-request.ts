@@ -24,7 +24,7 @@ export class DenyAccessRequest {
       changed = await this.db.transaction(async (tx) => {
         const request = await this.requests.findForDecision(tx, input.requestId);
         if (!request) throw new AccessError(AccessErrorCode.REQUEST_NOT_FOUND, `No access request ${input.requestId}.`);
-        if (requestTransition(request.status as RequestStatus, 'denied') === 'noop') return false;
+        if (requestTransition(request.status, 'denied') === 'noop') return false;
         const { key } = await this.decider.authorize(tx, request, input.by, 'deny');
         if ((await this.requests.decide(tx, request.id, 'denied', key, input.now, input.comment)) === 0) return false;
         await this.audit.append(tx, [{ type: 'request.denied', actor: key, sourceIp: input.by.sourceIp, requestId: request.id, agentId: request.agentId, data: { ...relayOf(input.by), comment: input.comment ?? null } }]);

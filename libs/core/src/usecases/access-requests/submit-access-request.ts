@@ -124,7 +124,7 @@ function newRequestRow(input: {
     task: body.task ?? null,
     sourceIp: input.sourceIp,
     status,
-    decision: storedDecision(decision) as unknown as AccessRequestRow['decision'],
+    decision: storedDecision(decision),
     policyVersion: decision.policyVersion,
     riskScore: decision.riskScore,
     approverGroup: approval?.approvers ?? null,

@@ -54,10 +54,10 @@ export class AnswerConsent {
       const actor = actorName(by.actor);
       const base = { actor, sourceIp: by.sourceIp, requestId: request.id, agentId: request.agentId };
       if (input.answer === 'refuse') {
-        const decision = request.decision as unknown as StoredDecision;
+        const decision = request.decision;
         const refused: StoredDecision = { ...decision, outcome: 'deny', rules: [], message: `${userId} refused to let this agent act for them.` };
         const update = {
-          status: 'denied', consent: 'refused', delegationId: null, decision: refused as unknown as typeof request.decision,
+          status: 'denied' as const, consent: 'refused' as const, delegationId: null, decision: refused,
           policyVersion: request.policyVersion, riskScore: request.riskScore, approverGroup: null, requiredApprovals: 0,
           approvalExpiresAt: request.approvalExpiresAt, remindAt: null, escalateAt: null, escalateTo: null,
           decidedAt: now, decidedBy: actor, decisionComment: null,

@@ -46,9 +46,9 @@ export class DecideAfterConsent {
     const approval = decision.approval;
     const update = {
       status,
-      consent: 'allowed',
+      consent: 'allowed' as const,
       delegationId: proof.delegation?.id ?? null,
-      decision: storedDecision(decision) as unknown as AccessRequestRow['decision'],
+      decision: storedDecision(decision),
       policyVersion: decision.policyVersion,
       riskScore: decision.riskScore,
       approverGroup: approval?.approvers ?? null,

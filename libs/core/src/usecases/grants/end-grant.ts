@@ -26,10 +26,10 @@ export class GrantEnder {
       if (!row || (input.ownedBy && row.agentId !== input.ownedBy)) {
         throw new AccessError(AccessErrorCode.GRANT_NOT_FOUND, `No grant ${input.grantId}${input.ownedBy ? ' for this agent' : ''}.`);
       }
-      if (grantTransition(effectiveGrantStatus({ status: row.status as GrantStatus, expiresAt: row.expiresAt }, now), input.to) === 'noop') return null;
+      if (grantTransition(effectiveGrantStatus(row, now), input.to) === 'noop') return null;
       if ((await this.grants.end(tx, row.id, input.to, input.actor, now, input.reason)) === 0) {
         const current = await this.grants.findById(tx, row.id);
-        grantTransition(current!.status as GrantStatus, input.to);
+        grantTransition(current!.status, input.to);
         return null;
       }
       await this.audit.append(tx, [{

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AccessError, AccessErrorCode, isGrantLive, GrantStatus } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, effectiveGrantStatus, GrantStatus } from '@gatehouse/domain';
 import { Database } from '../../db/database';
 import { AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AgentsRepository } from '../../db/agents.repository';
@@ -56,10 +56,9 @@ export const auditEventView = (e: AuditEventRow): AuditEventView => ({
 });
 
 function grantSummary(g: GrantRow, now: Date): GrantSummary {
-  const status = g.status as GrantStatus;
   return {
     id: g.id, requestId: g.requestId, agentId: g.agentId, subject: g.subject,
-    status: status === 'active' && !isGrantLive({ status, expiresAt: g.expiresAt }, now) ? 'expired' : status,
+    status: effectiveGrantStatus(g, now),
     resource: g.resource, audience: g.audience, actions: g.actions, columns: g.columns, issuedAt: g.issuedAt.toISOString(),
     expiresAt: g.expiresAt.toISOString(), endedAt: g.endedAt?.toISOString() ?? null, endedBy: g.endedBy, endReason: g.endReason,
   };
@@ -106,7 +105,7 @@ export class AdminQueries {
       this.audit.listForRequest(this.db.client, id),
     ]);
     const view = await this.presenter.request(row, null, approvals.length, now);
-    const decision = row.decision as unknown as StoredDecision;
+    const decision = row.decision;
     return {
       ...view,
       ...(grant ? { grant: grantSummary(grant, now) } : {}),

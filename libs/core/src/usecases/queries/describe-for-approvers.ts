@@ -72,7 +72,7 @@ export class DescribeForApprovers {
       required: row.requiredApprovals,
       approvals: approvals.map((a) => ({ by: person(a.approver), at: a.createdAt.toISOString(), columns: a.columns, durationSeconds: a.durationSeconds, comment: a.comment })),
       decidedBy: row.decidedBy ? person(row.decidedBy) : null,
-      consent: row.consent as ApproverBrief['consent'],
+      consent: row.consent,
       escalation: { to: row.escalateTo, at: row.escalateAt?.toISOString() ?? null, escalatedAt: row.escalatedAt?.toISOString() ?? null, remindAt: row.remindAt?.toISOString() ?? null },
       mention: {
         approvers: row.approverGroup === 'requester' ? (requester?.slackUserId ? [requester.slackUserId] : []) : membersOf(row.approverGroup),
