@@ -2,8 +2,8 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, Optional }
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import { AccessError } from '@gatehouse/domain';
 import {
-  AuditSealer, Config, EscalateAccessRequest, ExpireGrant, JOBS, JobName, ProcessLifecycle, QUEUES, Reconcile, redisConnectionOptions,
-  RemindApprovers, TimeOutAccessRequest,
+  AuditSealer, Config, EscalateAccessRequest, ExpireGrant, JobData, JOBS, JobName, ProcessLifecycle, QUEUES, Reconcile,
+  redisConnectionOptions, RemindApprovers, TimeOutAccessRequest,
 } from '@gatehouse/core';
 import { SlackJobs } from '@gatehouse/slack';
 import { ScheduleKeeper } from './schedule-keeper';
@@ -26,6 +26,9 @@ async function whenDue<T>(job: Job, token: string | undefined, outcome: Promise<
   return result;
 }
 
+/** How one kind of job is run: its validated payload, the job itself (to re-delay it), and the time. */
+type Handler<N extends JobName> = (data: JobData<N>, job: Job, token: string | undefined, now: Date) => Promise<unknown>;
+
 /**
  * Runs the queues: expiries and timeouts on time, the reconciler and the audit sealer on a
  * schedule (kept alive by ScheduleKeeper). Each processor validates its payload and calls one use
@@ -35,6 +38,19 @@ async function whenDue<T>(job: Job, token: string | undefined, outcome: Promise<
 export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(JobRunner.name);
   private workers: Worker[] = [];
+  /** Every job the registry names has a handler here: a new job is a compile error until it does. */
+  private readonly handlers: { [N in JobName]: Handler<N> } = {
+    expireGrant: (d, job, token, now) => whenDue(job, token, this.expireGrant.execute({ grantId: d.grantId, now })),
+    timeOutRequest: (d, job, token, now) => whenDue(job, token, this.timeOut.execute({ requestId: d.requestId, now })),
+    remindApprovers: (d, job, token, now) => whenDue(job, token, this.remind.execute({ requestId: d.requestId, now })),
+    escalateRequest: (d, job, token, now) => whenDue(job, token, this.escalate.execute({ requestId: d.requestId, now })),
+    slackPost: (_d, job, token) => this.slack(job, token),
+    slackConsent: (_d, job, token) => this.slack(job, token),
+    slackUpdate: (_d, job, token) => this.slack(job, token),
+    slackReply: (_d, job, token) => this.slack(job, token),
+    reconcile: (_d, _job, _token, now) => this.reconcile.execute(now),
+    sealAudit: () => this.sealer.sealAll(),
+  };
 
   constructor(
     private readonly config: Config,
@@ -79,34 +95,18 @@ export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
   /** Exposed for tests: processes one job as a worker would. */
   async run(job: Job, token?: string): Promise<unknown> {
     const name = job.name as JobName;
-    const spec = JOBS[name];
-    if (!spec) throw new UnrecoverableError(`unknown job ${job.name}`);
-    const parsed = spec.schema.safeParse(job.data);
+    if (!Object.hasOwn(JOBS, name)) throw new UnrecoverableError(`unknown job ${job.name}`);
+    const parsed = JOBS[name].schema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid ${job.name} payload: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
-    const now = new Date();
     try {
-      switch (name) {
-        case 'expireGrant':
-          return await whenDue(job, token, this.expireGrant.execute({ grantId: (parsed.data as { grantId: string }).grantId, now }));
-        case 'remindApprovers':
-          return await whenDue(job, token, this.remind.execute({ requestId: (parsed.data as { requestId: string }).requestId, now }));
-        case 'escalateRequest':
-          return await whenDue(job, token, this.escalate.execute({ requestId: (parsed.data as { requestId: string }).requestId, now }));
-        case 'slackPost':
-        case 'slackConsent':
-        case 'slackUpdate':
-        case 'slackReply':
-          if (!this.slackJobs) throw new UnrecoverableError('Slack is not configured in this process');
-          return await this.slackJobs.run(job, token);
-        case 'timeOutRequest':
-          return await this.timeOut.execute({ requestId: (parsed.data as { requestId: string }).requestId, now });
-        case 'reconcile':
-          return await this.reconcile.execute(now);
-        case 'sealAudit':
-          return await this.sealer.sealAll();
-      }
+      return await (this.handlers[name] as Handler<JobName>)(parsed.data as JobData<JobName>, job, token, new Date());
     } catch (error) {
       throw asJobError(error);
     }
+  }
+
+  private slack(job: Job, token: string | undefined): Promise<unknown> {
+    if (!this.slackJobs) throw new UnrecoverableError('Slack is not configured in this process');
+    return this.slackJobs.run(job, token);
   }
 }

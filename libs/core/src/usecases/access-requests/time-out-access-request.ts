@@ -14,15 +14,19 @@ export class TimeOutAccessRequest {
     private readonly effects: RequestEffects,
   ) {}
 
-  /** Returns 'timed_out', or 'unchanged' when decided already or not yet due. */
-  async execute(input: { requestId: string; now: Date }): Promise<'timed_out' | 'unchanged'> {
-    const changed = await this.db.transaction(async (tx) => {
-      if ((await this.requests.decide(tx, input.requestId, 'timed_out', 'system', input.now, null, input.now)) === 0) return false;
+  /** Returns 'timed_out'; 'not_due' when it ran early (the caller schedules it again); 'unchanged' when decided already. */
+  async execute(input: { requestId: string; now: Date }): Promise<'timed_out' | 'unchanged' | 'not_due'> {
+    const outcome = await this.db.transaction(async (tx) => {
+      if ((await this.requests.decide(tx, input.requestId, 'timed_out', 'system', input.now, null, input.now)) === 0) {
+        const row = await this.requests.findById(tx, input.requestId);
+        const early = row?.status === 'pending' && row.approvalExpiresAt !== null && row.approvalExpiresAt.getTime() > input.now.getTime();
+        return early ? ('not_due' as const) : ('unchanged' as const);
+      }
       const row = await this.requests.findById(tx, input.requestId);
       await this.audit.append(tx, [{ type: 'request.timed_out', actor: 'system', requestId: input.requestId, agentId: row!.agentId, data: { approvalExpiresAt: row!.approvalExpiresAt?.toISOString() } }]);
-      return true;
+      return 'timed_out' as const;
     });
-    if (changed) await this.effects.changed(input.requestId, 'timed_out');
-    return changed ? 'timed_out' : 'unchanged';
+    if (outcome === 'timed_out') await this.effects.changed(input.requestId, 'timed_out');
+    return outcome;
   }
 }
