@@ -9,4 +9,5 @@ export * from './policy/types';
 export * from './policy/parse';
 export * from './policy/scope';
 export * from './policy/evaluate';
+export * from './policy/reminders';
 export * from './text';

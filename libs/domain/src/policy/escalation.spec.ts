@@ -3,6 +3,7 @@ import { checkApprover } from '../approval';
 import { thrown } from '../testing';
 import { evaluatePolicy, EvaluationInput } from './evaluate';
 import { parsePolicy, PolicyError } from './parse';
+import { reminderTimes } from './reminders';
 
 const base = (defaults: string, rules: string) => `version: 1
 defaults: ${defaults}
@@ -118,5 +119,14 @@ describe('checkApprover after escalation', () => {
   it('does not widen anything for people outside both groups', () => {
     const error = thrown(() => checkApprover({ approvers: 'crm-owners', onBehalfOf: null, approver: { id: 'x', groups: ['support'] }, escalatedTo: 'execs' }));
     expect(error.code).toBe(AccessErrorCode.NOT_AN_APPROVER);
+  });
+});
+
+describe('reminderTimes', () => {
+  it('reminds at 5m and escalates at 10m, or at a third and two thirds of a shorter timeout, never below a second', () => {
+    expect(reminderTimes(900)).toEqual({ remindAfterSeconds: 300, escalateAfterSeconds: 600 });
+    expect(reminderTimes(600)).toEqual({ remindAfterSeconds: 200, escalateAfterSeconds: 400 });
+    expect(reminderTimes(2)).toEqual({ remindAfterSeconds: 1, escalateAfterSeconds: 1 });
+    expect(reminderTimes(3600, { remindAfterSeconds: 60, escalateAfterSeconds: 120 })).toEqual({ remindAfterSeconds: 60, escalateAfterSeconds: 120 });
   });
 });

@@ -1,6 +1,7 @@
 import { AccessError, AccessErrorCode } from '../errors';
 import { riskScore } from '../risk';
 import { conditionsHold, globMatches } from './conditions';
+import { ReminderTimes, reminderTimes } from './reminders';
 import { highestSensitivity } from './scope';
 import { Outcome, Policy, ResourcePolicy, Rule } from './types';
 
@@ -140,10 +141,8 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
     const approvers = resolveApprovers(policy, resource, strictest.approvers);
     const timeouts = asking.map((rule) => rule.approvalTimeoutSeconds).filter((t): t is number => t !== undefined);
     // A rule with a short approvalTimeout of its own reminds and escalates within it by default.
-    const fallback = (rule: Rule, key: 'remindAfterSeconds' | 'escalateAfterSeconds') => {
-      const timeout = rule.approvalTimeoutSeconds ?? policy.defaults.approvalTimeoutSeconds;
-      return Math.min(policy.defaults[key], Math.max(1, Math.floor((timeout * (key === 'remindAfterSeconds' ? 1 : 2)) / 3)));
-    };
+    const fallback = (rule: Rule, key: keyof ReminderTimes) =>
+      reminderTimes(rule.approvalTimeoutSeconds ?? policy.defaults.approvalTimeoutSeconds, policy.defaults)[key];
     const smallest = (key: 'remindAfterSeconds' | 'escalateAfterSeconds') =>
       Math.min(...asking.map((rule) => rule[key] ?? fallback(rule, key)));
     const count = required === 1 ? 'approval' : `${required} approvals`;

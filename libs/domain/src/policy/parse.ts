@@ -4,16 +4,13 @@ import { formatDuration } from '../duration';
 import { AccessError, AccessErrorCode, ErrorDetail } from '../errors';
 import { findUnstorableText } from '../text';
 import { formatPath, listKnown } from './format';
+import { reminderTimes } from './reminders';
 import { issueMessage, policyFileSchema, PolicyFile } from './schema';
 import { BusinessHours, Conditions, Policy, ResourcePolicy, Rule } from './types';
 
 const DEFAULT_SENSITIVITY = ['public', 'internal', 'pii', 'restricted'];
 const DEFAULT_BUSINESS_HOURS: BusinessHours = { days: [1, 2, 3, 4, 5], from: '08:00', to: '18:00', tz: 'UTC' };
 const DEFAULT_APPROVAL_TIMEOUT = 900;
-// Defaults for reminders and escalation; with a short approvalTimeout they shrink to a third and
-// two thirds of it, so both still happen before the request times out.
-const DEFAULT_REMIND_AFTER = 300;
-const DEFAULT_ESCALATE_AFTER = 600;
 const RESOURCE_ID = /^[a-z0-9][a-z0-9._-]*$/i;
 // Column names end up in tokens and SQL-ish filters downstream; keep them plain.
 const COLUMN_NAME = /^[a-z0-9_$][a-z0-9_$.-]*$/i;
@@ -105,12 +102,14 @@ function normalize(file: PolicyFile, text: string, source: string, issues: Error
 
   const approvalTimeout = file.defaults?.approvalTimeout ?? DEFAULT_APPROVAL_TIMEOUT;
   const approvers = file.defaults?.approvers ?? 'security';
+  const times = reminderTimes(approvalTimeout);
   const escalation = {
-    remindAfter: file.defaults?.remindAfter ?? Math.min(DEFAULT_REMIND_AFTER, Math.floor(approvalTimeout / 3)),
-    escalateAfter: file.defaults?.escalateAfter ?? Math.min(DEFAULT_ESCALATE_AFTER, Math.floor((approvalTimeout * 2) / 3)),
+    remindAfter: file.defaults?.remindAfter ?? times.remindAfterSeconds,
+    escalateAfter: file.defaults?.escalateAfter ?? times.escalateAfterSeconds,
     escalateTo: file.defaults?.escalateTo ?? approvers,
   };
-  checkEscalation({ ...file.defaults, ...escalation }, 'defaults', approvalTimeout, issues);
+  // Only what the file sets can be wrong: the computed defaults fit the timeout by construction.
+  checkEscalation({ ...file.defaults, escalateTo: escalation.escalateTo }, 'defaults', approvalTimeout, issues);
   if (escalation.escalateTo === 'owners') {
     issues.push({ path: 'defaults.escalateTo', message: '"owners" needs a resource; name a group here' });
   }
@@ -194,8 +193,8 @@ function normalize(file: PolicyFile, text: string, source: string, issues: Error
       maxDurationSeconds: file.defaults?.maxDuration ?? 3600,
       approvalTimeoutSeconds: approvalTimeout,
       approvers,
-      remindAfterSeconds: Math.max(1, escalation.remindAfter),
-      escalateAfterSeconds: Math.max(1, escalation.escalateAfter),
+      remindAfterSeconds: escalation.remindAfter,
+      escalateAfterSeconds: escalation.escalateAfter,
       escalateTo: escalation.escalateTo,
       businessHours,
     },
