@@ -107,7 +107,7 @@ describe('fuzz: every endpoint, generated input', () => {
   const grants: string[] = [];
   const victims: string[] = [];
   const cursors: Record<string, string[]> = { requests: [], grants: [], audit: [], agents: [], users: [] };
-  let jwks: JWK[] = [];
+  const jwks: JWK[] = [];
 
   beforeAll(async () => {
     // A database of its own: row counts must move only with this file's requests.

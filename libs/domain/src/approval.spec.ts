@@ -1,5 +1,5 @@
 import { approvalComplete, checkApprover, narrowScope } from './approval';
-import { AccessError, AccessErrorCode } from './errors';
+import { AccessErrorCode } from './errors';
 import { thrown } from './testing';
 
 describe('checkApprover', () => {

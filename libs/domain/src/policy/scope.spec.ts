@@ -1,4 +1,4 @@
-import { AccessError, AccessErrorCode } from '../errors';
+import { AccessErrorCode } from '../errors';
 import { parsePolicy } from './parse';
 import { columnSensitivity, highestSensitivity, resolveScope } from './scope';
 import { thrown } from '../testing';

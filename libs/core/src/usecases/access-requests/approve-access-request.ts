@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { AccessError, AccessErrorCode, approvalComplete, clampToDelegation, delegationStatus, narrowScope, parseDuration, requestTransition, RequestStatus } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, approvalComplete, clampToDelegation, delegationStatus, narrowScope, parseDuration, requestTransition } from '@gatehouse/domain';
 import { Database } from '../../db/database';
 import { AccessRequestRow, AccessRequestsRepository, ApprovalRow } from '../../db/access-requests.repository';
 import { Tx } from '../../db/prisma.service';
 import { AuditEventsRepository } from '../../db/audit-events.repository';
 import { DelegationsRepository } from '../../db/delegations.repository';
 import { GrantRow } from '../../db/grants.repository';
-import { AccessRequestView, StoredDecision } from '../access-request.view';
+import { AccessRequestView } from '../access-request.view';
 import { GrantIssuer } from '../grants/grant-issuer';
 import { Decider, DecisionBy, relayOf } from './decider';
 import { RequestEffects } from './request-effects';

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AccessError, AccessErrorCode, requestTransition, RequestStatus } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, requestTransition } from '@gatehouse/domain';
 import { Database } from '../../db/database';
 import { AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AuditEventsRepository } from '../../db/audit-events.repository';

@@ -9,7 +9,7 @@ import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requ
 import { AuditEntry } from '../../db/audit-events.repository';
 import { Metrics } from '../../metrics/metrics';
 import { AccessRequestBody } from '../../validation';
-import { AccessRequestPresenter, AccessRequestView, StoredDecision, storedDecision } from '../access-request.view';
+import { AccessRequestPresenter, AccessRequestView, storedDecision } from '../access-request.view';
 import { actorName } from '../actor';
 import { GrantIssuer } from '../grants/grant-issuer';
 import { PreparedRequest, RequestPlan, RequestPreparer } from './prepare-request';

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { AccessError, AccessErrorCode, effectiveGrantStatus, grantTransition, GrantStatus } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, effectiveGrantStatus, grantTransition } from '@gatehouse/domain';
 import { Database } from '../../db/database';
-import { GrantRow, GrantsRepository } from '../../db/grants.repository';
+import { GrantsRepository } from '../../db/grants.repository';
 import { AuditEventsRepository } from '../../db/audit-events.repository';
 import { AccessRequestPresenter, GrantView } from '../access-request.view';
 import { RequestEffects } from '../access-requests/request-effects';

@@ -7,7 +7,7 @@ import { AuditEventRow, AuditEventsRepository } from '../../db/audit-events.repo
 import { GrantRow, GrantsRepository } from '../../db/grants.repository';
 import { UsersRepository } from '../../db/users.repository';
 import { decodeCursor, decodeUuidCursor, encodeCursor } from '../../db/pagination';
-import { AccessRequestPresenter, AccessRequestView, StoredDecision } from '../access-request.view';
+import { AccessRequestPresenter, AccessRequestView } from '../access-request.view';
 import { AgentView, agentView } from '../agents/agent.view';
 import { UserView, userView } from '../users/upsert-user';
 
