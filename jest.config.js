@@ -1,21 +1,33 @@
 // Jest on Node 20 cannot load ESM-only packages (@nestjs/*, jose, ...): @swc/jest turns them into
 // CommonJS; every other node_modules package is left alone.
 const esmOnly = [
-  '@nestjs', 'jose', 'file-type', 'strtok3', 'token-types', '@tokenizer', '@borewit',
-  'uint8array-extras', 'load-esm', '@standard-schema',
+  '@nestjs',
+  'jose',
+  'file-type',
+  'strtok3',
+  'token-types',
+  '@tokenizer',
+  '@borewit',
+  'uint8array-extras',
+  'load-esm',
+  '@standard-schema',
   // Swagger UI on Fastify: @fastify/static loads an ESM-only content-disposition.
-  '@fastify/static', 'content-disposition',
+  '@fastify/static',
+  'content-disposition',
 ];
 
-const typescript = ['@swc/jest', {
-  jsc: {
-    parser: { syntax: 'typescript', decorators: true },
-    transform: { legacyDecorator: true, decoratorMetadata: true },
-    keepClassNames: true,
-    target: 'es2022',
+const typescript = [
+  '@swc/jest',
+  {
+    jsc: {
+      parser: { syntax: 'typescript', decorators: true },
+      transform: { legacyDecorator: true, decoratorMetadata: true },
+      keepClassNames: true,
+      target: 'es2022',
+    },
+    module: { type: 'commonjs' },
   },
-  module: { type: 'commonjs' },
-}];
+];
 const ecmascript = ['@swc/jest', { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
 
 const shared = {

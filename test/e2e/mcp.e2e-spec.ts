@@ -6,7 +6,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { generateAgentKeyPair } from '@gatehouse/sdk';
 import { Broker, startBroker } from '../support/broker';
 import { users, verifyGrantToken } from '../support/flows';
-import { ensureMcpBuilt } from '../support/mcp-build';
+import { typescriptEntry } from '../support/register';
 
 type TextResult = { content: { type: string; text: string }[]; isError?: boolean };
 const textOf = (result: unknown) => (result as TextResult).content.map((c) => c.text).join('\n');
@@ -17,7 +17,6 @@ describe('MCP server over stdio', () => {
   let stderr = '';
 
   beforeAll(async () => {
-    const main = ensureMcpBuilt();
     broker = await startBroker();
     const { privateJwk, publicJwk } = await generateAgentKeyPair();
     const res = await broker.admin('POST', '/v1/admin/agents', { name: `mcp-${Date.now()}`, publicJwk, owner: 'team-ai@example.com' });
@@ -26,11 +25,13 @@ describe('MCP server over stdio', () => {
     writeFileSync(keyFile, JSON.stringify(privateJwk), { mode: 0o600 });
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: [main],
+      args: typescriptEntry('apps/mcp/src/main.ts'),
       env: { PATH: process.env.PATH ?? '', GATEHOUSE_URL: broker.url, GATEHOUSE_AGENT_ID: res.body.id, GATEHOUSE_AGENT_KEY: keyFile },
       stderr: 'pipe',
     });
-    transport.stderr?.on('data', (chunk) => { stderr += String(chunk); });
+    transport.stderr?.on('data', (chunk) => {
+      stderr += String(chunk);
+    });
     client = new Client({ name: 'gatehouse-e2e', version: '1.0.0' });
     await client.connect(transport);
   }, 60_000);
@@ -44,7 +45,14 @@ describe('MCP server over stdio', () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(['check_access_request', 'list_my_grants', 'release_access', 'request_access']);
     const request = tools.find((t) => t.name === 'request_access')!;
-    expect(Object.keys(request.inputSchema.properties ?? {}).sort()).toEqual(['actions', 'columns', 'duration', 'on_behalf_of', 'reason', 'resource']);
+    expect(Object.keys(request.inputSchema.properties ?? {}).sort()).toEqual([
+      'actions',
+      'columns',
+      'duration',
+      'on_behalf_of',
+      'reason',
+      'resource',
+    ]);
     expect(stderr).toContain('gatehouse-mcp: ready');
   });
 
@@ -78,10 +86,17 @@ describe('MCP server over stdio', () => {
   });
 
   it('gets low-risk access at once, and reads a denial with its reason', async () => {
-    const ok = textOf(await client.callTool({ name: 'request_access', arguments: { resource: 'crm.customers', columns: ['id', 'name'], reason: 'Look up a name' } }));
+    const ok = textOf(
+      await client.callTool({ name: 'request_access', arguments: { resource: 'crm.customers', columns: ['id', 'name'], reason: 'Look up a name' } }),
+    );
     expect(ok).toMatch(/^APPROVED \(policy rule low-risk-reads\)\. Grant .*: read on crm\.customers, columns id, name, until .*\(15 min from now\)/);
-    const denied = await client.callTool({ name: 'request_access', arguments: { resource: 'crm.customers', columns: ['ssn'], reason: 'Verify identity' } });
-    expect(textOf(denied)).toMatch(/^DENIED: request [0-9a-f-]{36} for read on crm\.customers, columns ssn\.\nWhy: Restricted columns are never granted to agents\. \(rule no-restricted\)/);
+    const denied = await client.callTool({
+      name: 'request_access',
+      arguments: { resource: 'crm.customers', columns: ['ssn'], reason: 'Verify identity' },
+    });
+    expect(textOf(denied)).toMatch(
+      /^DENIED: request [0-9a-f-]{36} for read on crm\.customers, columns ssn\.\nWhy: Restricted columns are never granted to agents\. \(rule no-restricted\)/,
+    );
   });
 
   it('reports API errors as tool errors a model can act on', async () => {

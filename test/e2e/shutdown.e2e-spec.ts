@@ -1,13 +1,12 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
-import { join } from 'node:path';
 import { Client } from 'pg';
 import { shutdown, ShutdownReport } from '@gatehouse/bootstrap';
 import { ADMIN_TOKEN, Broker, call, eventually, registerAgent, startBroker, TestAgent } from '../support/broker';
 import { LOW_RISK, PII, sleep } from '../support/flows';
 import { lifecycleQueue } from '../support/jobs';
 import { freePort } from '../support/outage';
+import { typescriptEntry } from '../support/register';
 
 // Shutdown under keep-alive load: many connections keep submitting auto-approved requests while
 // the broker shuts down, in-process (the function SIGTERM calls) and once as a real SIGTERM to a
@@ -43,7 +42,11 @@ function keepAliveLoad(url: string, agent: TestAgent, connections: number): { st
     try {
       while (!stopped) {
         const body = JSON.stringify(LOW_RISK);
-        const headers = { authorization: `Bearer ${await agent.assertion()}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+        const headers = {
+          authorization: `Bearer ${await agent.assertion()}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        };
         result.requests++;
         const outcome = await new Promise<'ok' | 'refused' | 'failed'>((resolve) => {
           const req = http.request(`${url}/v1/access-requests`, { method: 'POST', agent: pool, headers }, (res) => {
@@ -125,12 +128,21 @@ describe('graceful shutdown, in-process', () => {
     const result = await load.done;
     const { reply, ms: longPollMs } = await longPoll;
 
-    console.log(`in-process shutdown under load: ${JSON.stringify({ ms: report.ms, http: report.http, steps: report.steps, requests: result.requests, granted: result.grants.size, closing: result.closing, errors: result.errors, longPollMs })}`);
+    console.log(
+      `in-process shutdown under load: ${JSON.stringify({ ms: report.ms, http: report.http, steps: report.steps, requests: result.requests, granted: result.grants.size, closing: result.closing, errors: result.errors, longPollMs })}`,
+    );
     expect(report.timedOut).toBe(false);
     expect(report.http!.inFlightAtStop).toBeGreaterThan(0);
     expect(report.http).toMatchObject({ unfinished: 0, forcedConnections: 0 });
     expect(report.ms).toBeLessThan(5000);
-    expect(report.steps.map((s) => s.step)).toEqual(['stopped accepting', 'draining', 'requests finished', 'connections closed', 'work stopped', 'clients closed']);
+    expect(report.steps.map((s) => s.step)).toEqual([
+      'stopped accepting',
+      'draining',
+      'requests finished',
+      'connections closed',
+      'work stopped',
+      'clients closed',
+    ]);
     expect(reply.status).toBe(200);
     expect(reply.body.status).toBe('pending');
     expect(longPollMs).toBeLessThan(5000);
@@ -140,28 +152,24 @@ describe('graceful shutdown, in-process', () => {
 });
 
 describe('graceful shutdown, a real SIGTERM', () => {
-  const MAIN = 'dist/apps/gatehouse/apps/gatehouse/src/main.js';
   let child: ChildProcess | undefined;
 
   afterAll(() => child?.kill('SIGKILL'));
 
-  /** Builds the broker (`nest build gatehouse`, about 10 s) when dist is missing or older than its sources. */
-  function ensureBuilt(): void {
-    const newest = (dir: string): number =>
-      Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-    const built = existsSync(MAIN) ? statSync(MAIN).mtimeMs : 0;
-    if (built < Math.max(newest('apps'), newest('libs'))) execFileSync('npx', ['nest', 'build', 'gatehouse'], { stdio: 'pipe' });
-  }
-
   it('exits 0 after draining: no 5xx, no reset, every committed grant has its expiry job', async () => {
-    ensureBuilt();
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const lines: string[] = [];
-    child = spawn(process.execPath, [MAIN], {
+    // The broker's own entry point (`npm start` runs the same file, built), in a process of its own.
+    child = spawn(process.execPath, typescriptEntry('apps/gatehouse/src/main.ts'), {
       env: {
-        ...process.env, ...BROKER_ENV, PORT: String(port), GATEHOUSE_ISSUER: url, LOG_LEVEL: 'info',
-        GATEHOUSE_ADMIN_TOKENS: `ops:${ADMIN_TOKEN}`, GATEHOUSE_POLICY_FILE: 'test/fixtures/policy.yaml',
+        ...process.env,
+        ...BROKER_ENV,
+        PORT: String(port),
+        GATEHOUSE_ISSUER: url,
+        LOG_LEVEL: 'info',
+        GATEHOUSE_ADMIN_TOKENS: `ops:${ADMIN_TOKEN}`,
+        GATEHOUSE_POLICY_FILE: 'test/fixtures/policy.yaml',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -169,7 +177,11 @@ describe('graceful shutdown, a real SIGTERM', () => {
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
     await eventually(async () => (await call(`${url}/health/ready`, 'GET').catch(() => undefined))?.status === 200, 30_000, 200);
 
-    const remote = { url, config: { issuer: url }, admin: (method: string, path: string, body?: unknown) => call(`${url}${path}`, method, { token: ADMIN_TOKEN, body }) } as unknown as Broker;
+    const remote = {
+      url,
+      config: { issuer: url },
+      admin: (method: string, path: string, body?: unknown) => call(`${url}${path}`, method, { token: ADMIN_TOKEN, body }),
+    } as unknown as Broker;
     const agent = await registerAgent(remote);
     const load = keepAliveLoad(url, agent, CONNECTIONS);
     await sleep(LOAD_BEFORE_SHUTDOWN_MS);
@@ -181,7 +193,9 @@ describe('graceful shutdown, a real SIGTERM', () => {
     const result = await load.done;
 
     const logged = lines.map((line) => JSON.parse(line) as { msg?: string }).find((entry) => entry.msg?.startsWith('shut down in'));
-    console.log(`SIGTERM under load: ${JSON.stringify({ exitMs, exitCode: code, logged, requests: result.requests, granted: result.grants.size, closing: result.closing, errors: result.errors })}`);
+    console.log(
+      `SIGTERM under load: ${JSON.stringify({ exitMs, exitCode: code, logged, requests: result.requests, granted: result.grants.size, closing: result.closing, errors: result.errors })}`,
+    );
     expect(code).toBe(0);
     expect(logged).toMatchObject({ timedOut: false, http: { unfinished: 0, forcedConnections: 0 } });
     expect((logged as unknown as ShutdownReport).http!.inFlightAtStop).toBeGreaterThan(0);

@@ -98,7 +98,9 @@ describe('Slack: reminders, escalation, timeouts and outages (short policy times
     await eventually(async () => replies(slackTs!).find((c) => c.body.text.includes('Timed out')));
 
     await click(broker, p.owner1.slack, 'approve', req.id);
-    const note = await eventually(async () => fake.of('chat.postEphemeral').find((c) => c.body.user === p.owner1.slack && c.body.text.includes('timed out')));
+    const note = await eventually(async () =>
+      fake.of('chat.postEphemeral').find((c) => c.body.user === p.owner1.slack && c.body.text.includes('timed out')),
+    );
     expect(note.body.text).toContain('no longer pending');
     expect(await row(req.id)).toMatchObject({ status: 'timed_out' });
     expect(await broker.prisma.approval.count({ where: { requestId: req.id } })).toBe(0);
@@ -107,9 +109,12 @@ describe('Slack: reminders, escalation, timeouts and outages (short policy times
   });
 
   it('while Slack answers 500 the request stays pending and decidable through REST; afterwards one message shows the truth', async () => {
-    fake.failNext(3, 500, { method: 'chat.postMessage' });
+    fake.failNext(3, 500, { method: 'chat.postMessage', when: (body) => !body.thread_ts });
     const req = await askFor(agent, 'pending', PII);
-    await eventually(async () => fake.calls.filter((c) => c.method === 'chat.postMessage' && c.status === 500 && JSON.stringify(c.body).includes(req.id)).length >= 1);
+    await eventually(
+      async () =>
+        fake.calls.filter((c) => c.method === 'chat.postMessage' && c.status === 500 && JSON.stringify(c.body).includes(req.id)).length >= 1,
+    );
     expect(await row(req.id)).toMatchObject({ status: 'pending' });
     expect(await slackMessage(broker, req.id)).toBeNull();
     expect((await broker.admin('POST', `/v1/admin/access-requests/${req.id}/approve`, { asUser: p.owner2.id })).status).toBe(200);
@@ -131,7 +136,7 @@ describe('Slack: reminders, escalation, timeouts and outages (short policy times
   });
 
   it('a post that Slack refused for good is posted again by the reconciler, once', async () => {
-    fake.refuseNext(1, 'channel_not_found', { method: 'chat.postMessage' });
+    fake.refuseNext(1, 'channel_not_found', { method: 'chat.postMessage', when: (body) => !body.thread_ts });
     const req = await askFor(agent, 'pending', PII);
     const job = () => broker.app.get(QueueService).queues[QUEUES.slack].getJob(JOBS.slackPost.id({ requestId: req.id }));
     await eventually(async () => (await (await job())?.getState()) === 'failed');
@@ -156,7 +161,8 @@ describe('Slack: reminders, escalation, timeouts and outages (short policy times
   });
 
   it("honours a 429's Retry-After before posting, and posts once", async () => {
-    fake.failNext(1, 429, { method: 'chat.postMessage', retryAfter: 2 });
+    // The next approval message, not a late thread reply of an earlier test.
+    fake.failNext(1, 429, { method: 'chat.postMessage', retryAfter: 2, when: (body) => !body.thread_ts });
     const req = await askFor(agent, 'pending', PII);
     const limited = await eventually(async () => fake.calls.find((c) => c.status === 429 && JSON.stringify(c.body).includes(req.id)));
     await posted(req.id);

@@ -2,6 +2,12 @@ import { createHmac } from 'node:crypto';
 import { createServer, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 
+/** Which calls a failure applies to: one method, and only those whose arguments pass `when`. */
+export interface CallFilter {
+  method?: string;
+  when?: (body: Record<string, any>) => boolean;
+}
+
 /** One recorded Web API call: the method (e.g. chat.postMessage) and its parsed arguments. */
 export interface SlackCall {
   method: string;
@@ -19,7 +25,7 @@ export class FakeSlack {
   readonly calls: SlackCall[] = [];
   private server!: Server;
   private tsCounter = 0;
-  private failures: { status: 500 | 429 | 200; retryAfter?: number; method?: string; error?: string }[] = [];
+  private failures: ({ status: 500 | 429 | 200; retryAfter?: number; error?: string } & CallFilter)[] = [];
   url = '';
 
   async start(): Promise<this> {
@@ -38,13 +44,13 @@ export class FakeSlack {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  /** The next `count` calls (of `method`, if given) fail with this status. */
-  failNext(count: number, status: 500 | 429, options: { retryAfter?: number; method?: string } = {}): void {
+  /** The next `count` calls (of `method`, and matching `when`, if given) fail with this status. */
+  failNext(count: number, status: 500 | 429, options: { retryAfter?: number } & CallFilter = {}): void {
     for (let i = 0; i < count; i++) this.failures.push({ status, ...options });
   }
 
   /** The next `count` calls (of `method`, if given) answer HTTP 200 with {ok: false, error}, as Slack refuses a call for good. */
-  refuseNext(count: number, error: string, options: { method?: string } = {}): void {
+  refuseNext(count: number, error: string, options: CallFilter = {}): void {
     for (let i = 0; i < count; i++) this.failures.push({ status: 200, error, ...options });
   }
 
@@ -66,19 +72,23 @@ export class FakeSlack {
       req.on('end', () => resolve(data));
     });
     const body = parseArgs(raw, String(req.headers['content-type'] ?? ''));
-    const index = this.failures.findIndex((f) => !f.method || f.method === method);
+    const index = this.failures.findIndex((f) => (!f.method || f.method === method) && (!f.when || f.when(body)));
     if (index >= 0 && method !== 'auth.test') {
       const failure = this.failures.splice(index, 1)[0];
       // A refusal is answered 200 as Slack does, but recorded as failed (400): of() lists successes only.
       this.calls.push({ method, body, status: failure.status === 200 ? 400 : failure.status, at: Date.now() });
       if (failure.status === 200) return { status: 200, body: { ok: false, error: failure.error } };
-      if (failure.status === 429) return { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(failure.retryAfter ?? 1) } };
+      if (failure.status === 429)
+        return { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(failure.retryAfter ?? 1) } };
       return { status: 500, body: { ok: false, error: 'internal_error' } };
     }
     this.calls.push({ method, body, status: 200, at: Date.now() });
     switch (method) {
       case 'auth.test':
-        return { status: 200, body: { ok: true, url: 'https://fake.slack.com/', team: 'Fake', user: 'gatehouse', team_id: 'T0FAKE', user_id: 'UBOT', bot_id: 'BBOT' } };
+        return {
+          status: 200,
+          body: { ok: true, url: 'https://fake.slack.com/', team: 'Fake', user: 'gatehouse', team_id: 'T0FAKE', user_id: 'UBOT', bot_id: 'BBOT' },
+        };
       case 'chat.postMessage': {
         const ts = `${Math.floor(Date.now() / 1000)}.${String(++this.tsCounter).padStart(6, '0')}`;
         // A user id as channel opens the app's direct message with that user.
@@ -112,7 +122,11 @@ function parseArgs(raw: string, contentType: string): Record<string, any> {
 }
 
 /** Signs an interaction exactly like Slack: v0=HMAC-SHA256(secret, "v0:{ts}:{body}"), form body payload=<JSON>. */
-export function signedInteraction(secret: string, payload: unknown, options: { timestamp?: number; retryNum?: number } = {}): { body: string; headers: Record<string, string> } {
+export function signedInteraction(
+  secret: string,
+  payload: unknown,
+  options: { timestamp?: number; retryNum?: number } = {},
+): { body: string; headers: Record<string, string> } {
   const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
   const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
   const signature = `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
@@ -128,7 +142,13 @@ export function signedInteraction(secret: string, payload: unknown, options: { t
 }
 
 /** A block_actions payload as Slack sends it when someone clicks a button of the approval message. */
-export function buttonClick(input: { slackUserId: string; actionId: string; requestId: string; channel?: string; messageTs?: string }): Record<string, unknown> {
+export function buttonClick(input: {
+  slackUserId: string;
+  actionId: string;
+  requestId: string;
+  channel?: string;
+  messageTs?: string;
+}): Record<string, unknown> {
   return {
     type: 'block_actions',
     team: { id: 'T0FAKE', domain: 'fake' },
@@ -140,12 +160,27 @@ export function buttonClick(input: { slackUserId: string; actionId: string; requ
     container: { type: 'message', message_ts: input.messageTs ?? '1.000001', channel_id: input.channel ?? 'C0APPROVALS' },
     message: { ts: input.messageTs ?? '1.000001', text: 'approval' },
     response_url: 'http://127.0.0.1:1/unused',
-    actions: [{ type: 'button', action_id: input.actionId, block_id: `decide-${input.requestId}`, value: input.requestId, action_ts: String(Date.now() / 1000), text: { type: 'plain_text', text: input.actionId } }],
+    actions: [
+      {
+        type: 'button',
+        action_id: input.actionId,
+        block_id: `decide-${input.requestId}`,
+        value: input.requestId,
+        action_ts: String(Date.now() / 1000),
+        text: { type: 'plain_text', text: input.actionId },
+      },
+    ],
   };
 }
 
 /** A view_submission payload of the "Approve with changes" modal. */
-export function changesSubmission(input: { slackUserId: string; requestId: string; columns: string[]; duration?: string; comment?: string }): Record<string, unknown> {
+export function changesSubmission(input: {
+  slackUserId: string;
+  requestId: string;
+  columns: string[];
+  duration?: string;
+  comment?: string;
+}): Record<string, unknown> {
   return {
     type: 'view_submission',
     team: { id: 'T0FAKE', domain: 'fake' },
@@ -154,16 +189,25 @@ export function changesSubmission(input: { slackUserId: string; requestId: strin
     token: 'legacy-verification-token',
     trigger_id: `trigger-${Date.now()}`,
     view: {
-      id: 'V0MODAL', type: 'modal', callback_id: 'gatehouse_changes_modal', team_id: 'T0FAKE', app_id: 'A0FAKE', bot_id: 'BBOT',
+      id: 'V0MODAL',
+      type: 'modal',
+      callback_id: 'gatehouse_changes_modal',
+      team_id: 'T0FAKE',
+      app_id: 'A0FAKE',
+      bot_id: 'BBOT',
       private_metadata: JSON.stringify({ requestId: input.requestId, channel: 'C0APPROVALS' }),
       state: {
         values: {
-          columns: { value: { type: 'checkboxes', selected_options: input.columns.map((c) => ({ text: { type: 'plain_text', text: c }, value: c })) } },
+          columns: {
+            value: { type: 'checkboxes', selected_options: input.columns.map((c) => ({ text: { type: 'plain_text', text: c }, value: c })) },
+          },
           duration: { value: { type: 'plain_text_input', value: input.duration ?? null } },
           comment: { value: { type: 'plain_text_input', value: input.comment ?? null } },
         },
       },
-      hash: 'h', title: { type: 'plain_text', text: 'Approve with changes' }, blocks: [],
+      hash: 'h',
+      title: { type: 'plain_text', text: 'Approve with changes' },
+      blocks: [],
     },
   };
 }

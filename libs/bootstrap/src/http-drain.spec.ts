@@ -21,11 +21,13 @@ type Outcome = { status: number; connection?: string; body: string } | { error: 
 
 function get(url: string, agent: http.Agent): Promise<Outcome> {
   return new Promise((resolve) => {
-    http.get(url, { agent }, (res) => {
-      let body = '';
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, body }));
-    }).on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }));
+    http
+      .get(url, { agent }, (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, body }));
+      })
+      .on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }));
   });
 }
 

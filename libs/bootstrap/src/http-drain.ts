@@ -11,6 +11,9 @@ export interface HttpDrainReport {
   forcedConnections: number;
 }
 
+/** How long requests must have stopped coming before idle keep-alive connections are closed. */
+const QUIET_MS = 250;
+
 /**
  * Tracks an HTTP server's requests so that a shutdown can, in this order, stop accepting
  * connections, let the requests in flight finish (each response then closes its connection),
@@ -22,6 +25,7 @@ export class HttpDrain {
   private closed?: Promise<void>;
   private readonly settledListeners = new Set<() => void>();
   private inFlightAtStop = 0;
+  private lastRequestAt = 0;
 
   constructor(private readonly server: Server) {
     // Prepended so it runs before Fastify, which may answer synchronously.
@@ -39,8 +43,21 @@ export class HttpDrain {
     this.closed = new Promise((resolve) => NetServer.prototype.close.call(this.server, () => resolve()));
   }
 
-  /** Resolves when no request is in flight, or at the deadline. */
-  async settle(deadline: number): Promise<void> {
+  /**
+   * Resolves once no request is in flight and none has started for `quietMs`, or at the deadline.
+   * A client busy on a keep-alive connection sends its next request a moment after each answer: it
+   * is served (with Connection: close) instead of finding its connection closed under its request.
+   */
+  async settle(deadline: number, quietMs = QUIET_MS): Promise<void> {
+    for (;;) {
+      await this.noneInFlight(deadline);
+      const quietFor = Date.now() - this.lastRequestAt;
+      if (quietFor >= quietMs || Date.now() >= deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(quietMs - quietFor, Math.max(0, deadline - Date.now()))));
+    }
+  }
+
+  private async noneInFlight(deadline: number): Promise<void> {
     if (this.inFlight.size === 0) return;
     await new Promise<void>((resolve) => {
       const done = () => {
@@ -74,6 +91,7 @@ export class HttpDrain {
   }
 
   private track(response: ServerResponse): void {
+    this.lastRequestAt = Date.now();
     this.inFlight.add(response);
     if (this.draining) closeAfter(response);
     response.once('close', () => {
