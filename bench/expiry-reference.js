@@ -11,12 +11,27 @@ async function main() {
   const prefix = process.env.REFERENCE_PREFIX;
   const queue = new Queue('reference-expiry', { connection, prefix });
   const { rows } = await pool.query("SELECT id::text AS id, expires_at FROM grants WHERE kid = 'reference' AND status = 'active'");
-  await queue.addBulk(rows.map((g) => ({ name: 'expire', data: { id: g.id }, opts: { jobId: `expire-${g.id}`, delay: Math.max(0, g.expires_at.getTime() - Date.now()), removeOnComplete: true } })));
-  const worker = new Worker('reference-expiry', async (job) => {
-    await pool.query("UPDATE grants SET status = 'expired', ended_at = now(), ended_by = 'system' WHERE id = $1::uuid AND status = 'active' AND expires_at <= now()", [job.data.id]);
-  }, { connection, prefix, concurrency: 10 });
+  await queue.addBulk(
+    rows.map((g) => ({
+      name: 'expire',
+      data: { id: g.id },
+      opts: { jobId: `expire-${g.id}`, delay: Math.max(0, g.expires_at.getTime() - Date.now()), removeOnComplete: true },
+    })),
+  );
+  const worker = new Worker(
+    'reference-expiry',
+    async (job) => {
+      await pool.query(
+        "UPDATE grants SET status = 'expired', ended_at = now(), ended_by = 'system' WHERE id = $1::uuid AND status = 'active' AND expires_at <= now()",
+        [job.data.id],
+      );
+    },
+    { connection, prefix, concurrency: 10 },
+  );
   for (;;) {
-    const { rows: [left] } = await pool.query("SELECT count(*)::int AS n FROM grants WHERE kid = 'reference' AND status = 'active'");
+    const {
+      rows: [left],
+    } = await pool.query("SELECT count(*)::int AS n FROM grants WHERE kid = 'reference' AND status = 'active'");
     if (left.n === 0) break;
     await new Promise((r) => setTimeout(r, 200));
   }

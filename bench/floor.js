@@ -24,17 +24,32 @@ async function main() {
     const assertion = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
     let claims;
     try {
-      ({ payload: claims } = await jwtVerify(assertion ?? '', agentKey, { algorithms: ['EdDSA'], audience: issuer, issuer: agentId, subject: agentId, requiredClaims: ['jti', 'iat', 'exp'] }));
+      ({ payload: claims } = await jwtVerify(assertion ?? '', agentKey, {
+        algorithms: ['EdDSA'],
+        audience: issuer,
+        issuer: agentId,
+        subject: agentId,
+        requiredClaims: ['jti', 'iat', 'exp'],
+      }));
     } catch {
       return reply.code(401).send({ error: { code: 'INVALID_ASSERTION' } });
     }
-    if ((await redis.set(`floor:jti:${claims.jti}`, '1', 'EX', 330, 'NX')) !== 'OK') return reply.code(401).send({ error: { code: 'ASSERTION_REPLAYED' } });
+    if ((await redis.set(`floor:jti:${claims.jti}`, '1', 'EX', 330, 'NX')) !== 'OK')
+      return reply.code(401).send({ error: { code: 'ASSERTION_REPLAYED' } });
     const body = req.body;
     const id = randomUUID();
     const grantId = randomUUID();
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
     const expiresAt = new Date(now.getTime() + 600_000);
-    const decision = { outcome: 'approve', rules: ['low-risk-reads'], message: 'Approved.', riskScore: 20, policyVersion: 'floor', sensitivity: 'internal', durationSeconds: 600 };
+    const decision = {
+      outcome: 'approve',
+      rules: ['low-risk-reads'],
+      message: 'Approved.',
+      riskScore: 20,
+      policyVersion: 'floor',
+      sensitivity: 'internal',
+      durationSeconds: 600,
+    };
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
@@ -59,12 +74,28 @@ async function main() {
     } finally {
       client.release();
     }
-    const token = await new SignJWT({ client_id: agentId, scope: `${body.resource}:read`, authorization_details: [{ type: 'gatehouse_data', identifier: body.resource, actions: body.actions, columns: body.columns }], purpose: body.reason, req: id })
+    const token = await new SignJWT({
+      client_id: agentId,
+      scope: `${body.resource}:read`,
+      authorization_details: [{ type: 'gatehouse_data', identifier: body.resource, actions: body.actions, columns: body.columns }],
+      purpose: body.reason,
+      req: id,
+    })
       .setProtectedHeader({ alg: 'EdDSA', kid: 'floor', typ: 'at+jwt' })
-      .setIssuer(issuer).setSubject(agentId).setAudience('crm-api').setIssuedAt(now.getTime() / 1000).setNotBefore(now.getTime() / 1000)
-      .setExpirationTime(expiresAt.getTime() / 1000).setJti(grantId)
+      .setIssuer(issuer)
+      .setSubject(agentId)
+      .setAudience('crm-api')
+      .setIssuedAt(now.getTime() / 1000)
+      .setNotBefore(now.getTime() / 1000)
+      .setExpirationTime(expiresAt.getTime() / 1000)
+      .setJti(grantId)
       .sign(privateKey);
-    return reply.code(201).send({ id, status: 'approved', decision: { outcome: 'approve', rules: decision.rules }, grant: { id: grantId, token, expiresAt: expiresAt.toISOString() } });
+    return reply.code(201).send({
+      id,
+      status: 'approved',
+      decision: { outcome: 'approve', rules: decision.rules },
+      grant: { id: grantId, token, expiresAt: expiresAt.toISOString() },
+    });
   });
 
   // The admin pending list's floor: the same three reads as the broker (a keyset page of requests,
@@ -82,14 +113,26 @@ async function main() {
     );
     const ids = rows.map((r) => r.id);
     const [grants, counts] = await Promise.all([
-      pool.query('SELECT id::text AS id, request_id::text AS "requestId", status, expires_at AS "expiresAt" FROM grants WHERE request_id = ANY($1::uuid[])', [ids]),
-      pool.query('SELECT request_id::text AS "requestId", count(*)::int AS n FROM approvals WHERE request_id = ANY($1::uuid[]) GROUP BY request_id', [ids]),
+      pool.query(
+        'SELECT id::text AS id, request_id::text AS "requestId", status, expires_at AS "expiresAt" FROM grants WHERE request_id = ANY($1::uuid[])',
+        [ids],
+      ),
+      pool.query('SELECT request_id::text AS "requestId", count(*)::int AS n FROM approvals WHERE request_id = ANY($1::uuid[]) GROUP BY request_id', [
+        ids,
+      ]),
     ]);
     const grantOf = new Map(grants.rows.map((g) => [g.requestId, g]));
     const countOf = new Map(counts.rows.map((c) => [c.requestId, c.n]));
-    const items = rows.map((r) => ({ ...r, grant: grantOf.get(r.id), approval: { approvers: r.approverGroup, required: r.requiredApprovals, received: countOf.get(r.id) ?? 0, expiresAt: r.approvalExpiresAt } }));
+    const items = rows.map((r) => ({
+      ...r,
+      grant: grantOf.get(r.id),
+      approval: { approvers: r.approverGroup, required: r.requiredApprovals, received: countOf.get(r.id) ?? 0, expiresAt: r.approvalExpiresAt },
+    }));
     const last = rows[rows.length - 1];
-    return { items, ...(rows.length === limit ? { nextCursor: Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url') } : {}) };
+    return {
+      items,
+      ...(rows.length === limit ? { nextCursor: Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url') } : {}),
+    };
   });
 
   const close = async () => {

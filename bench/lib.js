@@ -36,7 +36,13 @@ function run(command, args, env = {}) {
 function start(args, env) {
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise((resolve) => child.on('exit', resolve));
-  return { child, stop: async () => { child.kill('SIGTERM'); await exited; } };
+  return {
+    child,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 function freePort() {
@@ -54,7 +60,9 @@ async function waitFor(check, ms = 30_000) {
   for (;;) {
     try {
       if (await check()) return;
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     if (Date.now() > deadline) throw new Error('service did not become ready');
     await new Promise((r) => setTimeout(r, 200));
   }

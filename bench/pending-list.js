@@ -21,7 +21,9 @@ async function pendingList({ rows = 1_000_000 } = {}) {
   const started = Date.now();
   await sql(name, `INSERT INTO agents (id, name, public_jwk, key_id, updated_at) VALUES ($1, 'bench-list', '{}', 'k', now())`, [agentId]);
   // One request in a hundred pending; the rest decided; spread over thirty days.
-  await sql(name, `
+  await sql(
+    name,
+    `
     INSERT INTO access_requests (id, agent_id, resource, actions, columns, duration_seconds, reason, status, decision, policy_version, risk_score,
                                  approver_group, required_approvals, approval_expires_at, created_at, updated_at)
     SELECT gen_random_uuid(), $1::uuid, 'crm.customers', '{read}', '{id,email}', 900, 'benchmark row',
@@ -30,20 +32,38 @@ async function pendingList({ rows = 1_000_000 } = {}) {
            'v', 40, CASE WHEN n % 100 = 0 THEN 'crm-owners' END, CASE WHEN n % 100 = 0 THEN 1 ELSE 0 END,
            CASE WHEN n % 100 = 0 THEN now() + interval '1 day' END,
            now() - (n * interval '2.592 seconds'), now()
-      FROM generate_series(1, $2::int) AS n`, [agentId, rows]);
+      FROM generate_series(1, $2::int) AS n`,
+    [agentId, rows],
+  );
   await sql(name, 'ANALYZE access_requests');
   const loadedIn = Date.now() - started;
   // A cursor half way down the pending list, in the API's format.
-  const { rows: [mid] } = await sql(name, "SELECT created_at, id::text AS id FROM access_requests WHERE status = 'pending' ORDER BY created_at, id OFFSET $1 LIMIT 1", [Math.floor(rows / 200)]);
+  const {
+    rows: [mid],
+  } = await sql(name, "SELECT created_at, id::text AS id FROM access_requests WHERE status = 'pending' ORDER BY created_at, id OFFSET $1 LIMIT 1", [
+    Math.floor(rows / 200),
+  ]);
   const cursor = Buffer.from(`${mid.created_at.toISOString()}|${mid.id}`).toString('base64url');
 
   const brokerPort = await freePort();
   const floorPort = await freePort();
   const broker = start(['dist/apps/gatehouse/apps/gatehouse/src/main.js'], {
-    DATABASE_URL: db.url, REDIS_URL, PORT: String(brokerPort), GATEHOUSE_ADMIN_TOKENS: `bench:${ADMIN}`, GATEHOUSE_REDIS_PREFIX: prefix, LOG_LEVEL: 'warn',
-    GATEHOUSE_AUTH_FAILURE_LIMIT: '1000000/1s', GATEHOUSE_RECONCILE_INTERVAL: '1h',
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    PORT: String(brokerPort),
+    GATEHOUSE_ADMIN_TOKENS: `bench:${ADMIN}`,
+    GATEHOUSE_REDIS_PREFIX: prefix,
+    LOG_LEVEL: 'warn',
+    GATEHOUSE_AUTH_FAILURE_LIMIT: '1000000/1s',
+    GATEHOUSE_RECONCILE_INTERVAL: '1h',
   });
-  const floor = start(['bench/floor.js'], { DATABASE_URL: db.url, REDIS_URL, PORT: String(floorPort), FLOOR_AGENT_ID: agentId, FLOOR_AGENT_JWK: JSON.stringify({ kty: 'OKP', crv: 'Ed25519', x: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }) });
+  const floor = start(['bench/floor.js'], {
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    PORT: String(floorPort),
+    FLOOR_AGENT_ID: agentId,
+    FLOOR_AGENT_JWK: JSON.stringify({ kty: 'OKP', crv: 'Ed25519', x: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }),
+  });
   try {
     const brokerUrl = `http://127.0.0.1:${brokerPort}`;
     const floorUrl = `http://127.0.0.1:${floorPort}`;
@@ -52,7 +72,10 @@ async function pendingList({ rows = 1_000_000 } = {}) {
     const first = '/v1/admin/access-requests?status=pending&limit=50';
     const deep = `${first}&cursor=${cursor}`;
     const result = { rows, pending: rows / 100, loadedInSeconds: Math.round(loadedIn / 1000) };
-    for (const [label, path] of [['firstPage', first], ['deepPage', deep]]) {
+    for (const [label, path] of [
+      ['firstPage', first],
+      ['deepPage', deep],
+    ]) {
       const b = await load(brokerUrl, path);
       const f = await load(floorUrl, path);
       result[label] = { broker: b, floor: f, p99Ratio: +(b.p99 / Math.max(1, f.p99)).toFixed(2) };

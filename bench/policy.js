@@ -22,12 +22,18 @@ function rules(n, perResource) {
     const ourScope = perResource ? `resources: [${resource}], ` : '';
     const cedarScope = perResource ? `resource == Resource::"${resource}"` : 'resource';
     if (i % 10 === 0) {
-      ours.push(`  - { id: r-${i}, effect: deny, when: { ${ourScope}sensitivity: { atLeast: restricted }, agentAttributes: { team: t-${i % TEAMS} } } }`);
+      ours.push(
+        `  - { id: r-${i}, effect: deny, when: { ${ourScope}sensitivity: { atLeast: restricted }, agentAttributes: { team: t-${i % TEAMS} } } }`,
+      );
       cedar.push(`forbid(principal, action, ${cedarScope}) when { principal.team == "t-${i % TEAMS}" && context.sensitivity >= 3 };`);
     } else {
       const team = `t-${i % TEAMS}`;
-      ours.push(`  - { id: r-${i}, effect: approve, when: { ${ourScope}actions: [read], agentAttributes: { team: ${team} }, sensitivity: { atMost: internal }, duration: { atMost: 30m } } }`);
-      cedar.push(`permit(principal, action == Action::"read", ${cedarScope}) when { principal.team == "${team}" && context.sensitivity <= 1 && context.duration <= 1800 };`);
+      ours.push(
+        `  - { id: r-${i}, effect: approve, when: { ${ourScope}actions: [read], agentAttributes: { team: ${team} }, sensitivity: { atMost: internal }, duration: { atMost: 30m } } }`,
+      );
+      cedar.push(
+        `permit(principal, action == Action::"read", ${cedarScope}) when { principal.team == "${team}" && context.sensitivity <= 1 && context.duration <= 1800 };`,
+      );
     }
   }
   const yaml = [
@@ -80,7 +86,14 @@ function rate(decide, sample, ms) {
   return Math.round(done / (Number(process.hrtime.bigint() - start) / 1e9));
 }
 
-async function policyDecisions({ cases = [[10, true], [1000, true], [1000, false]], ms = 2000 } = {}) {
+async function policyDecisions({
+  cases = [
+    [10, true],
+    [1000, true],
+    [1000, false],
+  ],
+  ms = 2000,
+} = {}) {
   const { parsePolicy, evaluatePolicy } = require(DOMAIN);
   const cedar = await import('@cedar-policy/cedar-wasm/nodejs');
   const now = new Date('2026-11-23T10:00:00Z');
@@ -91,14 +104,24 @@ async function policyDecisions({ cases = [[10, true], [1000, true], [1000, false
     const setId = `bench-${n}-${perResource}`;
     const parsed = cedar.preparsePolicySet(setId, { staticPolicies: text });
     if (parsed.type !== 'success') throw new Error(`cedar refused the policies: ${JSON.stringify(parsed.errors)}`);
-    const ours = (r) => evaluatePolicy(policy, {
-      agent: { id: 'a', name: 'bench-agent', attributes: { team: r.team } }, resource: r.resource, actions: r.actions, columns: r.columns,
-      durationSeconds: r.durationSeconds, onBehalfOf: null, sourceIp: null, now,
-    }).outcome;
+    const ours = (r) =>
+      evaluatePolicy(policy, {
+        agent: { id: 'a', name: 'bench-agent', attributes: { team: r.team } },
+        resource: r.resource,
+        actions: r.actions,
+        columns: r.columns,
+        durationSeconds: r.durationSeconds,
+        onBehalfOf: null,
+        sourceIp: null,
+        now,
+      }).outcome;
     const theirs = (r) => {
       const answer = cedar.statefulIsAuthorized({
-        principal: { type: 'Agent', id: 'a' }, action: { type: 'Action', id: r.actions.includes('write') ? 'write' : 'read' }, resource: { type: 'Resource', id: r.resource },
-        context: { sensitivity: r.sensitivity, duration: r.durationSeconds }, preparsedPolicySetId: setId,
+        principal: { type: 'Agent', id: 'a' },
+        action: { type: 'Action', id: r.actions.includes('write') ? 'write' : 'read' },
+        resource: { type: 'Resource', id: r.resource },
+        context: { sensitivity: r.sensitivity, duration: r.durationSeconds },
+        preparsedPolicySetId: setId,
         entities: [{ uid: { type: 'Agent', id: 'a' }, attrs: { team: r.team }, parents: [] }],
       });
       if (answer.type !== 'success') throw new Error(JSON.stringify(answer.errors));
@@ -111,7 +134,16 @@ async function policyDecisions({ cases = [[10, true], [1000, true], [1000, false
     const denied = sample.filter((r) => ours(r) === 'deny').length;
     const gatehouse = rate(ours, sample, ms);
     const reference = rate(theirs, sample, ms);
-    out.push({ rules: n, rulesNameResources: perResource, gatehousePerSecond: gatehouse, cedarPerSecond: reference, ratio: +(gatehouse / reference).toFixed(2), agreedOn: sample.length, approved: allowed, denied });
+    out.push({
+      rules: n,
+      rulesNameResources: perResource,
+      gatehousePerSecond: gatehouse,
+      cedarPerSecond: reference,
+      ratio: +(gatehouse / reference).toFixed(2),
+      agreedOn: sample.length,
+      approved: allowed,
+      denied,
+    });
   }
   return out;
 }

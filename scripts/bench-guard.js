@@ -33,12 +33,20 @@ async function main() {
   const issuer = `http://127.0.0.1:${jwks.address().port}`;
   const now = Math.floor(Date.now() / 1000);
   const token = await new SignJWT({
-    client_id: 'agent-1', scope: 'crm.customers:read', purpose: 'bench', req: crypto.randomUUID(),
+    client_id: 'agent-1',
+    scope: 'crm.customers:read',
+    purpose: 'bench',
+    req: crypto.randomUUID(),
     authorization_details: [{ type: 'gatehouse_data', identifier: 'crm.customers', actions: ['read'], columns: ['id', 'name', 'company'] }],
   })
     .setProtectedHeader({ alg: 'EdDSA', kid: 'bench', typ: 'at+jwt' })
-    .setIssuer(issuer).setSubject('alice').setAudience('crm-api')
-    .setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 3600).setJti(crypto.randomUUID())
+    .setIssuer(issuer)
+    .setSubject('alice')
+    .setAudience('crm-api')
+    .setIssuedAt(now)
+    .setNotBefore(now)
+    .setExpirationTime(now + 3600)
+    .setJti(crypto.randomUUID())
     .sign(privateKey);
 
   const verifier = createGrantVerifier({ issuer, audience: 'crm-api' });
@@ -49,10 +57,13 @@ async function main() {
   const signature = Buffer.from(s, 'base64url');
   if (!crypto.verify(null, signed, publicKey, signature)) throw new Error('raw verification failed');
 
-  console.log(`node ${process.version}, ${require('node:os').cpus()[0].model}, ${require('node:os').cpus().length} cpus; ${SECONDS} s per line; token ${token.length} bytes`);
+  console.log(
+    `node ${process.version}, ${require('node:os').cpus()[0].model}, ${require('node:os').cpus().length} cpus; ${SECONDS} s per line; token ${token.length} bytes`,
+  );
   const raw = await measure('raw node:crypto.verify (Ed25519, sig only)', () => crypto.verify(null, signed, publicKey, signature));
   const jose = await measure('jose jwtVerify, local key, same checks', () =>
-    jwtVerify(token, localKey, { issuer, audience: 'crm-api', algorithms: ['EdDSA'], typ: 'at+jwt', clockTolerance: 30 }));
+    jwtVerify(token, localKey, { issuer, audience: 'crm-api', algorithms: ['EdDSA'], typ: 'at+jwt', clockTolerance: 30 }),
+  );
   const guard = await measure('guard verifier.verify (remote JWKS, cached)', () => verifier.verify(token));
   console.log(`guard / raw = ${(guard / raw).toFixed(2)}; jose / raw = ${(jose / raw).toFixed(2)}`);
   jwks.close();

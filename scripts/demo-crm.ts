@@ -7,9 +7,27 @@ import { allowedColumns, GrantRequest, GrantVerifier, projectRow, requireGrant }
 const COLUMNS = ['id', 'name', 'company', 'email', 'phone', 'address', 'ssn', 'notes'] as const;
 
 const SEED = [
-  [1, 'Ada Lovelace', 'Analytical Engines Ltd', 'ada@analytical.example', '+44 20 7946 0001', '12 St James Sq, London', '078-05-1120', 'Prefers email'],
+  [
+    1,
+    'Ada Lovelace',
+    'Analytical Engines Ltd',
+    'ada@analytical.example',
+    '+44 20 7946 0001',
+    '12 St James Sq, London',
+    '078-05-1120',
+    'Prefers email',
+  ],
   [2, 'Grace Hopper', 'Compiler Works', 'grace@compiler.example', '+1 202 555 0142', '1 Navy Yard, Arlington', '219-09-9999', 'Renewal due in March'],
-  [3, 'Alan Turing', 'Bletchley Analytics', 'alan@bletchley.example', '+44 1908 640404', 'Sherwood Dr, Bletchley', '457-55-5462', 'Asked about the API'],
+  [
+    3,
+    'Alan Turing',
+    'Bletchley Analytics',
+    'alan@bletchley.example',
+    '+44 1908 640404',
+    'Sherwood Dr, Bletchley',
+    '457-55-5462',
+    'Asked about the API',
+  ],
 ];
 
 /** Creates and seeds demo_crm.customers (idempotent: a rerun resets the rows). */
@@ -20,7 +38,9 @@ export async function seedCrm(pool: Pool): Promise<number> {
   for (const row of SEED) {
     await pool.query(
       `INSERT INTO demo_crm.customers (${COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-       ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1).map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`,
+       ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1)
+         .map((c) => `${c} = EXCLUDED.${c}`)
+         .join(', ')}`,
       row,
     );
   }

@@ -76,8 +76,10 @@ const sameSet = (a: string[] | undefined, b: string[]) => !!a && a.length === b.
 export function unexpected(r: DemoResult): string[] {
   const problems: string[] = [];
   if (r.delegation.refusedBefore !== 'DELEGATION_REQUIRED') problems.push('(0) acting for alice before she delegated was not refused');
-  if (r.lowRisk.status !== 'approved' || r.lowRisk.read.status !== 200 || !sameSet(r.lowRisk.read.columns, ['id', 'name', 'company'])) problems.push('(a) low-risk read');
-  if (r.pii.firstStatus !== 'pending' || r.pii.read.status !== 200 || !sameSet(r.pii.read.columns, ['id', 'email', 'phone'])) problems.push('(b) approved PII read');
+  if (r.lowRisk.status !== 'approved' || r.lowRisk.read.status !== 200 || !sameSet(r.lowRisk.read.columns, ['id', 'name', 'company']))
+    problems.push('(a) low-risk read');
+  if (r.pii.firstStatus !== 'pending' || r.pii.read.status !== 200 || !sameSet(r.pii.read.columns, ['id', 'email', 'phone']))
+    problems.push('(b) approved PII read');
   if (!r.restricted.denied) problems.push('(c) restricted request was not denied');
   if (r.released.read.status !== 401 || r.released.read.error?.code !== 'TOKEN_INACTIVE') problems.push('(d) a released grant still read');
   if (r.expiry.before.status !== 200 || r.expiry.after.status !== 401 || r.expiry.after.error?.code !== 'TOKEN_EXPIRED') problems.push('(e) expiry');
@@ -97,7 +99,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   try {
     log('== Gatehouse demo ==');
     if (options.migrate !== false) {
-      execFileSync(process.execPath, [join(root, 'scripts', 'migrate.js')], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: 'pipe' });
+      execFileSync(process.execPath, [join(root, 'scripts', 'migrate.js')], {
+        cwd: root,
+        env: { ...process.env, DATABASE_URL: databaseUrl },
+        stdio: 'pipe',
+      });
     }
     log(`database  ${new URL(databaseUrl).pathname.slice(1)}: created if missing and migrated`);
 
@@ -125,7 +131,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
     const admin = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${brokerUrl}${path}`, {
-        method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+        method,
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
       const json = (await res.json()) as any;
       if (!res.ok) throw new Error(`admin ${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
@@ -207,7 +215,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const b = await ask(['id', 'email', 'phone'], '15m', 'Call the customer back about ticket 4521');
     if (b.status !== 'pending') throw new Error(`(b) expected a pending request, got ${b.status}`);
     log(`    decision: ${describe(b.request)}`);
-    log(`    pending: needs ${b.request.approval!.required} approval from ${b.request.approval!.approvers}; the agent waits (waitForGrant, long-poll)`);
+    log(
+      `    pending: needs ${b.request.approval!.required} approval from ${b.request.approval!.approvers}; the agent waits (waitForGrant, long-poll)`,
+    );
     const waiting = agent.waitForGrant(b.handle, { timeoutMs: 30_000 });
     await sleep(500);
     log(`    dana (crm-owners) approves through the admin API: POST /v1/admin/access-requests/${b.handle.requestId}/approve {asUser: "dana"}`);
@@ -251,10 +261,22 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await sleep(waitMs);
     const after = await read(e.grant.token);
 
-    const result: DemoResult = { delegation: { refusedBefore, delegation: { resources: delegation.resources, expiresAt: delegation.expiresAt, createdBy: delegation.createdBy } }, lowRisk, pii, restricted, released: releasedResult, expiry: { seconds, before, after } };
+    const result: DemoResult = {
+      delegation: {
+        refusedBefore,
+        delegation: { resources: delegation.resources, expiresAt: delegation.expiresAt, createdBy: delegation.createdBy },
+      },
+      lowRisk,
+      pii,
+      restricted,
+      released: releasedResult,
+      expiry: { seconds, before, after },
+    };
     const problems = unexpected(result);
     if (problems.length) throw new Error(`the demo did not go as the policy says:\n  ${problems.join('\n  ')}`);
-    log(`\nDone: every step went as the policy says. It is all on the audit trail in ${new URL(databaseUrl).pathname.slice(1)} (GET /v1/admin/audit?agentId=${registered.id}).`);
+    log(
+      `\nDone: every step went as the policy says. It is all on the audit trail in ${new URL(databaseUrl).pathname.slice(1)} (GET /v1/admin/audit?agentId=${registered.id}).`,
+    );
     return result;
   } finally {
     for (const close of cleanup.reverse()) await close().catch(() => undefined);

@@ -15,7 +15,8 @@ describe('agent authentication', () => {
   let agent: TestAgent;
 
   /** An agent call carrying exactly `token` (no fresh assertion). */
-  const withToken = (token: string | undefined, path = '/v1/grants', method = 'GET'): Promise<Reply> => call(`${broker.url}${path}`, method, { token });
+  const withToken = (token: string | undefined, path = '/v1/grants', method = 'GET'): Promise<Reply> =>
+    call(`${broker.url}${path}`, method, { token });
 
   beforeAll(async () => {
     broker = await startBroker();
@@ -40,7 +41,10 @@ describe('agent authentication', () => {
       expect((await withToken(token)).status).toBe(200);
       expectError(await withToken(token), 401, 'ASSERTION_REPLAYED');
       const before = await broker.prisma.accessRequest.count({ where: { agentId: agent.id } });
-      const post = await call(`${broker.url}/v1/access-requests`, 'POST', { token, body: { resource: 'crm.customers', actions: ['read'], columns: ['id'], duration: '5m', reason: 'replay' } });
+      const post = await call(`${broker.url}/v1/access-requests`, 'POST', {
+        token,
+        body: { resource: 'crm.customers', actions: ['read'], columns: ['id'], duration: '5m', reason: 'replay' },
+      });
       expectError(post, 401, 'ASSERTION_REPLAYED');
       expect(await broker.prisma.accessRequest.count({ where: { agentId: agent.id } })).toBe(before);
     });
@@ -76,13 +80,27 @@ describe('agent authentication', () => {
     it('refuses alg none and HS256 tokens', async () => {
       expectError(await withToken(unsecured(agent.id, broker.url)), 401, 'INVALID_ASSERTION');
       const now = nowSeconds();
-      const hs = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer(agent.id).setSubject(agent.id).setAudience(broker.url)
-        .setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID()).sign(new TextEncoder().encode('a-shared-secret-of-32-bytes-long!'));
+      const hs = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer(agent.id)
+        .setSubject(agent.id)
+        .setAudience(broker.url)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 60)
+        .setJti(randomUUID())
+        .sign(new TextEncoder().encode('a-shared-secret-of-32-bytes-long!'));
       expectError(await withToken(hs), 401, 'INVALID_ASSERTION');
       // An ES256 signature does not pass for an Ed25519 agent either.
       const { privateKey } = await generateKeyPair('ES256');
-      const es = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer(agent.id).setSubject(agent.id).setAudience(broker.url)
-        .setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID()).sign(privateKey);
+      const es = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256' })
+        .setIssuer(agent.id)
+        .setSubject(agent.id)
+        .setAudience(broker.url)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 60)
+        .setJti(randomUUID())
+        .sign(privateKey);
       expectError(await withToken(es), 401, 'INVALID_ASSERTION');
     });
 
@@ -147,8 +165,15 @@ describe('agent authentication', () => {
       expect((await broker.admin('PUT', `/v1/admin/agents/${rotating.id}/key`, { publicJwk: await exportJWK(publicKey) })).status).toBe(200);
       expectError(await withToken(await rotating.assertion()), 401, 'INVALID_ASSERTION');
       const now = nowSeconds();
-      const es = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer(rotating.id).setSubject(rotating.id).setAudience(broker.url)
-        .setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID()).sign(privateKey);
+      const es = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256' })
+        .setIssuer(rotating.id)
+        .setSubject(rotating.id)
+        .setAudience(broker.url)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 60)
+        .setJti(randomUUID())
+        .sign(privateKey);
       expect((await withToken(es)).status).toBe(200);
     });
   });

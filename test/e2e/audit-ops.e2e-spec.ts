@@ -131,7 +131,9 @@ describe('operations', () => {
     const doc = await call(`${broker.url}/docs/openapi.json`, 'GET');
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/access-requests', '/v1/access-requests/{id}', '/v1/admin/audit/verify']));
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/access-requests', '/v1/access-requests/{id}', '/v1/admin/audit/verify']),
+    );
     expect(Object.keys(doc.body.paths['/v1/access-requests'])).toContain('post');
   });
 });
@@ -141,7 +143,12 @@ describe('policy', () => {
     const res = await broker.admin('GET', '/v1/admin/policy');
     expect(res.status).toBe(200);
     expect(res.body.version).toBe(`sha256:${createHash('sha256').update(FIXTURE).digest('hex')}`);
-    expect(res.body.rules.map((r: { id: string }) => r.id).sort()).toEqual(['deal-writes-need-two', 'low-risk-reads', 'no-restricted', 'pii-needs-owner']);
+    expect(res.body.rules.map((r: { id: string }) => r.id).sort()).toEqual([
+      'deal-writes-need-two',
+      'low-risk-reads',
+      'no-restricted',
+      'pii-needs-owner',
+    ]);
     expect(res.body.lastReloadError).toBeNull();
   });
 

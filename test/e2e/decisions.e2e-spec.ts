@@ -31,11 +31,25 @@ describe('decisions (POST /v1/access-requests)', () => {
       expect(body.status).toBe('approved');
       expect(body.id).toMatch(/^[0-9a-f-]{36}$/);
       expect(body.approval).toBeUndefined();
-      expect(body.decision).toEqual({ outcome: 'approve', rules: ['low-risk-reads'], message: expect.any(String), riskScore: expect.any(Number), policyVersion: expect.stringMatching(POLICY_VERSION) });
+      expect(body.decision).toEqual({
+        outcome: 'approve',
+        rules: ['low-risk-reads'],
+        message: expect.any(String),
+        riskScore: expect.any(Number),
+        policyVersion: expect.stringMatching(POLICY_VERSION),
+      });
       expect(body.decision.message.length).toBeGreaterThan(0);
       expect(body.decision.riskScore).toBeGreaterThanOrEqual(0);
       expect(body.decision.riskScore).toBeLessThanOrEqual(100);
-      expect(body.grant).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), status: 'active', token: expect.any(String), expiresAt: expect.any(String), resource: 'crm.customers', actions: ['read'], columns: ['id', 'name'] });
+      expect(body.grant).toEqual({
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        status: 'active',
+        token: expect.any(String),
+        expiresAt: expect.any(String),
+        resource: 'crm.customers',
+        actions: ['read'],
+        columns: ['id', 'name'],
+      });
       expect(msUntil(body.grant.expiresAt)).toBeGreaterThan(14 * 60_000);
       expect(msUntil(body.grant.expiresAt)).toBeLessThanOrEqual(15 * 60_000);
 
@@ -48,7 +62,11 @@ describe('decisions (POST /v1/access-requests)', () => {
       expect(res.status).toBe(201);
       expect(res.body.status).toBe('pending');
       expect(res.body.grant).toBeUndefined();
-      expect(res.body.decision).toMatchObject({ outcome: 'require_approval', rules: ['pii-needs-owner'], policyVersion: expect.stringMatching(POLICY_VERSION) });
+      expect(res.body.decision).toMatchObject({
+        outcome: 'require_approval',
+        rules: ['pii-needs-owner'],
+        policyVersion: expect.stringMatching(POLICY_VERSION),
+      });
       expect(typeof res.body.decision.riskScore).toBe('number');
       expect(res.body.decision.message.length).toBeGreaterThan(0);
       expect(res.body.approval).toEqual({ kind: 'approvers', approvers: 'crm-owners', required: 1, received: 0, expiresAt: expect.any(String) });
@@ -65,8 +83,11 @@ describe('decisions (POST /v1/access-requests)', () => {
       expect(res.body.grant).toBeUndefined();
       expect(res.body.approval).toBeUndefined();
       expect(res.body.decision).toEqual({
-        outcome: 'deny', rules: ['no-restricted'], message: 'Restricted columns are never granted to agents.',
-        riskScore: expect.any(Number), policyVersion: expect.stringMatching(POLICY_VERSION),
+        outcome: 'deny',
+        rules: ['no-restricted'],
+        message: 'Restricted columns are never granted to agents.',
+        riskScore: expect.any(Number),
+        policyVersion: expect.stringMatching(POLICY_VERSION),
       });
       expect(await broker.prisma.grant.count({ where: { requestId: res.body.id } })).toBe(0);
     });
@@ -115,7 +136,12 @@ describe('decisions (POST /v1/access-requests)', () => {
     });
 
     it('grants every column of crm.deals when columns are omitted (all internal or below)', async () => {
-      const res = await agent.call('POST', '/v1/access-requests', { resource: 'crm.deals', actions: ['read'], duration: '10m', reason: 'Pipeline summary' });
+      const res = await agent.call('POST', '/v1/access-requests', {
+        resource: 'crm.deals',
+        actions: ['read'],
+        duration: '10m',
+        reason: 'Pipeline summary',
+      });
       expect(res.status).toBe(201);
       expect(res.body.status).toBe('approved');
       expect([...res.body.grant.columns].sort()).toEqual(['amount', 'id', 'stage']);
@@ -157,7 +183,9 @@ describe('decisions (POST /v1/access-requests)', () => {
         purpose: LOW_RISK.reason,
       });
       expect(payload.act).toEqual({ sub: agent.id });
-      expect(payload.authorization_details).toEqual([{ type: 'gatehouse_data', identifier: 'crm.customers', actions: ['read'], columns: expect.any(Array) }]);
+      expect(payload.authorization_details).toEqual([
+        { type: 'gatehouse_data', identifier: 'crm.customers', actions: ['read'], columns: expect.any(Array) },
+      ]);
       expect([...(payload.authorization_details as any[])[0].columns].sort()).toEqual(['id', 'name']);
       expect(Math.abs(payload.iat! - before)).toBeLessThanOrEqual(5);
       expect(payload.nbf).toBe(payload.iat);
@@ -176,7 +204,10 @@ describe('decisions (POST /v1/access-requests)', () => {
 
     it('does not verify for another audience or as another token type', async () => {
       const body = await askFor(agent, 'approved');
-      await expect(verifyGrantToken(broker, body.grant.token, { audience: 'billing-api' })).rejects.toMatchObject({ code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'aud' });
+      await expect(verifyGrantToken(broker, body.grant.token, { audience: 'billing-api' })).rejects.toMatchObject({
+        code: 'ERR_JWT_CLAIM_VALIDATION_FAILED',
+        claim: 'aud',
+      });
       await expect(verifyGrantToken(broker, body.grant.token, { typ: 'JWT' })).rejects.toBeInstanceOf(errors.JWTClaimValidationFailed);
       await expect(verifyGrantToken(broker, body.grant.token, { typ: 'JWT' })).rejects.toMatchObject({ claim: 'typ' });
       // A tampered payload must not verify either.

@@ -2,20 +2,40 @@ import { decodeJwt } from 'jose';
 import { Broker, eventually, putUser, registerAgent, startBroker, TestAgent } from '../support/broker';
 import { ask, askFor, delegate, expectError, introspect, LOW_RISK, PII, users } from '../support/flows';
 import { FakeSlack } from '../support/fake-slack';
-import { answerConsent, buttons, click, people, Person, slackMessage, ephemeralsTo, settledRequest, startSlackBroker, visibleText } from '../support/slack';
+import {
+  answerConsent,
+  buttons,
+  click,
+  people,
+  Person,
+  slackMessage,
+  ephemeralsTo,
+  settledRequest,
+  startSlackBroker,
+  visibleText,
+} from '../support/slack';
 
 // A user named in onBehalfOf is a claim to prove: a live delegation proves it, or the user is asked
 // (a Slack DM), or the request is refused. Rules, approvers, tokens and the trail only see proven users.
 
 const POLICY = 'test/fixtures/slack-policy.yaml';
-const FORECAST = { resource: 'finance.forecast', actions: ['read'], columns: ['quarter', 'revenue'], duration: '10m', reason: 'Prepare the board deck' };
+const FORECAST = {
+  resource: 'finance.forecast',
+  actions: ['read'],
+  columns: ['quarter', 'revenue'],
+  duration: '10m',
+  reason: 'Prepare the board deck',
+};
 const TICKET = { resource: 'support.tickets', actions: ['read'], columns: ['subject', 'body'], duration: '10m', reason: 'Summarise ticket 9' };
 
 /** This agent's rows (the run's database is shared with the spec files running beside this one). */
 async function rowCounts(broker: Broker, agentId: string) {
   const where = { where: { agentId } };
   const [requests, grants, delegations, events] = await Promise.all([
-    broker.prisma.accessRequest.count(where), broker.prisma.grant.count(where), broker.prisma.delegation.count(where), broker.prisma.auditEvent.count(where),
+    broker.prisma.accessRequest.count(where),
+    broker.prisma.grant.count(where),
+    broker.prisma.delegation.count(where),
+    broker.prisma.auditEvent.count(where),
   ]);
   return { requests, grants, delegations, events };
 }
@@ -47,7 +67,15 @@ describe('delegation without Slack: only an admin delegation proves a user', () 
 
   it('a delegation limited to resources proves the user there only; the token says who acts for whom', async () => {
     const made = await delegate(broker, agent, u.ceo, { resources: ['finance.*'] });
-    expect(made).toMatchObject({ agentId: agent.id, userId: u.ceo, resources: ['finance.*'], expiresAt: null, status: 'live', source: 'admin', createdBy: 'admin:ops' });
+    expect(made).toMatchObject({
+      agentId: agent.id,
+      userId: u.ceo,
+      resources: ['finance.*'],
+      expiresAt: null,
+      status: 'live',
+      source: 'admin',
+      createdBy: 'admin:ops',
+    });
     const approved = await askFor(agent, 'approved', { ...FORECAST, onBehalfOf: u.ceo });
     expect(approved.decision.rules).toEqual(['forecast-for-executives']);
     expect(approved.onBehalfOf).toBe(u.ceo);
@@ -79,7 +107,11 @@ describe('delegation without Slack: only an admin delegation proves a user', () 
 
     const ended = await broker.admin('DELETE', `/v1/admin/agents/${agent2.id}/delegations/${u.colleague}`);
     expect(ended.status).toBe(200);
-    expect(ended.body).toMatchObject({ ended: [expect.objectContaining({ status: 'ended', endedBy: 'admin:ops' })], revokedGrants: [live.grant.id], deniedRequests: [pending.id] });
+    expect(ended.body).toMatchObject({
+      ended: [expect.objectContaining({ status: 'ended', endedBy: 'admin:ops' })],
+      revokedGrants: [live.grant.id],
+      deniedRequests: [pending.id],
+    });
     expect((await introspect(broker, live.grant.token)).body).toEqual({ active: false });
     expect((await introspect(broker, own.grant.token)).body.active).toBe(true);
     expect((await agent2.call('GET', `/v1/access-requests/${pending.id}`)).body.status).toBe('denied');
@@ -89,15 +121,24 @@ describe('delegation without Slack: only an admin delegation proves a user', () 
     expect((await broker.admin('GET', `/v1/admin/agents/${agent2.id}/delegations?status=all`)).body.items).toHaveLength(1);
     const again = await broker.admin('DELETE', `/v1/admin/agents/${agent2.id}/delegations/${u.colleague}`);
     expect(again.body).toEqual({ ended: [], revokedGrants: [], deniedRequests: [] });
-    const trail = await broker.prisma.auditEvent.findMany({ where: { agentId: agent2.id, type: { startsWith: 'delegation.' } }, orderBy: { id: 'asc' } });
-    expect(trail.map((e) => [e.type, e.actor])).toEqual([['delegation.created', 'admin:ops'], ['delegation.ended', 'admin:ops']]);
+    const trail = await broker.prisma.auditEvent.findMany({
+      where: { agentId: agent2.id, type: { startsWith: 'delegation.' } },
+      orderBy: { id: 'asc' },
+    });
+    expect(trail.map((e) => [e.type, e.actor])).toEqual([
+      ['delegation.created', 'admin:ops'],
+      ['delegation.ended', 'admin:ops'],
+    ]);
   });
 
   it('refuses to approve once the delegation that proved the user has expired', async () => {
     const agent3 = await registerAgent(broker);
     await delegate(broker, agent3, u.alice, { expiresAt: new Date(Date.now() + 2000).toISOString() });
     const pending = await askFor(agent3, 'pending', { ...PII, onBehalfOf: u.alice });
-    await eventually(async () => Date.now() > Date.parse((await broker.prisma.delegation.findFirst({ where: { agentId: agent3.id } }))!.expiresAt!.toISOString()) + 100);
+    await eventually(
+      async () =>
+        Date.now() > Date.parse((await broker.prisma.delegation.findFirst({ where: { agentId: agent3.id } }))!.expiresAt!.toISOString()) + 100,
+    );
     expectError(await broker.admin('POST', `/v1/admin/access-requests/${pending.id}/approve`, { asUser: u.owner }), 403, 'DELEGATION_REQUIRED');
     expect(await broker.prisma.grant.count({ where: { requestId: pending.id } })).toBe(0);
   });
@@ -114,7 +155,11 @@ describe('delegation without Slack: only an admin delegation proves a user', () 
 
   it('the dry run answers what a submit would: the decision for a proven user, the same refusal for an unproven one', async () => {
     const dry = (onBehalfOf: string) => broker.admin('POST', '/v1/admin/policy/evaluate', { ...FORECAST, onBehalfOf, agentId: agent.id });
-    expect((await dry(u.ceo)).body).toMatchObject({ status: 'approved', decision: { outcome: 'approve', rules: ['forecast-for-executives'] }, delegation: { status: 'live', source: 'admin' } });
+    expect((await dry(u.ceo)).body).toMatchObject({
+      status: 'approved',
+      decision: { outcome: 'approve', rules: ['forecast-for-executives'] },
+      delegation: { status: 'live', source: 'admin' },
+    });
     expectError(await dry(u.colleague), 403, 'DELEGATION_REQUIRED');
   });
 });
@@ -127,7 +172,8 @@ describe('delegation by consent in Slack', () => {
 
   const row = (id: string) => broker.prisma.accessRequest.findUnique({ where: { id } });
   const settled = (id: string, status: string) => settledRequest(broker, id, status);
-  const dmTo = (person: Person, requestId: string) => eventually(async () => fake.of('chat.postMessage', requestId).find((c) => c.body.channel === person.slack && !c.body.thread_ts));
+  const dmTo = (person: Person, requestId: string) =>
+    eventually(async () => fake.of('chat.postMessage', requestId).find((c) => c.body.channel === person.slack && !c.body.thread_ts));
 
   beforeAll(async () => {
     ({ broker, fake } = await startSlackBroker());
@@ -146,7 +192,8 @@ describe('delegation by consent in Slack', () => {
     const dm = await dmTo(p.ceo, req.id);
     expect(buttons(dm.body)).toEqual(['gatehouse_consent_once', 'gatehouse_consent_8h', 'gatehouse_consent_refuse']);
     const text = visibleText(dm.body);
-    for (const fragment of [agent.name, 'finance.forecast', 'revenue', 'Prepare the board deck', 'Allow this request', 'Allow for 8 hours', 'Refuse']) expect(text).toContain(fragment);
+    for (const fragment of [agent.name, 'finance.forecast', 'revenue', 'Prepare the board deck', 'Allow this request', 'Allow for 8 hours', 'Refuse'])
+      expect(text).toContain(fragment);
     expect(fake.of('chat.postMessage', req.id).filter((c) => c.body.channel === 'C0APPROVALS')).toHaveLength(0);
 
     expectError(await broker.admin('POST', `/v1/admin/access-requests/${req.id}/approve`, {}), 409, 'CONSENT_PENDING');
@@ -165,9 +212,18 @@ describe('delegation by consent in Slack', () => {
     expect(await row(req.id)).toMatchObject({ consent: 'allowed', delegationId: null, decidedBy: 'policy' });
     expect(await broker.prisma.delegation.count({ where: { agentId: agent.id, userId: p.ceo.id } })).toBe(0);
     const dmTs = (await slackMessage(broker, req.id, 'consent'))!.ts;
-    await eventually(async () => fake.aboutTs('chat.update', dmTs, 'ts').find((c) => visibleText(c.body).includes('You allowed this') && buttons(c.body).length === 0));
+    await eventually(async () =>
+      fake.aboutTs('chat.update', dmTs, 'ts').find((c) => visibleText(c.body).includes('You allowed this') && buttons(c.body).length === 0),
+    );
     const types = (await broker.prisma.auditEvent.findMany({ where: { requestId: req.id }, orderBy: { id: 'asc' } })).map((e) => e.type);
-    expect(types).toEqual(['request.created', 'request.consent_requested', 'approval.refused', 'request.consented', 'request.approved', 'grant.issued']);
+    expect(types).toEqual([
+      'request.created',
+      'request.consent_requested',
+      'approval.refused',
+      'request.consented',
+      'request.approved',
+      'grant.issued',
+    ]);
 
     // once allowed, the same request cannot be answered again
     await answerConsent(broker, p.ceo.slack, 'refuse', req.id);
@@ -225,13 +281,18 @@ describe('delegation by consent in Slack', () => {
     const waiting = agent.call('GET', `/v1/access-requests/${req.id}?wait=10`);
     await delegate(broker, agent, p.bob.id, { resources: ['crm.*'] });
     expect((await waiting).body.status).toBe('approved');
-    expect(await broker.prisma.auditEvent.findFirst({ where: { requestId: req.id, type: 'request.consented' } })).toMatchObject({ actor: 'admin:ops', data: expect.objectContaining({ answer: 'delegation' }) });
+    expect(await broker.prisma.auditEvent.findFirst({ where: { requestId: req.id, type: 'request.consented' } })).toMatchObject({
+      actor: 'admin:ops',
+      data: expect.objectContaining({ answer: 'delegation' }),
+    });
   });
 
   it('the dry run says the user would be asked first, and what the policy decides once they allow it', async () => {
     const dry = await broker.admin('POST', '/v1/admin/policy/evaluate', { ...FORECAST, onBehalfOf: p.owner.id, agentId: agent.id });
     expect(dry.body).toMatchObject({
-      status: 'pending', approval: { kind: 'consent', approvers: p.owner.id, required: 1 }, delegation: { status: 'missing' },
+      status: 'pending',
+      approval: { kind: 'consent', approvers: p.owner.id, required: 1 },
+      delegation: { status: 'missing' },
       decision: { outcome: 'require_approval', rules: [] },
       // the owner is no executive: the policy's default asks security once they allowed it
       ifAllowed: { decision: { outcome: 'require_approval', rules: [] }, duration: '10m' },

@@ -26,10 +26,17 @@ describe('npm run demo', () => {
     });
 
     // (0) acting for alice is refused until she (through an admin) delegates to the agent
-    expect(result.delegation).toMatchObject({ refusedBefore: 'DELEGATION_REQUIRED', delegation: { resources: ['crm.*'], expiresAt: expect.any(String), createdBy: 'admin:demo' } });
+    expect(result.delegation).toMatchObject({
+      refusedBefore: 'DELEGATION_REQUIRED',
+      delegation: { resources: ['crm.*'], expiresAt: expect.any(String), createdBy: 'admin:demo' },
+    });
 
     // (a) low risk: approved at once by low-risk-reads; the CRM returned exactly those columns
-    expect(result.lowRisk).toMatchObject({ status: 'approved', rules: ['low-risk-reads'], read: { status: 200, columns: ['id', 'name', 'company'] } });
+    expect(result.lowRisk).toMatchObject({
+      status: 'approved',
+      rules: ['low-risk-reads'],
+      read: { status: 200, columns: ['id', 'name', 'company'] },
+    });
     expect(result.lowRisk.read.customers).toHaveLength(3);
     for (const row of result.lowRisk.read.customers!) expect(Object.keys(row).sort()).toEqual(['company', 'id', 'name']);
 
@@ -50,7 +57,15 @@ describe('npm run demo', () => {
     expect(JSON.stringify(result)).not.toMatch(/078-05-1120|219-09-9999|457-55-5462/);
     // A person can follow it: every step is printed, with the decision and the CRM's answer.
     const text = lines.join('\n');
-    for (const step of ['(0) acting for alice needs her delegation', '(a) low-risk columns', '(b) personal data (PII)', '(c) restricted columns', '(d) release', '(e) a short grant expires']) expect(text).toContain(step);
+    for (const step of [
+      '(0) acting for alice needs her delegation',
+      '(a) low-risk columns',
+      '(b) personal data (PII)',
+      '(c) restricted columns',
+      '(d) release',
+      '(e) a short grant expires',
+    ])
+      expect(text).toContain(step);
     expect(text).toContain('decision: require_approval by rule pii-needs-owner');
     expect(text).toContain('dana (crm-owners) approves');
     expect(text).toContain('CRM GET /customers -> 401 TOKEN_EXPIRED');

@@ -12,11 +12,14 @@ describe('the directory file loaded at start', () => {
   const file = join(dir, 'directory.yaml');
 
   beforeAll(async () => {
-    writeFileSync(file, [
-      'users:',
-      '  - { id: dir-dana, email: dana@example.com, displayName: Dana, slackUserId: U0DANA01, groups: [crm-owners] }',
-      '  - { id: dir-erik, email: erik@example.com, displayName: Erik, groups: [sales] }',
-    ].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'users:',
+        '  - { id: dir-dana, email: dana@example.com, displayName: Dana, slackUserId: U0DANA01, groups: [crm-owners] }',
+        '  - { id: dir-erik, email: erik@example.com, displayName: Erik, groups: [sales] }',
+      ].join('\n'),
+    );
     broker = await startBroker({ GATEHOUSE_DIRECTORY_FILE: file });
   });
   afterAll(() => broker.close());
@@ -24,11 +27,24 @@ describe('the directory file loaded at start', () => {
   it('makes its users known to the admin API and to access requests', async () => {
     const owners = await broker.admin('GET', '/v1/admin/users?group=crm-owners&limit=200');
     expect(owners.status).toBe(200);
-    expect(owners.body.items).toContainEqual({ id: 'dir-dana', email: 'dana@example.com', displayName: 'Dana', slackUserId: 'U0DANA01', groups: ['crm-owners'] });
+    expect(owners.body.items).toContainEqual({
+      id: 'dir-dana',
+      email: 'dana@example.com',
+      displayName: 'Dana',
+      slackUserId: 'U0DANA01',
+      groups: ['crm-owners'],
+    });
 
     const agent = await registerAgent(broker);
     await delegate(broker, agent, 'dir-erik');
-    const res = await agent.call('POST', '/v1/access-requests', { resource: 'crm.customers', actions: ['read'], columns: ['email'], duration: '10m', reason: 'Reply to Erik', onBehalfOf: 'erik@example.com' });
+    const res = await agent.call('POST', '/v1/access-requests', {
+      resource: 'crm.customers',
+      actions: ['read'],
+      columns: ['email'],
+      duration: '10m',
+      reason: 'Reply to Erik',
+      onBehalfOf: 'erik@example.com',
+    });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ status: 'pending', onBehalfOf: 'dir-erik' });
 

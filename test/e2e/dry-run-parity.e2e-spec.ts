@@ -42,21 +42,24 @@ describe('dry run parity with submit', () => {
 
   it('agrees on every generated request', async () => {
     // Mostly columns of the resource (or none: every column), now and then one it does not have.
-    const columnsOf = (resource: string) => fc.oneof(
-      { weight: 6, arbitrary: fc.subarray(RESOURCES[resource], { minLength: 1 }) },
-      { weight: 1, arbitrary: fc.constant(['shoe_size']) },
+    const columnsOf = (resource: string) =>
+      fc.oneof({ weight: 6, arbitrary: fc.subarray(RESOURCES[resource], { minLength: 1 }) }, { weight: 1, arbitrary: fc.constant(['shoe_size']) });
+    const request = fc.constantFrom(...Object.keys(RESOURCES)).chain((resource) =>
+      fc.record(
+        {
+          resource: fc.constant(resource),
+          actions: fc.oneof(
+            { weight: 5, arbitrary: fc.constant(['read']) },
+            { weight: 2, arbitrary: fc.subarray(['read', 'write', 'delete'], { minLength: 1 }) },
+          ),
+          columns: columnsOf(resource),
+          duration: fc.constantFrom(...DURATIONS),
+          reason: fc.constant('parity check'),
+          onBehalfOf: fc.constantFrom(0, 1, 2, 3).map((i) => onBehalf[i]),
+        },
+        { requiredKeys: ['resource', 'actions', 'duration', 'reason'] },
+      ),
     );
-    const request = fc.constantFrom(...Object.keys(RESOURCES)).chain((resource) => fc.record(
-      {
-        resource: fc.constant(resource),
-        actions: fc.oneof({ weight: 5, arbitrary: fc.constant(['read']) }, { weight: 2, arbitrary: fc.subarray(['read', 'write', 'delete'], { minLength: 1 }) }),
-        columns: columnsOf(resource),
-        duration: fc.constantFrom(...DURATIONS),
-        reason: fc.constant('parity check'),
-        onBehalfOf: fc.constantFrom(0, 1, 2, 3).map((i) => onBehalf[i]),
-      },
-      { requiredKeys: ['resource', 'actions', 'duration', 'reason'] },
-    ));
     let submitted = 0;
     await fc.assert(
       fc.asyncProperty(request, async (body) => {
@@ -69,10 +72,22 @@ describe('dry run parity with submit', () => {
         submitted++;
         const stored = (await broker.prisma.accessRequest.findUniqueOrThrow({ where: { id: real.body.id } })).decision as { durationSeconds: number };
         expect(dry.status).toBe(200);
-        expect({ status: dry.body.status, decision: dry.body.decision, duration: dry.body.duration, columns: dry.body.columns, actions: dry.body.actions }).toEqual({
-          status: real.body.status, decision: real.body.decision, duration: formatDuration(stored.durationSeconds), columns: real.body.columns, actions: real.body.actions,
+        expect({
+          status: dry.body.status,
+          decision: dry.body.decision,
+          duration: dry.body.duration,
+          columns: dry.body.columns,
+          actions: dry.body.actions,
+        }).toEqual({
+          status: real.body.status,
+          decision: real.body.decision,
+          duration: formatDuration(stored.durationSeconds),
+          columns: real.body.columns,
+          actions: real.body.actions,
         });
-        const approval = real.body.approval ? { kind: real.body.approval.kind, approvers: real.body.approval.approvers, required: real.body.approval.required } : undefined;
+        const approval = real.body.approval
+          ? { kind: real.body.approval.kind, approvers: real.body.approval.approvers, required: real.body.approval.required }
+          : undefined;
         expect(dry.body.approval).toEqual(approval);
       }),
       { numRuns: 250, seed: 20261122 },

@@ -36,7 +36,9 @@ function stringFrom(s: JsonSchema): fc.Arbitrary<string> {
     case 'email':
       return fc.emailAddress().filter((e) => e.length <= (s.maxLength ?? 320) && new RegExp(s.pattern ?? '.').test(e));
     case 'date-time':
-      return fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString());
+      return fc
+        .date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true })
+        .map((d) => d.toISOString());
     case 'ipv4':
       return fc.ipV4();
     case 'ipv6':
@@ -64,7 +66,10 @@ export function fromSchema(s: JsonSchema, hints: Hints = {}): fc.Arbitrary<unkno
     case 'null':
       return fc.constant(null);
     case 'array':
-      return fc.array(fromSchema(s.items ?? {}, hints), { minLength: s.minItems ?? 0, maxLength: Math.max(s.minItems ?? 0, Math.min(s.maxItems ?? 5, 5)) });
+      return fc.array(fromSchema(s.items ?? {}, hints), {
+        minLength: s.minItems ?? 0,
+        maxLength: Math.max(s.minItems ?? 0, Math.min(s.maxItems ?? 5, 5)),
+      });
     case 'object': {
       if (s.properties) {
         const required = new Set(s.required ?? []);
@@ -88,10 +93,46 @@ const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((code) => Str
 
 /** Text Postgres cannot store, or that looks like something else (numbers, JSON, mentions). */
 export const hostileText: fc.Arbitrary<string> = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom('\u0000', 'ab\u0000cd', 'é\u0000', '\u0000'.repeat(3), '\ud800', 'x\udbff', '\udc00y', '\udfff\ud800', 'ok\ud83d') },
-  { weight: 3, arbitrary: fc.tuple(fc.string({ maxLength: 8 }), fc.oneof(fc.constant('\u0000'), loneSurrogate), fc.string({ maxLength: 8 })).map(([a, bad, b]) => `${a}${bad}${b}`) },
-  fc.constantFrom('NaN', 'Infinity', '-Infinity', '1e309', '-0', '0x1F', ' 42 ', '9'.repeat(30), '', ' ', '\t\n', 'null', 'true', '[]', '{}', '%00', '\\u0000'),
-  fc.constantFrom('<!channel>', '<!here>', '<@U123>', '<https://evil.example|bank.example>', '&amp;&lt;', "'; DROP TABLE agents; --", '../../etc/passwd', '\u202e', '\ufeff'),
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom('\u0000', 'ab\u0000cd', 'é\u0000', '\u0000'.repeat(3), '\ud800', 'x\udbff', '\udc00y', '\udfff\ud800', 'ok\ud83d'),
+  },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(fc.string({ maxLength: 8 }), fc.oneof(fc.constant('\u0000'), loneSurrogate), fc.string({ maxLength: 8 }))
+      .map(([a, bad, b]) => `${a}${bad}${b}`),
+  },
+  fc.constantFrom(
+    'NaN',
+    'Infinity',
+    '-Infinity',
+    '1e309',
+    '-0',
+    '0x1F',
+    ' 42 ',
+    '9'.repeat(30),
+    '',
+    ' ',
+    '\t\n',
+    'null',
+    'true',
+    '[]',
+    '{}',
+    '%00',
+    '\\u0000',
+  ),
+  fc.constantFrom(
+    '<!channel>',
+    '<!here>',
+    '<@U123>',
+    '<https://evil.example|bank.example>',
+    '&amp;&lt;',
+    "'; DROP TABLE agents; --",
+    '../../etc/passwd',
+    '\u202e',
+    '\ufeff',
+  ),
   fc.constantFrom('x'.repeat(5000), 'é'.repeat(3000)),
 );
 
@@ -103,10 +144,7 @@ export const nested = (depth: number, leaf: unknown = 1): unknown => {
 };
 
 /** An object whose own key is `__proto__` (as JSON.parse would make it), or `constructor.prototype`. */
-const protoKeys = fc.constantFrom(
-  JSON.parse('{"__proto__": {"admin": true}}') as unknown,
-  { constructor: { prototype: { admin: true } } },
-);
+const protoKeys = fc.constantFrom(JSON.parse('{"__proto__": {"admin": true}}') as unknown, { constructor: { prototype: { admin: true } } });
 
 /** Any hostile JSON value: bad text, extreme or fractional numbers, wrong types, deep nesting, prototype keys. */
 export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
@@ -178,7 +216,10 @@ export function mutate(value: unknown, m: Mutation): unknown {
     ]);
     if (targets.length === 0) return typeof value === 'string' ? `${value}${m.bad}` : value;
     const { p, key } = targets[m.at % targets.length];
-    const corrupt = (text: string) => { const i = m.at % (text.length + 1); return `${text.slice(0, i)}${m.bad}${text.slice(i)}`; };
+    const corrupt = (text: string) => {
+      const i = m.at % (text.length + 1);
+      return `${text.slice(0, i)}${m.bad}${text.slice(i)}`;
+    };
     return key ? renameKeyAt(value, p, corrupt) : replaceAt(value, p, corrupt(valueAt(value, p) as string));
   }
   if (m.kind === 'replace' && paths.length > 0) return replaceAt(value, paths[m.at % paths.length], m.value);
@@ -219,14 +260,27 @@ export function queryString(values: Record<string, unknown>): string {
   const parts: string[] = [];
   for (const [key, value] of Object.entries(values)) {
     const list = Array.isArray(value) ? value : [value];
-    for (const item of list) parts.push(`${encodeLoosely(key)}=${encodeLoosely(typeof item === 'string' ? item : JSON.stringify(item) ?? '')}`);
+    for (const item of list) parts.push(`${encodeLoosely(key)}=${encodeLoosely(typeof item === 'string' ? item : (JSON.stringify(item) ?? ''))}`);
   }
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
 /** Path segments a client might send in place of an id (already encoded). */
 export const hostileId: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('not-a-uuid', '%00', 'a%00b', '%ED%A0%80', '%FF%FE', '00000000-0000-0000-0000-000000000000', '..%2F..%2Fadmin', 'x'.repeat(300), '1', '-1', 'null', '%20'),
+  fc.constantFrom(
+    'not-a-uuid',
+    '%00',
+    'a%00b',
+    '%ED%A0%80',
+    '%FF%FE',
+    '00000000-0000-0000-0000-000000000000',
+    '..%2F..%2Fadmin',
+    'x'.repeat(300),
+    '1',
+    '-1',
+    'null',
+    '%20',
+  ),
   fc.uuid({ version: 4 }).map((id) => id.toUpperCase()),
   fc.uuid(),
   hostileText.filter((t) => t.length > 0 && t.length < 100).map(encodeLoosely),
@@ -238,12 +292,33 @@ export const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64u
 /** Cursors that decode to odd values: bad ids, extreme dates, huge numbers, garbage. */
 export const hostileCursor: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom(
-    b64('not-a-date|x'), b64('2026-01-01T00:00:00.000Z|not-a-uuid'), b64('2026-01-01T00:00:00.000Z|'), b64('+275760-09-13T00:00:00.000Z|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60'),
-    b64('0001-01-01T00:00:00.000Z|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60'), b64('-000001-01-01T00:00:00.000Z|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60'),
-    b64('1970-01-01T00:00:00.000Z|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60'), b64('9999-12-31T23:59:59.999Z|ffffffff-ffff-ffff-ffff-ffffffffffff'),
-    b64('2026-01-01|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60|extra'), b64('2026-01-01T00:00:00.000Z|\u0000'), b64('1e400|x'), b64('2026-01-01T00:00:00.000Z|9F1C0E4E-8A2B-4D1E-9A57-1C2B3D4E5F60'),
-    '9999999999999999999', '9223372036854775808', '9223372036854775807', '18446744073709551615', '-1', '0', '00000000000000000000', '1.5', '1e3', '',
-    'not-a-uuid', '9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60', '====', '%00', '\u0000',
+    b64('not-a-date|x'),
+    b64('2026-01-01T00:00:00.000Z|not-a-uuid'),
+    b64('2026-01-01T00:00:00.000Z|'),
+    b64('+275760-09-13T00:00:00.000Z|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60'),
+    b64('0001-01-01T00:00:00.000Z|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60'),
+    b64('-000001-01-01T00:00:00.000Z|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60'),
+    b64('1970-01-01T00:00:00.000Z|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60'),
+    b64('9999-12-31T23:59:59.999Z|ffffffff-ffff-ffff-ffff-ffffffffffff'),
+    b64('2026-01-01|9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60|extra'),
+    b64('2026-01-01T00:00:00.000Z|\u0000'),
+    b64('1e400|x'),
+    b64('2026-01-01T00:00:00.000Z|9F1C0E4E-8A2B-4D1E-9A57-1C2B3D4E5F60'),
+    '9999999999999999999',
+    '9223372036854775808',
+    '9223372036854775807',
+    '18446744073709551615',
+    '-1',
+    '0',
+    '00000000000000000000',
+    '1.5',
+    '1e3',
+    '',
+    'not-a-uuid',
+    '9f1c0e4e-8a2b-4d1e-9a57-1c2b3d4e5f60',
+    '====',
+    '%00',
+    '\u0000',
   ),
   fc.uuid(),
   fc.date({ noInvalidDate: true }).chain((d) => fc.oneof(fc.uuid(), fc.string({ maxLength: 10 })).map((id) => b64(`${d.toISOString()}|${id}`))),

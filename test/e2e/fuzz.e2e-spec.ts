@@ -3,15 +3,40 @@ import fc from 'fast-check';
 import { exportJWK, generateKeyPair, JWK } from 'jose';
 import { z } from 'zod';
 import {
-  accessRequestBody, approveBody, delegationBody, delegationsQuery, denyBody, evaluateBody, listAuditQuery, listGrantsQuery, listRequestsQuery, pageQuery,
-  registerAgentBody, revokeBody, rotateAgentKeyBody, userBody, waitQuery,
+  accessRequestBody,
+  approveBody,
+  delegationBody,
+  delegationsQuery,
+  denyBody,
+  evaluateBody,
+  listAuditQuery,
+  listGrantsQuery,
+  listRequestsQuery,
+  pageQuery,
+  registerAgentBody,
+  revokeBody,
+  rotateAgentKeyBody,
+  userBody,
+  waitQuery,
 } from '@gatehouse/core';
 import { ADMIN_TOKEN, Broker, call, INTROSPECTION_TOKEN, registerAgent, Reply, TestAgent } from '../support/broker';
 import { createScratchDatabase } from '../support/database';
 import { askFor, delegate, PII } from '../support/flows';
 import { buttonClick, changesSubmission, FakeSlack } from '../support/fake-slack';
 import { people, Person, SIGNING_SECRET, startSlackBroker } from '../support/slack';
-import { encodeLoosely, Hints, hostileCursor, hostileId, hostileOf, hostileText, hostileValue, JsonSchema, mutate, mutation, queryString } from './fuzz.arbitraries';
+import {
+  encodeLoosely,
+  Hints,
+  hostileCursor,
+  hostileId,
+  hostileOf,
+  hostileText,
+  hostileValue,
+  JsonSchema,
+  mutate,
+  mutation,
+  queryString,
+} from './fuzz.arbitraries';
 
 // Property: whatever reaches any endpoint, generated from that endpoint's own schema with hostile
 // values swapped in, the broker never answers 5xx, and a refused request (4xx) writes no row.
@@ -69,10 +94,15 @@ function withBody(as: Caller, method: string, path: fc.Arbitrary<string>, body: 
 
 /** A request with a generated query string (and no body). */
 function withQuery(as: Caller, method: string, path: fc.Arbitrary<string>, query: fc.Arbitrary<unknown>): fc.Arbitrary<Sent> {
-  return fc.tuple(path, query).map(([p, q]) => ({ as, method, path: `${p}${q && typeof q === 'object' && !Array.isArray(q) ? queryString(q as Record<string, unknown>) : `?q=${encodeLoosely(String(q))}`}` }));
+  return fc.tuple(path, query).map(([p, q]) => ({
+    as,
+    method,
+    path: `${p}${q && typeof q === 'object' && !Array.isArray(q) ? queryString(q as Record<string, unknown>) : `?q=${encodeLoosely(String(q))}`}`,
+  }));
 }
 
-const idFrom = (pool: () => string[]) => fc.oneof({ weight: 3, arbitrary: fc.nat().map((i) => pool()[i % pool().length]) }, { weight: 2, arbitrary: hostileId });
+const idFrom = (pool: () => string[]) =>
+  fc.oneof({ weight: 3, arbitrary: fc.nat().map((i) => pool()[i % pool().length]) }, { weight: 2, arbitrary: hostileId });
 
 /** Counts of every table a request could write. */
 interface Counts {
@@ -164,7 +194,8 @@ describe('fuzz: every endpoint, generated input', () => {
   }
 
   async function send(s: Sent): Promise<Reply> {
-    const token = s.as === 'agent' ? await agent.assertion() : s.as === 'admin' ? ADMIN_TOKEN : s.as === 'introspector' ? INTROSPECTION_TOKEN : undefined;
+    const token =
+      s.as === 'agent' ? await agent.assertion() : s.as === 'admin' ? ADMIN_TOKEN : s.as === 'introspector' ? INTROSPECTION_TOKEN : undefined;
     const headers = { ...(s.contentType ? { 'content-type': s.contentType } : {}), ...(s.headers ?? {}) };
     return call(`${broker.url}${s.path}`, s.method, { token, raw: s.body, headers });
   }
@@ -178,7 +209,9 @@ describe('fuzz: every endpoint, generated input', () => {
     duration: fc.constantFrom('90s', '15m', '1h', 'PT15M', '2d'),
     reason: fc.constantFrom('Draft a reply to ticket 4521', 'Call the customer back'),
     onBehalfOf: fc.constantFrom(...Object.values(p).map((x) => x.id)),
-    task: fc.dictionary(fc.string({ maxLength: 10 }), fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.boolean(), fc.constant(null)), { maxKeys: 3 }),
+    task: fc.dictionary(fc.string({ maxLength: 10 }), fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.boolean(), fc.constant(null)), {
+      maxKeys: 3,
+    }),
   });
   const jwkHints = (): Hints => ({
     publicJwk: fc.oneof(
@@ -186,11 +219,20 @@ describe('fuzz: every endpoint, generated input', () => {
       {
         weight: 2,
         arbitrary: fc.constantFrom<Record<string, unknown>>(
-          { kty: 'OKP', crv: 'Ed25519', x: 'AAAA' }, { kty: 'OKP', crv: 'Ed25519', x: '+/+/'.repeat(11) }, { kty: 'OKP', crv: 'Ed25519', x: '!!!!'.repeat(11) },
-          { kty: 'OKP', crv: 'Ed25519', x: `${'A'.repeat(42)}=` }, { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(44) }, { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43) },
-          { kty: 'EC', crv: 'P-256', x: 'A'.repeat(43), y: 'A'.repeat(43) }, { kty: 'EC', crv: 'P-256', x: 'A'.repeat(43) }, { kty: 'EC', crv: 'P-256', x: 'A'.repeat(43), y: 'a b c' },
-          { kty: 'OKP', crv: 'P-256', x: 'A'.repeat(43) }, { kty: 'EC', crv: 'Ed25519', x: 'A'.repeat(43), y: 'A'.repeat(43) }, { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43), d: 'A'.repeat(43) },
-          { kty: 'OKP', crv: 'Ed25519', x: '\u0000'.repeat(43) }, { kty: 'OKP', crv: 'Ed25519', x: 'é'.repeat(43) },
+          { kty: 'OKP', crv: 'Ed25519', x: 'AAAA' },
+          { kty: 'OKP', crv: 'Ed25519', x: '+/+/'.repeat(11) },
+          { kty: 'OKP', crv: 'Ed25519', x: '!!!!'.repeat(11) },
+          { kty: 'OKP', crv: 'Ed25519', x: `${'A'.repeat(42)}=` },
+          { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(44) },
+          { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43) },
+          { kty: 'EC', crv: 'P-256', x: 'A'.repeat(43), y: 'A'.repeat(43) },
+          { kty: 'EC', crv: 'P-256', x: 'A'.repeat(43) },
+          { kty: 'EC', crv: 'P-256', x: 'A'.repeat(43), y: 'a b c' },
+          { kty: 'OKP', crv: 'P-256', x: 'A'.repeat(43) },
+          { kty: 'EC', crv: 'Ed25519', x: 'A'.repeat(43), y: 'A'.repeat(43) },
+          { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43), d: 'A'.repeat(43) },
+          { kty: 'OKP', crv: 'Ed25519', x: '\u0000'.repeat(43) },
+          { kty: 'OKP', crv: 'Ed25519', x: 'é'.repeat(43) },
         ),
       },
     ),
@@ -209,28 +251,61 @@ describe('fuzz: every endpoint, generated input', () => {
     return q;
   };
   const cursorHint = (key: string) => fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...cursors[key]) }, { weight: 3, arbitrary: hostileCursor });
-  const queryFor = (s: z.ZodType, key: string, extra: Hints = {}) => hostileOf(schemaOf(s), { cursor: cursorHint(key), limit: fc.integer({ min: 1, max: 5 }), ...extra });
+  const queryFor = (s: z.ZodType, key: string, extra: Hints = {}) =>
+    hostileOf(schemaOf(s), { cursor: cursorHint(key), limit: fc.integer({ min: 1, max: 5 }), ...extra });
   const noBody = fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: hostileValue.map((v) => ({ note: v })) });
   const optionalBody = (as: Caller, path: fc.Arbitrary<string>) =>
-    fc.tuple(path, noBody, transport).map(([p2, value, how]): Sent => (value === undefined ? { as, method: 'POST', path: p2 } : { as, method: 'POST', path: p2, ...encodeBody(value, how) }));
+    fc
+      .tuple(path, noBody, transport)
+      .map(([p2, value, how]): Sent =>
+        value === undefined ? { as, method: 'POST', path: p2 } : { as, method: 'POST', path: p2, ...encodeBody(value, how) },
+      );
 
   const slackPayload = (): fc.Arbitrary<unknown> => {
     const user = fc.constantFrom(...Object.values(p).map((x) => x.slack), 'UNOBODY123', 'U\u0000X');
-    const requestId = fc.oneof(fc.nat().map((i) => pending[i % pending.length]), fc.uuid(), hostileText);
-    const click = fc.record({
-      slackUserId: user,
-      actionId: fc.constantFrom('gatehouse_approve', 'gatehouse_deny', 'gatehouse_approve_changes', 'gatehouse_consent_once', 'gatehouse_consent_8h', 'gatehouse_consent_refuse', 'some_other_action'),
-      requestId,
-    }).map((x) => buttonClick(x as { slackUserId: string; actionId: string; requestId: string }));
-    const submission = fc.record({
-      slackUserId: user,
-      requestId,
-      columns: fc.subarray(['email', 'phone', 'name']),
-      duration: fc.constantFrom('5m', '2h', 'abc'),
-      comment: fc.oneof(fc.constant(undefined), hostileText, fc.constant('looks fine')),
-    }).map((x) => changesSubmission(x as { slackUserId: string; requestId: string; columns: string[] }));
+    const requestId = fc.oneof(
+      fc.nat().map((i) => pending[i % pending.length]),
+      fc.uuid(),
+      hostileText,
+    );
+    const click = fc
+      .record({
+        slackUserId: user,
+        actionId: fc.constantFrom(
+          'gatehouse_approve',
+          'gatehouse_deny',
+          'gatehouse_approve_changes',
+          'gatehouse_consent_once',
+          'gatehouse_consent_8h',
+          'gatehouse_consent_refuse',
+          'some_other_action',
+        ),
+        requestId,
+      })
+      .map((x) => buttonClick(x as { slackUserId: string; actionId: string; requestId: string }));
+    const submission = fc
+      .record({
+        slackUserId: user,
+        requestId,
+        columns: fc.subarray(['email', 'phone', 'name']),
+        duration: fc.constantFrom('5m', '2h', 'abc'),
+        comment: fc.oneof(fc.constant(undefined), hostileText, fc.constant('looks fine')),
+      })
+      .map((x) => changesSubmission(x as { slackUserId: string; requestId: string; columns: string[] }));
     const urlVerification = fc.record({ type: fc.constant('url_verification'), token: fc.constant('t'), challenge: fc.string({ maxLength: 20 }) });
-    const other = fc.record({ type: fc.constantFrom('shortcut', 'message_action', 'block_suggestion', 'view_closed', 'event_callback', 'interactive_message', 'dialog_submission', 'app_rate_limited'), user: fc.constant({ id: 'U123' }) });
+    const other = fc.record({
+      type: fc.constantFrom(
+        'shortcut',
+        'message_action',
+        'block_suggestion',
+        'view_closed',
+        'event_callback',
+        'interactive_message',
+        'dialog_submission',
+        'app_rate_limited',
+      ),
+      user: fc.constant({ id: 'U123' }),
+    });
     return fc.oneof(
       { weight: 4, arbitrary: fc.tuple(click, mutation).map(([v, m]) => mutate(v, m)) },
       { weight: 3, arbitrary: fc.tuple(submission, mutation).map(([v, m]) => mutate(v, m)) },
@@ -240,60 +315,227 @@ describe('fuzz: every endpoint, generated input', () => {
     );
   };
   const slackRequest = (): fc.Arbitrary<Sent> =>
-    fc.tuple(
-      slackPayload(),
-      fc.constantFrom('form', 'form', 'form', 'json', 'form-garbage', 'form-no-payload'),
-      fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -100_000, max: 100_000 }) }),
-    ).map(([payload, encoding, skew]) => {
-      const json = JSON.stringify(payload) ?? 'null';
-      const body = encoding === 'json' ? json
-        : encoding === 'form-garbage' ? `payload=${encodeLoosely(json.slice(0, Math.max(1, json.length - 3)))}`
-          : encoding === 'form-no-payload' ? `type=${encodeLoosely(String((payload as any)?.type ?? 'x'))}&user=U1`
-            : `payload=${encodeLoosely(json)}`;
-      const timestamp = Math.floor(Date.now() / 1000) + skew;
-      const signature = `v0=${createHmac('sha256', SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
-      return {
-        as: 'slack', method: 'POST', path: '/slack/events', body,
-        contentType: encoding === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
-        headers: { 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': signature },
-      };
-    });
+    fc
+      .tuple(
+        slackPayload(),
+        fc.constantFrom('form', 'form', 'form', 'json', 'form-garbage', 'form-no-payload'),
+        fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -100_000, max: 100_000 }) }),
+      )
+      .map(([payload, encoding, skew]) => {
+        const json = JSON.stringify(payload) ?? 'null';
+        const body =
+          encoding === 'json'
+            ? json
+            : encoding === 'form-garbage'
+              ? `payload=${encodeLoosely(json.slice(0, Math.max(1, json.length - 3)))}`
+              : encoding === 'form-no-payload'
+                ? `type=${encodeLoosely(String((payload as any)?.type ?? 'x'))}&user=U1`
+                : `payload=${encodeLoosely(json)}`;
+        const timestamp = Math.floor(Date.now() / 1000) + skew;
+        const signature = `v0=${createHmac('sha256', SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+        return {
+          as: 'slack',
+          method: 'POST',
+          path: '/slack/events',
+          body,
+          contentType: encoding === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
+          headers: { 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': signature },
+        };
+      });
 
   const endpoints = (): [string, fc.Arbitrary<Sent>][] => [
     // agent API
-    ['POST /v1/access-requests', withBody('agent', 'POST', fc.constant('/v1/access-requests'), hostileOf(schemaOf(accessRequestBody), requestHints()))],
-    ['GET /v1/access-requests/{id}?wait=', withQuery('agent', 'GET', agentPaths('', () => [...pending, ...approved]), hostileOf(schemaOf(waitQuery), { wait: fc.constantFrom(0, 1) }).map(waitSafe))],
-    ['POST /v1/access-requests/{id}/cancel', optionalBody('agent', agentPaths('/cancel', () => pending))],
+    [
+      'POST /v1/access-requests',
+      withBody('agent', 'POST', fc.constant('/v1/access-requests'), hostileOf(schemaOf(accessRequestBody), requestHints())),
+    ],
+    [
+      'GET /v1/access-requests/{id}?wait=',
+      withQuery(
+        'agent',
+        'GET',
+        agentPaths('', () => [...pending, ...approved]),
+        hostileOf(schemaOf(waitQuery), { wait: fc.constantFrom(0, 1) }).map(waitSafe),
+      ),
+    ],
+    [
+      'POST /v1/access-requests/{id}/cancel',
+      optionalBody(
+        'agent',
+        agentPaths('/cancel', () => pending),
+      ),
+    ],
     ['GET /v1/grants', withQuery('agent', 'GET', fc.constant('/v1/grants'), queryFor(listGrantsQuery.omit({ agentId: true }), 'grants'))],
-    ['POST /v1/grants/{id}/release', optionalBody('agent', idFrom(() => grants).map((id) => `/v1/grants/${id}/release`))],
+    [
+      'POST /v1/grants/{id}/release',
+      optionalBody(
+        'agent',
+        idFrom(() => grants).map((id) => `/v1/grants/${id}/release`),
+      ),
+    ],
     // admin API
-    ['POST /v1/admin/agents', withBody('admin', 'POST', fc.constant('/v1/admin/agents'), hostileOf(schemaOf(registerAgentBody), { ...jwkHints(), name, attributes: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }) }))],
+    [
+      'POST /v1/admin/agents',
+      withBody(
+        'admin',
+        'POST',
+        fc.constant('/v1/admin/agents'),
+        hostileOf(schemaOf(registerAgentBody), {
+          ...jwkHints(),
+          name,
+          attributes: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
+        }),
+      ),
+    ],
     ['GET /v1/admin/agents', withQuery('admin', 'GET', fc.constant('/v1/admin/agents'), queryFor(pageQuery, 'agents'))],
     ['GET /v1/admin/agents/{id}', idFrom(() => victims).map((id): Sent => ({ as: 'admin', method: 'GET', path: `/v1/admin/agents/${id}` }))],
-    ['POST /v1/admin/agents/{id}/suspend', optionalBody('admin', idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/suspend`))],
-    ['POST /v1/admin/agents/{id}/resume', optionalBody('admin', idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/resume`))],
-    ['PUT /v1/admin/agents/{id}/key', withBody('admin', 'PUT', idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/key`), hostileOf(schemaOf(rotateAgentKeyBody), jwkHints()))],
-    ['PUT /v1/admin/agents/{id}/delegations/{userId}', withBody('admin', 'PUT', fc.tuple(idFrom(() => victims), fc.oneof(fc.constantFrom(...Object.values(p).map((x) => x.id)), hostileId)).map(([a, u]) => `/v1/admin/agents/${a}/delegations/${u}`), hostileOf(schemaOf(delegationBody), { resources: fc.constantFrom(['crm.*'], ['crm.customers', 'crm.deals'], ['crm.nope']), expiresAt: fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString()) }))],
-    ['GET /v1/admin/agents/{id}/delegations', withQuery('admin', 'GET', idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/delegations`), hostileOf(schemaOf(delegationsQuery)))],
-    ['DELETE /v1/admin/agents/{id}/delegations/{userId}', fc.tuple(idFrom(() => victims), fc.oneof(fc.constantFrom(...Object.values(p).map((x) => x.id)), hostileId)).map(([a, u]): Sent => ({ as: 'admin', method: 'DELETE', path: `/v1/admin/agents/${a}/delegations/${u}` }))],
-    ['PUT /v1/admin/users/{id}', withBody('admin', 'PUT', fc.oneof(fc.stringMatching(/^[a-z][a-z0-9.-]{0,20}$/), hostileId).map((id) => `/v1/admin/users/${id}`), hostileOf(schemaOf(userBody), userHints))],
-    ['GET /v1/admin/users', withQuery('admin', 'GET', fc.constant('/v1/admin/users'), queryFor(pageQuery.extend({ group: z.string().max(64).optional() }), 'users'))],
+    [
+      'POST /v1/admin/agents/{id}/suspend',
+      optionalBody(
+        'admin',
+        idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/suspend`),
+      ),
+    ],
+    [
+      'POST /v1/admin/agents/{id}/resume',
+      optionalBody(
+        'admin',
+        idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/resume`),
+      ),
+    ],
+    [
+      'PUT /v1/admin/agents/{id}/key',
+      withBody(
+        'admin',
+        'PUT',
+        idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/key`),
+        hostileOf(schemaOf(rotateAgentKeyBody), jwkHints()),
+      ),
+    ],
+    [
+      'PUT /v1/admin/agents/{id}/delegations/{userId}',
+      withBody(
+        'admin',
+        'PUT',
+        fc
+          .tuple(
+            idFrom(() => victims),
+            fc.oneof(fc.constantFrom(...Object.values(p).map((x) => x.id)), hostileId),
+          )
+          .map(([a, u]) => `/v1/admin/agents/${a}/delegations/${u}`),
+        hostileOf(schemaOf(delegationBody), {
+          resources: fc.constantFrom(['crm.*'], ['crm.customers', 'crm.deals'], ['crm.nope']),
+          expiresAt: fc
+            .date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true })
+            .map((d) => d.toISOString()),
+        }),
+      ),
+    ],
+    [
+      'GET /v1/admin/agents/{id}/delegations',
+      withQuery(
+        'admin',
+        'GET',
+        idFrom(() => victims).map((id) => `/v1/admin/agents/${id}/delegations`),
+        hostileOf(schemaOf(delegationsQuery)),
+      ),
+    ],
+    [
+      'DELETE /v1/admin/agents/{id}/delegations/{userId}',
+      fc
+        .tuple(
+          idFrom(() => victims),
+          fc.oneof(fc.constantFrom(...Object.values(p).map((x) => x.id)), hostileId),
+        )
+        .map(([a, u]): Sent => ({ as: 'admin', method: 'DELETE', path: `/v1/admin/agents/${a}/delegations/${u}` })),
+    ],
+    [
+      'PUT /v1/admin/users/{id}',
+      withBody(
+        'admin',
+        'PUT',
+        fc.oneof(fc.stringMatching(/^[a-z][a-z0-9.-]{0,20}$/), hostileId).map((id) => `/v1/admin/users/${id}`),
+        hostileOf(schemaOf(userBody), userHints),
+      ),
+    ],
+    [
+      'GET /v1/admin/users',
+      withQuery('admin', 'GET', fc.constant('/v1/admin/users'), queryFor(pageQuery.extend({ group: z.string().max(64).optional() }), 'users')),
+    ],
     ['GET /v1/admin/access-requests', withQuery('admin', 'GET', fc.constant('/v1/admin/access-requests'), queryFor(listRequestsQuery, 'requests'))],
-    ['GET /v1/admin/access-requests/{id}', idFrom(() => [...pending, ...approved]).map((id): Sent => ({ as: 'admin', method: 'GET', path: `/v1/admin/access-requests/${id}` }))],
-    ['POST /v1/admin/access-requests/{id}/approve', withBody('admin', 'POST', idFrom(() => pending).map((id) => `/v1/admin/access-requests/${id}/approve`), hostileOf(schemaOf(approveBody), { asUser: fc.constantFrom(p.alice.id, p.bob.id, 'nobody-here') }))],
-    ['POST /v1/admin/access-requests/{id}/deny', withBody('admin', 'POST', idFrom(() => pending).map((id) => `/v1/admin/access-requests/${id}/deny`), hostileOf(schemaOf(denyBody), { asUser: fc.constantFrom(p.carol.id, p.bob.id, 'nobody-here') }))],
+    [
+      'GET /v1/admin/access-requests/{id}',
+      idFrom(() => [...pending, ...approved]).map((id): Sent => ({ as: 'admin', method: 'GET', path: `/v1/admin/access-requests/${id}` })),
+    ],
+    [
+      'POST /v1/admin/access-requests/{id}/approve',
+      withBody(
+        'admin',
+        'POST',
+        idFrom(() => pending).map((id) => `/v1/admin/access-requests/${id}/approve`),
+        hostileOf(schemaOf(approveBody), { asUser: fc.constantFrom(p.alice.id, p.bob.id, 'nobody-here') }),
+      ),
+    ],
+    [
+      'POST /v1/admin/access-requests/{id}/deny',
+      withBody(
+        'admin',
+        'POST',
+        idFrom(() => pending).map((id) => `/v1/admin/access-requests/${id}/deny`),
+        hostileOf(schemaOf(denyBody), { asUser: fc.constantFrom(p.carol.id, p.bob.id, 'nobody-here') }),
+      ),
+    ],
     ['GET /v1/admin/grants', withQuery('admin', 'GET', fc.constant('/v1/admin/grants'), queryFor(listGrantsQuery, 'grants'))],
-    ['POST /v1/admin/grants/{id}/revoke', withBody('admin', 'POST', idFrom(() => grants).map((id) => `/v1/admin/grants/${id}/revoke`), hostileOf(schemaOf(revokeBody)))],
+    [
+      'POST /v1/admin/grants/{id}/revoke',
+      withBody(
+        'admin',
+        'POST',
+        idFrom(() => grants).map((id) => `/v1/admin/grants/${id}/revoke`),
+        hostileOf(schemaOf(revokeBody)),
+      ),
+    ],
     ['GET /v1/admin/audit', withQuery('admin', 'GET', fc.constant('/v1/admin/audit'), queryFor(listAuditQuery, 'audit'))],
     ['GET /v1/admin/audit/verify', withQuery('admin', 'GET', fc.constant('/v1/admin/audit/verify'), fc.oneof(fc.constant({}), hostileValue))],
     ['GET /v1/admin/policy', withQuery('admin', 'GET', fc.constant('/v1/admin/policy'), fc.oneof(fc.constant({}), hostileValue))],
-    ['POST /v1/admin/policy/evaluate', withBody('admin', 'POST', fc.constant('/v1/admin/policy/evaluate'), hostileOf(schemaOf(evaluateBody), { ...requestHints(), agentId: fc.constant(agent.id) }))],
+    [
+      'POST /v1/admin/policy/evaluate',
+      withBody(
+        'admin',
+        'POST',
+        fc.constant('/v1/admin/policy/evaluate'),
+        hostileOf(schemaOf(evaluateBody), { ...requestHints(), agentId: fc.constant(agent.id) }),
+      ),
+    ],
     // introspection, as JSON and as a form
-    ['POST /v1/introspect (JSON)', withBody('introspector', 'POST', fc.constant('/v1/introspect'), hostileOf({ type: 'object', properties: { token: { type: 'string', minLength: 1 }, token_type_hint: { type: 'string' } }, required: ['token'] }))],
-    ['POST /v1/introspect (form)', hostileOf({ type: 'object', properties: { token: { type: 'string', minLength: 1 }, token_type_hint: { type: 'string' } }, required: ['token'] }).map((v): Sent => ({
-      as: 'introspector', method: 'POST', path: '/v1/introspect', contentType: 'application/x-www-form-urlencoded',
-      body: v && typeof v === 'object' && !Array.isArray(v) ? queryString(v as Record<string, unknown>).slice(1) : `token=${encodeLoosely(String(v))}`,
-    }))],
+    [
+      'POST /v1/introspect (JSON)',
+      withBody(
+        'introspector',
+        'POST',
+        fc.constant('/v1/introspect'),
+        hostileOf({
+          type: 'object',
+          properties: { token: { type: 'string', minLength: 1 }, token_type_hint: { type: 'string' } },
+          required: ['token'],
+        }),
+      ),
+    ],
+    [
+      'POST /v1/introspect (form)',
+      hostileOf({
+        type: 'object',
+        properties: { token: { type: 'string', minLength: 1 }, token_type_hint: { type: 'string' } },
+        required: ['token'],
+      }).map((v): Sent => ({
+        as: 'introspector',
+        method: 'POST',
+        path: '/v1/introspect',
+        contentType: 'application/x-www-form-urlencoded',
+        body:
+          v && typeof v === 'object' && !Array.isArray(v) ? queryString(v as Record<string, unknown>).slice(1) : `token=${encodeLoosely(String(v))}`,
+      })),
+    ],
     // Slack, correctly signed
     ['POST /slack/events', slackRequest()],
   ];
@@ -316,7 +558,13 @@ describe('fuzz: every endpoint, generated input', () => {
         }
         if (res.status >= 400) {
           // 431 is Node's HTTP parser refusing a request line and headers over 16 KB, before any route exists.
-          if (res.status !== 431 && (!res.body?.error || typeof res.body.error.code !== 'string' || typeof res.body.error.message !== 'string' || !Array.isArray(res.body.error.details))) {
+          if (
+            res.status !== 431 &&
+            (!res.body?.error ||
+              typeof res.body.error.code !== 'string' ||
+              typeof res.body.error.message !== 'string' ||
+              !Array.isArray(res.body.error.details))
+          ) {
             offenders.push(`${res.status} without the error shape ← ${what} → ${JSON.stringify(res.body).slice(0, 200)}`);
           }
           const written = wroteRows(before, await counts());
@@ -327,7 +575,9 @@ describe('fuzz: every endpoint, generated input', () => {
     expect(total).toBeGreaterThanOrEqual(300);
     const fivexx = offenders.filter((o) => o.startsWith('5')).length;
     if (offenders.length > 0) {
-      throw new Error(`seed ${SEED}: ${offenders.length} of ${total} generated requests broke the property (${fivexx} answered 5xx):\n${offenders.join('\n')}`);
+      throw new Error(
+        `seed ${SEED}: ${offenders.length} of ${total} generated requests broke the property (${fivexx} answered 5xx):\n${offenders.join('\n')}`,
+      );
     }
   });
 });

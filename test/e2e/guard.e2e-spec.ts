@@ -20,7 +20,13 @@ describe('guard against real and forged grant tokens', () => {
   let kid: string;
   let claims: Record<string, unknown>;
 
-  const refusal = (promise: Promise<unknown>) => promise.then(() => { throw new Error('the token was accepted'); }, (e: unknown) => e as GrantError);
+  const refusal = (promise: Promise<unknown>) =>
+    promise.then(
+      () => {
+        throw new Error('the token was accepted');
+      },
+      (e: unknown) => e as GrantError,
+    );
   const part = (value: unknown) => base64url.encode(JSON.stringify(value));
 
   beforeAll(async () => {
@@ -37,11 +43,16 @@ describe('guard against real and forged grant tokens', () => {
   afterAll(() => broker?.close());
 
   /** Signs `claims` with the broker's own key: only the check under test can refuse it. */
-  const brokerSigned = (overrides: Record<string, unknown>, typ = 'at+jwt') => broker.app.get(KeyService).signJwt({ ...claims, ...overrides }, kid, typ);
+  const brokerSigned = (overrides: Record<string, unknown>, typ = 'at+jwt') =>
+    broker.app.get(KeyService).signJwt({ ...claims, ...overrides }, kid, typ);
 
   it('accepts the real token and exposes its grant', async () => {
     const grant = await verifier.verify(token);
-    expect(grant).toMatchObject({ id: grantId, scope: ['crm.customers:read'], authorizationDetails: [{ type: 'gatehouse_data', identifier: 'crm.customers', actions: ['read'], columns: ['id', 'name'] }] });
+    expect(grant).toMatchObject({
+      id: grantId,
+      scope: ['crm.customers:read'],
+      authorizationDetails: [{ type: 'gatehouse_data', identifier: 'crm.customers', actions: ['read'], columns: ['id', 'name'] }],
+    });
     expect(grant.expiresAt.getTime()).toBeGreaterThan(Date.now());
   });
 
@@ -90,7 +101,9 @@ describe('guard against real and forged grant tokens', () => {
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     try {
       const counted = createGrantVerifier({
-        issuer: broker.url, audience: 'crm-api', jwksCooldownMs: 300,
+        issuer: broker.url,
+        audience: 'crm-api',
+        jwksCooldownMs: 300,
         jwksUri: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/jwks.json`,
       });
       await counted.verify(token);
@@ -127,7 +140,10 @@ describe('guard against real and forged grant tokens', () => {
 
   it('refuses a tampered payload (columns widened to ssn, signature kept)', async () => {
     const [header, , signature] = token.split('.');
-    const widened = { ...claims, authorization_details: [{ type: 'gatehouse_data', identifier: 'crm.customers', actions: ['read'], columns: ['id', 'name', 'ssn'] }] };
+    const widened = {
+      ...claims,
+      authorization_details: [{ type: 'gatehouse_data', identifier: 'crm.customers', actions: ['read'], columns: ['id', 'name', 'ssn'] }],
+    };
     const e = await refusal(verifier.verify(`${header}.${part(widened)}.${signature}`));
     expect(e.code).toBe(GrantErrorCode.TOKEN_INVALID);
   });
@@ -137,7 +153,8 @@ describe('guard against real and forged grant tokens', () => {
     const result = await agent.requestAccess(LOW_RISK);
     if (result.status !== 'approved') throw new Error('expected approved');
     const introspecting = createGrantVerifier({
-      issuer: broker.url, audience: 'crm-api',
+      issuer: broker.url,
+      audience: 'crm-api',
       introspection: { url: `${broker.url}/v1/introspect`, token: INTROSPECTION_TOKEN, cacheMs: 300 },
     });
     await expect(introspecting.verify(result.grant.token)).resolves.toMatchObject({ id: result.grant.id });
@@ -151,7 +168,11 @@ describe('guard against real and forged grant tokens', () => {
   });
 
   it('introspection with a bad credential fails closed (503), it never lets the token through', async () => {
-    const wrongCredential = createGrantVerifier({ issuer: broker.url, audience: 'crm-api', introspection: { url: `${broker.url}/v1/introspect`, token: 'not-a-valid-credential-000' } });
+    const wrongCredential = createGrantVerifier({
+      issuer: broker.url,
+      audience: 'crm-api',
+      introspection: { url: `${broker.url}/v1/introspect`, token: 'not-a-valid-credential-000' },
+    });
     const e = await refusal(wrongCredential.verify(token));
     expect({ code: e.code, status: e.status }).toEqual({ code: GrantErrorCode.VERIFIER_UNAVAILABLE, status: 503 });
   });
@@ -170,8 +191,12 @@ describe('guard against real and forged grant tokens', () => {
       const grant = (req as unknown as { grant: VerifiedGrant }).grant;
       res.json(projectRow({ id: 1, name: 'Ada', email: 'ada@example.com' }, grant, 'crm.customers'));
     });
-    app.delete('/customers', requireGrant(verifier, { resource: 'crm.customers', action: 'write' }), (_req, res) => { res.json({ deleted: true }); });
-    const server = await new Promise<Server>((r) => { const s = app.listen(0, '127.0.0.1', () => r(s)); });
+    app.delete('/customers', requireGrant(verifier, { resource: 'crm.customers', action: 'write' }), (_req, res) => {
+      res.json({ deleted: true });
+    });
+    const server = await new Promise<Server>((r) => {
+      const s = app.listen(0, '127.0.0.1', () => r(s));
+    });
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       const none = await call(`${base}/customers`, 'GET');
@@ -212,7 +237,13 @@ describe('guard against real and forged grant tokens', () => {
         return { ok: true };
       }
     }
-    @Module({ controllers: [CustomersController], providers: [{ provide: GRANT_VERIFIER, useValue: verifier }, { provide: APP_GUARD, useClass: GrantGuard }] })
+    @Module({
+      controllers: [CustomersController],
+      providers: [
+        { provide: GRANT_VERIFIER, useValue: verifier },
+        { provide: APP_GUARD, useClass: GrantGuard },
+      ],
+    })
     class CrmModule {}
     const app = await NestFactory.create(CrmModule, new FastifyAdapter(), { logger: false });
     await app.listen(0, '127.0.0.1');

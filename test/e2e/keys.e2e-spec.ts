@@ -15,7 +15,11 @@ describe('broker signing keys', () => {
     scratch = await createScratchDatabase();
     const { d: _d, ...publicJwk } = await exportJWK(await importPKCS8(pem, 'EdDSA', { extractable: true }));
     configuredKid = await calculateJwkThumbprint(publicJwk);
-    broker = await startBroker({ DATABASE_URL: scratch.url, GATEHOUSE_REDIS_PREFIX: `${process.env.GATEHOUSE_REDIS_PREFIX}_keys`, GATEHOUSE_SIGNING_KEY: pem });
+    broker = await startBroker({
+      DATABASE_URL: scratch.url,
+      GATEHOUSE_REDIS_PREFIX: `${process.env.GATEHOUSE_REDIS_PREFIX}_keys`,
+      GATEHOUSE_SIGNING_KEY: pem,
+    });
   }, 120_000);
   afterAll(async () => {
     await broker?.close();
@@ -25,7 +29,13 @@ describe('broker signing keys', () => {
   const jwks = async () => (await call(`${broker.url}/.well-known/jwks.json`, 'GET')).body as { keys: Record<string, unknown>[] };
   const grantToken = async () => {
     const agent = await registerAgent(broker);
-    const res = await agent.call('POST', '/v1/access-requests', { resource: 'crm.customers', actions: ['read'], columns: ['id'], duration: '10m', reason: 'key test' });
+    const res = await agent.call('POST', '/v1/access-requests', {
+      resource: 'crm.customers',
+      actions: ['read'],
+      columns: ['id'],
+      duration: '10m',
+      reason: 'key test',
+    });
     expect(res.body.status).toBe('approved');
     return res.body.grant.token as string;
   };
@@ -52,7 +62,9 @@ describe('broker signing keys', () => {
     expect(decodeProtectedHeader(after).kid).toBe(rotated.body.kid);
     const verifyAgainst = createLocalJWKSet(set as never);
     for (const token of [before, after]) {
-      await expect(jwtVerify(token, verifyAgainst, { issuer: broker.url, audience: 'crm-api', typ: 'at+jwt', algorithms: ['EdDSA'] })).resolves.toBeDefined();
+      await expect(
+        jwtVerify(token, verifyAgainst, { issuer: broker.url, audience: 'crm-api', typ: 'at+jwt', algorithms: ['EdDSA'] }),
+      ).resolves.toBeDefined();
       const introspection = await call(`${broker.url}/v1/introspect`, 'POST', { token: INTROSPECTION_TOKEN, body: { token } });
       expect(introspection.body.active).toBe(true);
     }

@@ -28,7 +28,16 @@ describe('lifecycle: grants, decisions by people, long-polls, idempotency, admin
       for (const as of ['json', 'form'] as const) {
         const res = await introspect(broker, grant.token, as);
         expect(res.status).toBe(200);
-        expect(res.body).toMatchObject({ active: true, jti: grant.id, req: id, client_id: agent.id, sub: agent.id, aud: 'crm-api', iss: broker.url, scope: 'crm.customers:read' });
+        expect(res.body).toMatchObject({
+          active: true,
+          jti: grant.id,
+          req: id,
+          client_id: agent.id,
+          sub: agent.id,
+          aud: 'crm-api',
+          iss: broker.url,
+          scope: 'crm.customers:read',
+        });
         expect(res.body.exp).toBe(Math.floor(new Date(grant.expiresAt).getTime() / 1000));
       }
       const released = await release(agent, grant.id);
@@ -52,11 +61,15 @@ describe('lifecycle: grants, decisions by people, long-polls, idempotency, admin
       expect(revoked.status).toBe(200);
       expect(revoked.body).toMatchObject({ id: grant.id, status: 'revoked' });
       expect((await introspect(broker, grant.token, 'form')).body).toEqual({ active: false });
-      expect(await broker.prisma.grant.findUnique({ where: { id: grant.id } })).toMatchObject({ status: 'revoked', endedBy: 'admin:ops', endReason: 'incident 77' });
+      expect(await broker.prisma.grant.findUnique({ where: { id: grant.id } })).toMatchObject({
+        status: 'revoked',
+        endedBy: 'admin:ops',
+        endReason: 'incident 77',
+      });
       expectError(await release(agent, grant.id), 409, 'GRANT_NOT_ACTIVE');
     });
 
-    it("refuses to let another agent release a grant (404), and leaves it active", async () => {
+    it('refuses to let another agent release a grant (404), and leaves it active', async () => {
       const { grant } = await askFor(agent, 'approved');
       const other = await registerAgent(broker);
       expectError(await release(other, grant.id), 404, 'GRANT_NOT_FOUND');
@@ -202,7 +215,13 @@ describe('lifecycle: grants, decisions by people, long-polls, idempotency, admin
     });
 
     it('needs two distinct people for deal writes: one person twice still counts once', async () => {
-      const { id, approval } = await askFor(agent, 'pending', { resource: 'crm.deals', actions: ['write'], columns: ['stage'], duration: '10m', reason: 'Move deal 9 to won' });
+      const { id, approval } = await askFor(agent, 'pending', {
+        resource: 'crm.deals',
+        actions: ['write'],
+        columns: ['stage'],
+        duration: '10m',
+        reason: 'Move deal 9 to won',
+      });
       expect(approval).toMatchObject({ approvers: 'sales-leads', required: 2, received: 0 });
       for (let i = 0; i < 2; i++) {
         const res = await approve(id, { asUser: people.lead1 });
@@ -283,7 +302,11 @@ describe('lifecycle: grants, decisions by people, long-polls, idempotency, admin
       const res = await broker.admin('GET', `/v1/admin/access-requests/${id}`);
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ id, status: 'approved' });
-      expect(res.body.explanation).toMatchObject({ rules: ['pii-needs-owner'], riskScore: decision.riskScore, policyVersion: decision.policyVersion });
+      expect(res.body.explanation).toMatchObject({
+        rules: ['pii-needs-owner'],
+        riskScore: decision.riskScore,
+        policyVersion: decision.policyVersion,
+      });
       const types = res.body.events.map((e: { type: string }) => e.type);
       expect(types).toEqual(expect.arrayContaining(['request.created', 'request.pending', 'request.approved', 'grant.issued']));
       expect(types[0]).toBe('request.created');
@@ -299,8 +322,14 @@ describe('lifecycle: grants, decisions by people, long-polls, idempotency, admin
       expect(res.status).toBe(200);
       expect(res.body.items).toHaveLength(1);
       expect(res.body.items[0]).toMatchObject({
-        id: kept.grant.id, requestId: kept.id, agentId: lister.id, status: 'active', resource: 'crm.customers',
-        actions: ['read'], columns: ['id', 'name'], expiresAt: kept.grant.expiresAt,
+        id: kept.grant.id,
+        requestId: kept.id,
+        agentId: lister.id,
+        status: 'active',
+        resource: 'crm.customers',
+        actions: ['read'],
+        columns: ['id', 'name'],
+        expiresAt: kept.grant.expiresAt,
       });
       expect(res.body.items[0].token).toBeUndefined();
       const bad = await call(`${broker.url}/v1/admin/grants?status=bogus`, 'GET', { token: 'x'.repeat(30) });

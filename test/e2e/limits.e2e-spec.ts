@@ -39,7 +39,14 @@ async function startLoggedBroker(logged: string[]): Promise<Broker> {
   await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
   config.issuer = url;
-  return { url, config, app, prisma: app.get(PrismaService), admin: (method, path, body) => call(`${url}${path}`, method, { token: ADMIN_TOKEN, body }), close: () => app.close() };
+  return {
+    url,
+    config,
+    app,
+    prisma: app.get(PrismaService),
+    admin: (method, path, body) => call(`${url}${path}`, method, { token: ADMIN_TOKEN, body }),
+    close: () => app.close(),
+  };
 }
 
 describe('limits an operator expects', () => {
@@ -82,7 +89,9 @@ describe('limits an operator expects', () => {
       expect((await call(`${broker.url}/v1/admin/agents`, 'GET', { token: ADMIN_TOKEN, headers: from(newAddress()) })).status).toBe(200);
       expect((await call(`${broker.url}/health/live`, 'GET', { headers: from(ip) })).status).toBe(200);
       // The operator hears of it once, with the address.
-      expect(logged.filter((line) => line.includes('"context":"AuthFailures"') && line.includes(`${ip} reached ${FAILURE_LIMIT} failed authentications`))).toHaveLength(1);
+      expect(
+        logged.filter((line) => line.includes('"context":"AuthFailures"') && line.includes(`${ip} reached ${FAILURE_LIMIT} failed authentications`)),
+      ).toHaveLength(1);
     });
 
     it('refuses before any work: a signed assertion is not consumed, a bad body is not read, nothing is stored', async () => {
@@ -92,18 +101,30 @@ describe('limits an operator expects', () => {
       const before = await broker.prisma.accessRequest.count({ where: { agentId: agent.id } });
       const jti = randomUUID();
       const assertion = await agent.assertion({ jti });
-      const refused = await call(`${broker.url}/v1/access-requests`, 'POST', { token: assertion, body: { ...PII, reason: 'blocked' }, headers: from(ip) });
+      const refused = await call(`${broker.url}/v1/access-requests`, 'POST', {
+        token: assertion,
+        body: { ...PII, reason: 'blocked' },
+        headers: from(ip),
+      });
       expectError(refused, 429, 'RATE_LIMITED');
       expectRetryAfter(refused, FAILURE_WINDOW_S);
       // Malformed JSON and an unknown route answer 429 too: the refusal comes before parsing and routing.
-      expectError(await call(`${broker.url}/v1/access-requests`, 'POST', { token: await agent.assertion(), raw: '{"broken', headers: from(ip) }), 429, 'RATE_LIMITED');
+      expectError(
+        await call(`${broker.url}/v1/access-requests`, 'POST', { token: await agent.assertion(), raw: '{"broken', headers: from(ip) }),
+        429,
+        'RATE_LIMITED',
+      );
       expectError(await call(`${broker.url}/v1/no-such-route`, 'GET', { headers: from(ip) }), 429, 'RATE_LIMITED');
       expect(await broker.prisma.accessRequest.count({ where: { agentId: agent.id } })).toBe(before);
       const redis = broker.app.get(RedisService);
       expect(await redis.client.exists(redis.key('jti', agent.id, jti))).toBe(0);
 
       // The very same assertion is accepted from another address: its jti was never burned.
-      const elsewhere = await call(`${broker.url}/v1/access-requests`, 'POST', { token: assertion, body: { ...PII, reason: 'blocked' }, headers: from(newAddress()) });
+      const elsewhere = await call(`${broker.url}/v1/access-requests`, 'POST', {
+        token: assertion,
+        body: { ...PII, reason: 'blocked' },
+        headers: from(newAddress()),
+      });
       expect(elsewhere.status).toBe(201);
       expect(await redis.client.exists(redis.key('jti', agent.id, jti))).toBe(1);
     });
@@ -129,7 +150,9 @@ describe('limits an operator expects', () => {
 
   describe('long-polls per agent', () => {
     const poll = (who: TestAgent, id: string, wait: number, signal?: AbortSignal) =>
-      who.assertion().then((token) => fetch(`${broker.url}/v1/access-requests/${id}?wait=${wait}`, { headers: { authorization: `Bearer ${token}` }, signal }));
+      who
+        .assertion()
+        .then((token) => fetch(`${broker.url}/v1/access-requests/${id}?wait=${wait}`, { headers: { authorization: `Bearer ${token}` }, signal }));
     const read = (who: TestAgent, id: string, wait: number) => who.call('GET', `/v1/access-requests/${id}?wait=${wait}`);
 
     it(`holds at most ${MAX_WAITS} per agent; a decision, a hang-up and a timeout each free a slot`, async () => {
@@ -208,30 +231,54 @@ describe('limits an operator expects', () => {
     });
 
     it('a bad entry stops the start, naming the variable', async () => {
-      await expect(startBroker({ GATEHOUSE_INTROSPECTION_TOKENS: `crm:${CRM_ONLY}:` })).rejects.toThrow(/GATEHOUSE_INTROSPECTION_TOKENS: .*empty audience/);
+      await expect(startBroker({ GATEHOUSE_INTROSPECTION_TOKENS: `crm:${CRM_ONLY}:` })).rejects.toThrow(
+        /GATEHOUSE_INTROSPECTION_TOKENS: .*empty audience/,
+      );
     });
   });
 
   describe('credentials sent in the wrong place are never logged', () => {
-    type LogLine = { msg?: string; req?: { id?: string; method?: string; url?: string; headers?: Record<string, string> }; res?: { statusCode?: number } };
+    type LogLine = {
+      msg?: string;
+      req?: { id?: string; method?: string; url?: string; headers?: Record<string, string> };
+      res?: { statusCode?: number };
+    };
     const requestLine = (id: string) => logged.map((line) => JSON.parse(line) as LogLine).find((line) => line.req?.id === id && line.res);
 
     it('logs method, path with query keys but no values, whitelisted headers and status; never other headers or bodies', async () => {
       const ip = newAddress();
       const secret = (label: string) => `${label}-${randomUUID()}`;
       const secrets = {
-        accessToken: secret('qs-access-token'), token: secret('qs-token'), assertion: secret('qs-assertion'), bare: secret('qs-bare'),
-        apiKey: secret('x-api-key'), authToken: secret('x-auth-token'), proxy: secret('proxy-authorization'), cookie: secret('cookie'),
-        whatever: secret('x-whatever'), bearer: secret('bearer'), body: secret('body'),
+        accessToken: secret('qs-access-token'),
+        token: secret('qs-token'),
+        assertion: secret('qs-assertion'),
+        bare: secret('qs-bare'),
+        apiKey: secret('x-api-key'),
+        authToken: secret('x-auth-token'),
+        proxy: secret('proxy-authorization'),
+        cookie: secret('cookie'),
+        whatever: secret('x-whatever'),
+        bearer: secret('bearer'),
+        body: secret('body'),
       };
       const sends: [string, string, Parameters<typeof call>[2]][] = [
         [`/v1/grants?access_token=${secrets.accessToken}&status=active`, 'GET', {}],
         [`/v1/admin/agents?token=${secrets.token}`, 'GET', { token: ADMIN_TOKEN }], // 400: an unknown query parameter
         [`/v1/introspect?assertion=${secrets.assertion}&${secrets.bare}`, 'POST', { token: INTROSPECTION_TOKEN, body: { token: secrets.body } }],
-        ['/v1/admin/policy', 'GET', {
-          token: ADMIN_TOKEN,
-          headers: { 'x-api-key': secrets.apiKey, 'x-auth-token': secrets.authToken, 'proxy-authorization': `Basic ${secrets.proxy}`, cookie: `session=${secrets.cookie}`, 'x-whatever': secrets.whatever },
-        }],
+        [
+          '/v1/admin/policy',
+          'GET',
+          {
+            token: ADMIN_TOKEN,
+            headers: {
+              'x-api-key': secrets.apiKey,
+              'x-auth-token': secrets.authToken,
+              'proxy-authorization': `Basic ${secrets.proxy}`,
+              cookie: `session=${secrets.cookie}`,
+              'x-whatever': secrets.whatever,
+            },
+          },
+        ],
         ['/v1/grants', 'GET', { token: secrets.bearer }],
       ];
       const ids: string[] = [];
@@ -239,7 +286,9 @@ describe('limits an operator expects', () => {
       for (const [path, method, init] of sends) {
         const id = `limits-${randomUUID()}`;
         ids.push(id);
-        statuses.push((await call(`${broker.url}${path}`, method, { ...init, headers: { ...init?.headers, ...from(ip), 'x-request-id': id } })).status);
+        statuses.push(
+          (await call(`${broker.url}${path}`, method, { ...init, headers: { ...init?.headers, ...from(ip), 'x-request-id': id } })).status,
+        );
       }
       expect(statuses).toEqual([401, 400, 200, 200, 401]);
       const lines = await eventually(async () => {
@@ -254,7 +303,10 @@ describe('limits an operator expects', () => {
         'GET /v1/admin/policy 200',
         'GET /v1/grants 401',
       ]);
-      expect(lines[0]).toMatchObject({ req: { method: 'GET', url: '/v1/grants?access_token=[redacted]&status=[redacted]' }, res: { statusCode: 401 } });
+      expect(lines[0]).toMatchObject({
+        req: { method: 'GET', url: '/v1/grants?access_token=[redacted]&status=[redacted]' },
+        res: { statusCode: 401 },
+      });
       expect(Object.keys(lines[3].req!.headers!).sort()).toEqual(['accept', 'host', 'user-agent', 'x-forwarded-for', 'x-request-id']);
       expect(lines[3].req!.headers!['x-forwarded-for']).toBe(ip);
 

@@ -1,6 +1,15 @@
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
-import { APPROVAL_NOTIFIER, ApprovalNotifier, CONNECT_TIMEOUT_MS, dependencyDown, loadConfig, PrismaService, Reconcile, RestoreLostJobs } from '@gatehouse/core';
+import {
+  APPROVAL_NOTIFIER,
+  ApprovalNotifier,
+  CONNECT_TIMEOUT_MS,
+  dependencyDown,
+  loadConfig,
+  PrismaService,
+  Reconcile,
+  RestoreLostJobs,
+} from '@gatehouse/core';
 import { Broker, call, eventually, registerAgent, Reply, startBroker, TestAgent } from '../support/broker';
 import { createScratchDatabase } from '../support/database';
 import { ask, expectError, introspect, LOW_RISK, PII, sleep } from '../support/flows';
@@ -82,7 +91,9 @@ async function expectEveryEndpointUnavailable(dependency: 'postgres' | 'redis'):
     slowest = Math.max(slowest, reply.ms);
     if (endpoint === 'readiness') expect(reply.body.error.details).toEqual([{ path: dependency, message: expect.stringMatching(/not answering/) }]);
   }
-  const burst = await Promise.all(Array.from({ length: 5 }, () => Object.entries(endpoints).map(async ([endpoint, request]) => [endpoint, await timed(request)] as const)).flat());
+  const burst = await Promise.all(
+    Array.from({ length: 5 }, () => Object.entries(endpoints).map(async ([endpoint, request]) => [endpoint, await timed(request)] as const)).flat(),
+  );
   for (const [endpoint, reply] of burst) {
     expectUnavailable(reply, endpoint);
     slowest = Math.max(slowest, reply.ms);
@@ -151,7 +162,10 @@ describe('the Postgres connect timeout', () => {
     const prisma = new PrismaService(loadConfig({ DATABASE_URL: withPort(scratch.url, postgres.port) }));
     try {
       const started = Date.now();
-      const error = await prisma.$queryRaw`SELECT 1`.then(() => undefined, (e: unknown) => e);
+      const error = await prisma.$queryRaw`SELECT 1`.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       const elapsed = Date.now() - started;
       figures.postgresConnectTimeout = elapsed;
       expect(dependencyDown(error)).toBe('postgres');
@@ -208,17 +222,24 @@ describe('jobs lost in Redis', () => {
     expect(await schedules()).toEqual(['reconcile', 'seal-audit']);
     // The delayed jobs Postgres says should exist are back (enqueued anew after the restart),
     // due when they were due.
-    for (const [id, dueAt] of [[`expire-${long.grant.id}`, long.grant.expiresAt], [`timeout-${pending.id}`, pending.approval.expiresAt]]) {
+    for (const [id, dueAt] of [
+      [`expire-${long.grant.id}`, long.grant.expiresAt],
+      [`timeout-${pending.id}`, pending.approval.expiresAt],
+    ]) {
       const restored = await eventually(() => lifecycle.getJob(id), RECOVERY_MS, 50);
       expect(await restored.getState()).toBe('delayed');
       expect(restored.timestamp).toBeGreaterThanOrEqual(back);
       expect(Math.abs(restored.timestamp + restored.delay - new Date(dueAt).getTime())).toBeLessThanOrEqual(5);
     }
 
-    const ended = await eventually(async () => {
-      const row = await grantRow(short.grant.id);
-      return row?.status === 'expired' ? row : undefined;
-    }, RECOVERY_MS, 50);
+    const ended = await eventually(
+      async () => {
+        const row = await grantRow(short.grant.id);
+        return row?.status === 'expired' ? row : undefined;
+      },
+      RECOVERY_MS,
+      50,
+    );
     figures.lostExpiryEndedAfterRedisRestart = Date.now() - back;
     expect(ended).toMatchObject({ status: 'expired', endedBy: 'system' });
     expect(await grantRow(long.grant.id)).toMatchObject({ status: 'active' });
@@ -230,11 +251,15 @@ describe('jobs lost in Redis', () => {
 
     // Sealing resumed: new events are chained and nothing is left unsealed.
     expect((await ask(agent)).status).toBe(201);
-    const verified = await eventually(async () => {
-      const res = await broker.admin('GET', '/v1/admin/audit/verify');
-      expect(res.status).toBe(200);
-      return res.body.valid === true && res.body.unsealed === 0 ? res.body : undefined;
-    }, RECOVERY_MS, 100);
+    const verified = await eventually(
+      async () => {
+        const res = await broker.admin('GET', '/v1/admin/audit/verify');
+        expect(res.status).toBe(200);
+        return res.body.valid === true && res.body.unsealed === 0 ? res.body : undefined;
+      },
+      RECOVERY_MS,
+      100,
+    );
     expect(verified).toMatchObject({ valid: true, unsealed: 0, staleUnsealed: 0 });
     figures.auditSealedAfterRedisRestart = Date.now() - back;
   });

@@ -1,6 +1,4 @@
-import {
-  AccessDeniedError, GatehouseError, InvalidRequestError, NotFoundError, WaitTimeoutError,
-} from '@gatehouse/sdk';
+import { AccessDeniedError, GatehouseError, InvalidRequestError, NotFoundError, WaitTimeoutError } from '@gatehouse/sdk';
 import { Broker, startBroker } from '../support/broker';
 import { introspect, LOW_RISK, PII, users, verifyGrantToken } from '../support/flows';
 import { sdkAgent } from '../support/sdk';
@@ -131,7 +129,13 @@ describe('SDK against a rate-limited broker (2 requests / 2 s)', () => {
     const attempts: { at: number; status: number; retryAfter: string | null; key: string | null }[] = [];
     const recording: typeof fetch = async (input, init) => {
       const res = await fetch(input, init);
-      if (init?.method === 'POST') attempts.push({ at: Date.now(), status: res.status, retryAfter: res.headers.get('retry-after'), key: new Headers(init.headers).get('idempotency-key') });
+      if (init?.method === 'POST')
+        attempts.push({
+          at: Date.now(),
+          status: res.status,
+          retryAfter: res.headers.get('retry-after'),
+          key: new Headers(init.headers).get('idempotency-key'),
+        });
       return res;
     };
     const agent = await sdkAgent(broker, { fetch: recording });

@@ -3,7 +3,20 @@ import { decodeJwt } from 'jose';
 import { Broker, call, eventually, registerAgent, Reply, startBroker, TestAgent } from '../support/broker';
 import { askFor, delegate, PII, sleep, verifyGrantToken } from '../support/flows';
 import { buttonClick, changesSubmission, FakeSlack } from '../support/fake-slack';
-import { buttons, CHANNEL, click, interact, people, Person, SIGNING_SECRET, slackMessage, ephemeralsTo, settledRequest, startSlackBroker, visibleText } from '../support/slack';
+import {
+  buttons,
+  CHANNEL,
+  click,
+  interact,
+  people,
+  Person,
+  SIGNING_SECRET,
+  slackMessage,
+  ephemeralsTo,
+  settledRequest,
+  startSlackBroker,
+  visibleText,
+} from '../support/slack';
 
 // jest ignores testTimeout inside a project's config (it is a global option): set it here.
 jest.setTimeout(20_000);
@@ -16,8 +29,10 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
 
   const row = (id: string) => broker.prisma.accessRequest.findUnique({ where: { id } });
   const settled = (id: string, status: string) => settledRequest(broker, id, status);
-  const audit = (requestId: string, type?: string) => broker.prisma.auditEvent.findMany({ where: { requestId, ...(type ? { type } : {}) }, orderBy: { id: 'asc' } });
-  const pii = (onBehalfOf: Person, overrides: Record<string, unknown> = {}) => askFor(agent, 'pending', { ...PII, onBehalfOf: onBehalfOf.id, ...overrides });
+  const audit = (requestId: string, type?: string) =>
+    broker.prisma.auditEvent.findMany({ where: { requestId, ...(type ? { type } : {}) }, orderBy: { id: 'asc' } });
+  const pii = (onBehalfOf: Person, overrides: Record<string, unknown> = {}) =>
+    askFor(agent, 'pending', { ...PII, onBehalfOf: onBehalfOf.id, ...overrides });
 
   /** Waits for the approval message of a request; returns the postMessage call and the stored coordinates. */
   async function posted(requestId: string) {
@@ -32,7 +47,13 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     ({ broker, fake } = await startSlackBroker());
     agent = await registerAgent(broker, { name: `slack-agent-${Date.now()}` });
     p = await people(broker, {
-      alice: ['crm-owners'], carol: ['crm-owners'], dave: ['crm-owners'], bob: ['support'], lead1: ['sales-leads'], lead2: ['sales-leads'], erin: ['support'],
+      alice: ['crm-owners'],
+      carol: ['crm-owners'],
+      dave: ['crm-owners'],
+      bob: ['support'],
+      lead1: ['sales-leads'],
+      lead2: ['sales-leads'],
+      erin: ['support'],
     });
     // These specs are about approvers; the users acted for have delegated already (consent: delegation.e2e-spec).
     for (const person of [p.alice, p.bob, p.erin]) await delegate(broker, agent, person.id);
@@ -47,7 +68,21 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     const { post, ts, channel } = await posted(req.id);
     expect(channel).toBe(CHANNEL);
     const text = visibleText(post.body);
-    for (const fragment of [agent.name, 'team-ai@example.com', p.alice.slack, 'crm.customers', 'read', '`email` (pii)', '`phone` (pii)', '15m', PII.reason, 'Risk score', 'pii-needs-owner', 'crm-owners', 'needs 1 more approval']) {
+    for (const fragment of [
+      agent.name,
+      'team-ai@example.com',
+      p.alice.slack,
+      'crm.customers',
+      'read',
+      '`email` (pii)',
+      '`phone` (pii)',
+      '15m',
+      PII.reason,
+      'Risk score',
+      'pii-needs-owner',
+      'crm-owners',
+      'needs 1 more approval',
+    ]) {
       expect(text).toContain(fragment);
     }
     expect(buttons(post.body)).toEqual(['gatehouse_approve', 'gatehouse_deny', 'gatehouse_approve_changes']);
@@ -93,10 +128,17 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     expect((await click(broker, p.carol.slack, 'changes', req.id)).status).toBe(200);
     const opened = await eventually(async () => fake.of('views.open', req.id)[0]);
     expect(opened.body.trigger_id).toMatch(/^trigger-/);
-    expect(opened.body.view.blocks.find((b: any) => b.block_id === 'columns').element.options.map((o: any) => o.value)).toEqual(['name', 'email', 'phone']);
+    expect(opened.body.view.blocks.find((b: any) => b.block_id === 'columns').element.options.map((o: any) => o.value)).toEqual([
+      'name',
+      'email',
+      'phone',
+    ]);
     expect(await row(req.id)).toMatchObject({ status: 'pending' });
 
-    const res = await interact(broker, changesSubmission({ slackUserId: p.carol.slack, requestId: req.id, columns: ['name', 'email'], duration: '5m', comment: 'no phone' }));
+    const res = await interact(
+      broker,
+      changesSubmission({ slackUserId: p.carol.slack, requestId: req.id, columns: ['name', 'email'], duration: '5m', comment: 'no phone' }),
+    );
     expect(res.status).toBe(200);
     expect(res.body).toBeNull();
     const read = await agent.call('GET', `/v1/access-requests/${req.id}`);
@@ -107,7 +149,9 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     expect(payload.exp! - payload.iat!).toBe(300);
     expect(decodeJwt(read.body.grant.token).req).toBe(req.id);
     const approvals = await broker.prisma.approval.findMany({ where: { requestId: req.id } });
-    expect(approvals).toEqual([expect.objectContaining({ approver: `user:${p.carol.id}`, columns: ['name', 'email'], durationSeconds: 300, comment: 'no phone' })]);
+    expect(approvals).toEqual([
+      expect.objectContaining({ approver: `user:${p.carol.id}`, columns: ['name', 'email'], durationSeconds: 300, comment: 'no phone' }),
+    ]);
     expect((await audit(req.id, 'request.approved'))[0].data).toMatchObject({ columns: ['name', 'email'], durationSeconds: 300 });
     const update = await eventually(async () => updates(ts).find((c) => visibleText(c.body).includes('Approved')));
     expect(visibleText(update.body)).toContain('Grant: name, email');
@@ -172,9 +216,18 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     const note = await eventually(async () => ephemeralsTo(fake, p.alice.slack).find((c) => c.body.text.includes('own behalf')));
     expect(note.body.text).toContain('Nothing was recorded');
     expect(await row(own.id)).toMatchObject({ status: 'pending' });
-    expect((await audit(own.id, 'approval.refused'))[0]).toMatchObject({ actor: `user:${p.alice.id}`, data: expect.objectContaining({ code: 'SELF_APPROVAL' }) });
+    expect((await audit(own.id, 'approval.refused'))[0]).toMatchObject({
+      actor: `user:${p.alice.id}`,
+      data: expect.objectContaining({ code: 'SELF_APPROVAL' }),
+    });
 
-    const ticket = await askFor(agent, 'pending', { resource: 'support.tickets', actions: ['read'], columns: ['subject', 'body'], onBehalfOf: p.erin.id, reason: 'Summarise ticket 9' });
+    const ticket = await askFor(agent, 'pending', {
+      resource: 'support.tickets',
+      actions: ['read'],
+      columns: ['subject', 'body'],
+      onBehalfOf: p.erin.id,
+      reason: 'Summarise ticket 9',
+    });
     await posted(ticket.id);
     const dm = await eventually(async () => fake.of('chat.postMessage', ticket.id).find((c) => c.body.channel === p.erin.slack));
     expect(visibleText(dm.body)).toContain('the user the agent acts for');
@@ -197,7 +250,9 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     const note = await eventually(async () => ephemeralsTo(fake, stranger)[0]);
     expect(note.body.text).toContain('not linked to a Gatehouse user');
     expect(await row(req.id)).toMatchObject({ status: 'pending' });
-    expect((await audit(req.id, 'approval.refused'))).toEqual([expect.objectContaining({ actor: `slack:${stranger}`, data: expect.objectContaining({ code: 'USER_NOT_FOUND', action: 'deny' }) })]);
+    expect(await audit(req.id, 'approval.refused')).toEqual([
+      expect.objectContaining({ actor: `slack:${stranger}`, data: expect.objectContaining({ code: 'USER_NOT_FOUND', action: 'deny' }) }),
+    ]);
   });
 
   it('refuses a forged signature, a body altered after signing and a timestamp older than 5 minutes (401), changing nothing', async () => {
@@ -206,7 +261,9 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     const payload = buttonClick({ slackUserId: p.carol.slack, actionId: 'gatehouse_approve', requestId: req.id });
     const before = fake.calls.length;
     const forged = await interact(broker, payload, { secret: 'not-the-secret-at-all-0123456789' });
-    const altered = await interact(broker, payload, { tamper: (body) => body.replace(encodeURIComponent(p.carol.slack), encodeURIComponent(p.dave.slack)) });
+    const altered = await interact(broker, payload, {
+      tamper: (body) => body.replace(encodeURIComponent(p.carol.slack), encodeURIComponent(p.dave.slack)),
+    });
     const stale = await interact(broker, payload, { timestamp: Math.floor(Date.now() / 1000) - 301 });
     for (const res of [forged, altered, stale]) {
       expect(res.status).toBe(401);
@@ -230,7 +287,11 @@ describe('Slack approvals: the message, clicks, who may click, keeping the messa
     expect((await interact(broker, payload, { retryNum: 1 })).status).toBe(200);
     expect(await audit(req.id, 'request.approved')).toHaveLength(1);
     expect(await broker.prisma.grant.count({ where: { requestId: req.id } })).toBe(1);
-    const notes = await eventually(async () => (ephemeralsTo(fake, p.dave.slack).filter((c) => c.body.text.includes('already approved')).length >= 2 ? ephemeralsTo(fake, p.dave.slack) : undefined));
+    const notes = await eventually(async () =>
+      ephemeralsTo(fake, p.dave.slack).filter((c) => c.body.text.includes('already approved')).length >= 2
+        ? ephemeralsTo(fake, p.dave.slack)
+        : undefined,
+    );
     expect(notes.filter((c) => c.body.text.includes('changed nothing')).length).toBeGreaterThanOrEqual(2);
     await sleep(300);
     expect(replies(ts).filter((c) => c.body.text.includes('Approved'))).toHaveLength(1);
@@ -270,7 +331,10 @@ describe('without Slack configured', () => {
   it('has no /slack/events route and still decides through REST', async () => {
     const broker = await startBroker({ GATEHOUSE_POLICY_FILE: 'test/fixtures/slack-policy.yaml' });
     try {
-      const res = await call(`${broker.url}/slack/events`, 'POST', { raw: 'payload=%7B%7D', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const res = await call(`${broker.url}/slack/events`, 'POST', {
+        raw: 'payload=%7B%7D',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
       expect(res.status).toBe(404);
       const agent = await registerAgent(broker);
       const [approver] = Object.values(await people(broker, { owner: ['crm-owners'] }));
@@ -305,12 +369,17 @@ describe('Slack: what reaches /slack/events is understood or refused', () => {
   });
 
   /** A correct click by an approver on a pending request, with `change` applied to the payload. */
-  const clickWith = (change: (payload: Record<string, any>) => unknown) => change(buttonClick({ slackUserId: p.carol.slack, actionId: 'gatehouse_approve', requestId: pendingId }));
-  const submissionWith = (change: (payload: Record<string, any>) => unknown) => change(changesSubmission({ slackUserId: p.carol.slack, requestId: pendingId, columns: ['email'] }));
+  const clickWith = (change: (payload: Record<string, any>) => unknown) =>
+    change(buttonClick({ slackUserId: p.carol.slack, actionId: 'gatehouse_approve', requestId: pendingId }));
+  const submissionWith = (change: (payload: Record<string, any>) => unknown) =>
+    change(changesSubmission({ slackUserId: p.carol.slack, requestId: pendingId, columns: ['email'] }));
   /** Posts `body` with a correct signature (and `timestamp`, default now). */
   function signed(body: string, contentType: string, timestamp = Math.floor(Date.now() / 1000)): Promise<Reply> {
     const signature = `v0=${createHmac('sha256', SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
-    return call(`${broker.url}/slack/events`, 'POST', { raw: body, headers: { 'content-type': contentType, 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': signature } });
+    return call(`${broker.url}/slack/events`, 'POST', {
+      raw: body,
+      headers: { 'content-type': contentType, 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': signature },
+    });
   }
   const form = (payload: unknown) => signed(`payload=${encodeURIComponent(JSON.stringify(payload))}`, 'application/x-www-form-urlencoded');
 
@@ -327,8 +396,22 @@ describe('Slack: what reaches /slack/events is understood or refused', () => {
     ['block_actions whose user id holds a NUL', () => form(clickWith((b) => ({ ...b, user: { id: 'U\u0000CAROL' } }))), 'user.id'],
     ['view_submission without a view', () => form(submissionWith(({ view: _v, ...rest }) => rest)), 'view'],
     ['view_submission whose state is a string', () => form(submissionWith((b) => ({ ...b, view: { ...b.view, state: 'values' } }))), 'view.state'],
-    ['view_submission without private_metadata', () => form(submissionWith((b) => ({ ...b, view: { ...b.view, private_metadata: undefined } }))), 'view.private_metadata'],
-    ['a modal comment with a lone surrogate', () => form(submissionWith((b) => ({ ...b, view: { ...b.view, state: { values: { ...b.view.state.values, comment: { value: { value: 'ok \ud800' } } } } } }))), 'view.state.values.comment.value.value'],
+    [
+      'view_submission without private_metadata',
+      () => form(submissionWith((b) => ({ ...b, view: { ...b.view, private_metadata: undefined } }))),
+      'view.private_metadata',
+    ],
+    [
+      'a modal comment with a lone surrogate',
+      () =>
+        form(
+          submissionWith((b) => ({
+            ...b,
+            view: { ...b.view, state: { values: { ...b.view.state.values, comment: { value: { value: 'ok \ud800' } } } } },
+          })),
+        ),
+      'view.state.values.comment.value.value',
+    ],
     ['url_verification without a challenge', () => signed(JSON.stringify({ type: 'url_verification', token: 't' }), 'application/json'), 'challenge'],
     ['a payload that is JSON null', () => form(null), 'type'],
     ['a payload that is an array', () => form([{ type: 'block_actions' }]), 'type'],
@@ -346,12 +429,18 @@ describe('Slack: what reaches /slack/events is understood or refused', () => {
   });
 
   it('acknowledges well-formed kinds nothing here handles (200), so Slack does not retry them', async () => {
-    for (const payload of [{ type: 'shortcut', callback_id: 'x', user: { id: p.carol.slack } }, { type: 'view_closed', user: { id: p.carol.slack }, view: {} }, { type: 'event_callback', event: { type: 'app_mention' } }]) {
+    for (const payload of [
+      { type: 'shortcut', callback_id: 'x', user: { id: p.carol.slack } },
+      { type: 'view_closed', user: { id: p.carol.slack }, view: {} },
+      { type: 'event_callback', event: { type: 'app_mention' } },
+    ]) {
       const res = await form(payload);
       expect({ type: payload.type, status: res.status, body: res.body }).toEqual({ type: payload.type, status: 200, body: null });
     }
     expect((await signed('command=%2Fgatehouse&text=hi&user_id=U1', 'application/x-www-form-urlencoded')).status).toBe(200);
-    expect((await signed(JSON.stringify({ type: 'url_verification', challenge: 'abc123' }), 'application/json')).body).toEqual({ challenge: 'abc123' });
+    expect((await signed(JSON.stringify({ type: 'url_verification', challenge: 'abc123' }), 'application/json')).body).toEqual({
+      challenge: 'abc123',
+    });
   });
 
   it('a modal submission with private_metadata that is JSON but not ours stays in the modal, with nothing recorded', async () => {
@@ -376,9 +465,13 @@ describe('Slack: what reaches /slack/events is understood or refused', () => {
     expect(await broker.prisma.auditEvent.count({ where: { requestId: pendingId, type: 'approval.refused' } })).toBe(0);
   });
 
-  it("shows a hostile reason and display name as typed: no channel ping, mention or disguised link reaches Slack", async () => {
+  it('shows a hostile reason and display name as typed: no channel ping, mention or disguised link reaches Slack', async () => {
     const [mallory] = Object.values(await people(broker, { mallory: ['support'] }));
-    await broker.admin('PUT', `/v1/admin/users/${mallory.id}`, { email: `${mallory.id}@example.com`, displayName: '<!here> Mallory', groups: ['support'] });
+    await broker.admin('PUT', `/v1/admin/users/${mallory.id}`, {
+      email: `${mallory.id}@example.com`,
+      displayName: '<!here> Mallory',
+      groups: ['support'],
+    });
     await delegate(broker, agent, mallory.id);
     const reason = '<!channel> urgent: verify at <https://evil.example|bank.example> & ping <@U123>';
     const req = await askFor(agent, 'pending', { ...PII, reason, onBehalfOf: mallory.id });

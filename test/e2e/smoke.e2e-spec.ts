@@ -13,10 +13,22 @@ describe('smoke', () => {
     const agent = await registerAgent(broker);
     await putUser(broker, 'alice', ['sales']);
     await delegate(broker, agent, 'alice');
-    const res = await agent.call('POST', '/v1/access-requests', { resource: 'crm.customers', actions: ['read'], columns: ['id', 'name'], duration: '15m', reason: 'Draft a reply to ticket 4521', onBehalfOf: 'alice@example.com' });
+    const res = await agent.call('POST', '/v1/access-requests', {
+      resource: 'crm.customers',
+      actions: ['read'],
+      columns: ['id', 'name'],
+      duration: '15m',
+      reason: 'Draft a reply to ticket 4521',
+      onBehalfOf: 'alice@example.com',
+    });
     expect(res.status).toBe(201);
     expect(res.body.status).toBe('approved');
-    const { payload, protectedHeader } = await jwtVerify(res.body.grant.token, createRemoteJWKSet(new URL(`${broker.url}/.well-known/jwks.json`)), { issuer: broker.url, audience: 'crm-api', typ: 'at+jwt', algorithms: ['EdDSA'] });
+    const { payload, protectedHeader } = await jwtVerify(res.body.grant.token, createRemoteJWKSet(new URL(`${broker.url}/.well-known/jwks.json`)), {
+      issuer: broker.url,
+      audience: 'crm-api',
+      typ: 'at+jwt',
+      algorithms: ['EdDSA'],
+    });
     expect(protectedHeader.typ).toBe('at+jwt');
     expect(payload.sub).toBe('alice');
   });

@@ -55,7 +55,8 @@ describe('queue and reconciler', () => {
     expect(await queue.getJob(jobId)).toBeUndefined();
   }
 
-  const introspect = async (token: string) => (await call(`${broker.url}/v1/introspect`, 'POST', { token: INTROSPECTION_TOKEN, body: { token } })).body;
+  const introspect = async (token: string) =>
+    (await call(`${broker.url}/v1/introspect`, 'POST', { token: INTROSPECTION_TOKEN, body: { token } })).body;
   const expiredEvents = (grantId: string) => broker.prisma.auditEvent.count({ where: { grantId, type: 'grant.expired' } });
 
   it('the reconciler expires a grant whose queue job was lost; introspection was inactive already', async () => {
@@ -101,17 +102,27 @@ describe('queue and reconciler', () => {
   it('grants falling due together are ended in batches by their jobs, each once, with one audit event', async () => {
     // 250 grants due in the same second: more than one batch of 200.
     const due = Math.floor(Date.now() / 1000) + 4;
-    const grants = await Promise.all(Array.from({ length: 250 }, async () => {
-      const res = await agent.call('POST', REQUESTS, { ...lowRisk, duration: `${due - Math.floor(Date.now() / 1000)}s` });
-      expect(res.body.status).toBe('approved');
-      return res.body.grant.id as string;
-    }));
-    const ended = await eventually(async () => {
-      const rows = await broker.prisma.grant.findMany({ where: { id: { in: grants } } });
-      return rows.every((g) => g.status === 'expired') ? rows : undefined;
-    }, 20_000, 100);
+    const grants = await Promise.all(
+      Array.from({ length: 250 }, async () => {
+        const res = await agent.call('POST', REQUESTS, { ...lowRisk, duration: `${due - Math.floor(Date.now() / 1000)}s` });
+        expect(res.body.status).toBe('approved');
+        return res.body.grant.id as string;
+      }),
+    );
+    const ended = await eventually(
+      async () => {
+        const rows = await broker.prisma.grant.findMany({ where: { id: { in: grants } } });
+        return rows.every((g) => g.status === 'expired') ? rows : undefined;
+      },
+      20_000,
+      100,
+    );
     for (const g of ended) expect(g.endedAt!.getTime()).toBeGreaterThanOrEqual(g.expiresAt.getTime());
-    const events = await broker.prisma.auditEvent.groupBy({ by: ['grantId'], where: { type: 'grant.expired', grantId: { in: grants } }, _count: { _all: true } });
+    const events = await broker.prisma.auditEvent.groupBy({
+      by: ['grantId'],
+      where: { type: 'grant.expired', grantId: { in: grants } },
+      _count: { _all: true },
+    });
     expect(events).toHaveLength(250);
     expect(events.every((e) => e._count._all === 1)).toBe(true);
     const sample = await broker.prisma.auditEvent.findFirstOrThrow({ where: { type: 'grant.expired', grantId: grants[0] } });
@@ -181,7 +192,11 @@ describe('queue and reconciler', () => {
   });
 
   it('the real worker fails a bad job once, without retrying it', async () => {
-    const job = await queue.add('expireGrant', { grantId: 'nope' }, { jobId: `bad-${randomUUID()}`, attempts: 5, backoff: { type: 'fixed', delay: 100 } });
+    const job = await queue.add(
+      'expireGrant',
+      { grantId: 'nope' },
+      { jobId: `bad-${randomUUID()}`, attempts: 5, backoff: { type: 'fixed', delay: 100 } },
+    );
     const failed = await eventually(async () => {
       const state = await queue.getJobState(job.id!);
       return state === 'failed' ? queue.getJob(job.id!) : undefined;

@@ -14,9 +14,7 @@ async function testSigner(): Promise<CheckpointSigner> {
   const kid = `audit-test-${randomUUID()}`;
   return {
     async sign(payload) {
-      const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-        .setProtectedHeader({ alg: 'EdDSA', kid })
-        .sign(privateKey);
+      const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'EdDSA', kid }).sign(privateKey);
       return { kid, jws };
     },
     async verify(jws) {
@@ -268,7 +266,7 @@ describe('audit trail (sealer and verifier)', () => {
     it('a tampered checkpoint signature', async () => {
       const [checkpoint] = await prisma.auditCheckpoint.findMany();
       const [header, payload, signature] = checkpoint.signature.split('.');
-      const flipped = (signature[10] === 'A' ? 'B' : 'A');
+      const flipped = signature[10] === 'A' ? 'B' : 'A';
       const forged = [header, payload, signature.slice(0, 10) + flipped + signature.slice(11)].join('.');
       await prisma.auditCheckpoint.update({ where: { seq: checkpoint.seq }, data: { signature: forged } });
 
@@ -313,28 +311,32 @@ describe('audit trail (sealer and verifier)', () => {
   });
 
   // Not an assertion: AUDIT_BENCH=1 prints sealing and verification throughput.
-  (process.env.AUDIT_BENCH ? it : it.skip)('measures seal throughput', async () => {
-    const count = Number(process.env.AUDIT_BENCH_EVENTS ?? 20_000);
-    await prisma.$executeRaw`
+  (process.env.AUDIT_BENCH ? it : it.skip)(
+    'measures seal throughput',
+    async () => {
+      const count = Number(process.env.AUDIT_BENCH_EVENTS ?? 20_000);
+      await prisma.$executeRaw`
       INSERT INTO audit_events (type, actor, source_ip, request_id, agent_id, data)
       SELECT 'request.submitted', 'agent:bench-' || (g % 50), '10.0.0.7', gen_random_uuid(), gen_random_uuid(),
              jsonb_build_object('n', g, 'resource', 'warehouse/orders', 'actions', jsonb_build_array('read'),
                                 'reason', 'nightly report', 'risk', g % 100)
         FROM generate_series(1, ${count}::int) AS g`;
-    await sleep(100);
-    const started = process.hrtime.bigint();
-    let passes = 0;
-    while ((await unsealed()) > 0) {
-      passes += (await sealer.sealOnce({ batchSize: 500 })).sealed > 0 ? 1 : 0;
-    }
-    const sealSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const verifyStarted = process.hrtime.bigint();
-    const result = await verifier.verify();
-    const verifySeconds = Number(process.hrtime.bigint() - verifyStarted) / 1e9;
-    expect(result).toMatchObject({ valid: true, checked: count });
-    console.log(
-      `sealed ${count} events in ${passes} passes of 500: ${sealSeconds.toFixed(2)} s, ${Math.round(count / sealSeconds)} events/s; ` +
-        `verified in ${verifySeconds.toFixed(2)} s, ${Math.round(count / verifySeconds)} events/s`,
-    );
-  }, 300_000);
+      await sleep(100);
+      const started = process.hrtime.bigint();
+      let passes = 0;
+      while ((await unsealed()) > 0) {
+        passes += (await sealer.sealOnce({ batchSize: 500 })).sealed > 0 ? 1 : 0;
+      }
+      const sealSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const verifyStarted = process.hrtime.bigint();
+      const result = await verifier.verify();
+      const verifySeconds = Number(process.hrtime.bigint() - verifyStarted) / 1e9;
+      expect(result).toMatchObject({ valid: true, checked: count });
+      console.log(
+        `sealed ${count} events in ${passes} passes of 500: ${sealSeconds.toFixed(2)} s, ${Math.round(count / sealSeconds)} events/s; ` +
+          `verified in ${verifySeconds.toFixed(2)} s, ${Math.round(count / verifySeconds)} events/s`,
+      );
+    },
+    300_000,
+  );
 });

@@ -29,7 +29,11 @@ export interface Reply {
   headers: Headers;
 }
 
-export async function call(url: string, method: string, init: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string } = {}): Promise<Reply> {
+export async function call(
+  url: string,
+  method: string,
+  init: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string } = {},
+): Promise<Reply> {
   const headers: Record<string, string> = { ...(init.headers ?? {}) };
   if (init.token) headers.authorization = `Bearer ${init.token}`;
   let body: string | undefined = init.raw;
@@ -92,7 +96,10 @@ export interface TestAgent {
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
 }
 
-export async function registerAgent(broker: Broker, options: { alg?: 'EdDSA' | 'ES256'; attributes?: Record<string, string>; name?: string } = {}): Promise<TestAgent> {
+export async function registerAgent(
+  broker: Broker,
+  options: { alg?: 'EdDSA' | 'ES256'; attributes?: Record<string, string>; name?: string } = {},
+): Promise<TestAgent> {
   const alg = options.alg ?? 'EdDSA';
   const { privateKey, publicKey } = await generateKeyPair(alg, alg === 'EdDSA' ? { crv: 'Ed25519' } : {});
   const publicJwk = await exportJWK(publicKey);
@@ -101,7 +108,11 @@ export async function registerAgent(broker: Broker, options: { alg?: 'EdDSA' | '
   if (res.status !== 201) throw new Error(`agent registration failed: ${res.status} ${JSON.stringify(res.body)}`);
   const id = res.body.id as string;
   const agent: TestAgent = {
-    id, name, privateKey: privateKey as CryptoKey, publicJwk, alg,
+    id,
+    name,
+    privateKey: privateKey as CryptoKey,
+    publicJwk,
+    alg,
     assertion: (o = {}) => {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({})

@@ -19,7 +19,10 @@ export default async function globalSetup(): Promise<void> {
   await admin.connect();
   await admin.query(`CREATE DATABASE "${template}"`);
   await admin.end();
-  execFileSync(process.execPath, ['scripts/prisma.js', 'migrate', 'deploy'], { stdio: 'pipe', env: { ...process.env, DATABASE_URL: `${SERVER_URL}/${template}` } });
+  execFileSync(process.execPath, ['scripts/prisma.js', 'migrate', 'deploy'], {
+    stdio: 'pipe',
+    env: { ...process.env, DATABASE_URL: `${SERVER_URL}/${template}` },
+  });
 
   process.env.GATEHOUSE_TEST_TEMPLATE = template;
   process.env.GATEHOUSE_TEST_DATABASE = database;

@@ -41,10 +41,26 @@ export class ThrowawayRedis {
   /** Starts the server (again, empty: nothing is saved) and waits until it answers PING. */
   async restart(): Promise<void> {
     if (this.process) throw new Error('this Redis is already running');
-    const child = spawn('redis-server', [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--maxmemory-policy', 'noeviction', '--dir', this.dir, '--loglevel', 'warning',
-    ], { stdio: 'ignore' });
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--maxmemory-policy',
+        'noeviction',
+        '--dir',
+        this.dir,
+        '--loglevel',
+        'warning',
+      ],
+      { stdio: 'ignore' },
+    );
     this.process = child;
     child.once('exit', () => {
       if (this.process === child) this.process = undefined;
@@ -91,7 +107,10 @@ export class CuttableProxy {
   private readonly sockets = new Set<Socket>();
   private mode: 'forward' | 'hang' = 'forward';
 
-  private constructor(readonly port: number, private readonly target: { host: string; port: number }) {}
+  private constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
 
   static async start(target: { host: string; port: number }): Promise<CuttableProxy> {
     const proxy = new CuttableProxy(await freePort(), target);

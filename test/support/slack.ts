@@ -53,14 +53,24 @@ export async function people(broker: Broker, groupsByName: Record<string, string
 }
 
 /** POSTs a signed interaction to /slack/events. */
-export function interact(broker: Broker, payload: unknown, options: { timestamp?: number; retryNum?: number; secret?: string; tamper?: (body: string) => string } = {}): Promise<Reply> {
+export function interact(
+  broker: Broker,
+  payload: unknown,
+  options: { timestamp?: number; retryNum?: number; secret?: string; tamper?: (body: string) => string } = {},
+): Promise<Reply> {
   const signed = signedInteraction(options.secret ?? SIGNING_SECRET, payload, options);
   const body = options.tamper ? options.tamper(signed.body) : signed.body;
   return call(`${broker.url}/slack/events`, 'POST', { raw: body, headers: signed.headers });
 }
 
 /** A click on one of the message's buttons by a Slack user. */
-export function click(broker: Broker, slackUserId: string, action: 'approve' | 'deny' | 'changes', requestId: string, options: { retryNum?: number } = {}): Promise<Reply> {
+export function click(
+  broker: Broker,
+  slackUserId: string,
+  action: 'approve' | 'deny' | 'changes',
+  requestId: string,
+  options: { retryNum?: number } = {},
+): Promise<Reply> {
   const actionId = { approve: 'gatehouse_approve', deny: 'gatehouse_deny', changes: 'gatehouse_approve_changes' }[action];
   return interact(broker, buttonClick({ slackUserId, actionId, requestId }), options);
 }
@@ -87,7 +97,11 @@ export function buttons(body: { blocks?: any[] }): string[] {
 }
 
 /** Where Slack shows a request (slack_messages): its channel and ts for one kind of message, or null. */
-export async function slackMessage(broker: Broker, requestId: string, kind: 'approvals' | 'requester' | 'consent' = 'approvals'): Promise<{ channel: string; ts: string } | null> {
+export async function slackMessage(
+  broker: Broker,
+  requestId: string,
+  kind: 'approvals' | 'requester' | 'consent' = 'approvals',
+): Promise<{ channel: string; ts: string } | null> {
   const row = await broker.prisma.slackMessage.findUnique({ where: { requestId_kind: { requestId, kind } } });
   return row ? { channel: row.channel, ts: row.ts } : null;
 }

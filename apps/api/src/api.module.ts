@@ -19,8 +19,17 @@ import { AdminGuard, AgentGuard } from './http/guards';
 @Module({
   imports: [TerminusModule],
   controllers: [
-    AgentController, TokenController, OpsController,
-    AgentsController, DelegationsController, UsersController, AccessRequestsController, GrantsController, AuditController, PolicyController, KeysController,
+    AgentController,
+    TokenController,
+    OpsController,
+    AgentsController,
+    DelegationsController,
+    UsersController,
+    AccessRequestsController,
+    GrantsController,
+    AuditController,
+    PolicyController,
+    KeysController,
   ],
   providers: [AgentGuard, AdminGuard, { provide: APP_FILTER, useClass: ErrorFilter }],
 })

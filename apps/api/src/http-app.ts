@@ -37,7 +37,13 @@ function countResponses(fastify: FastifyInstance, metrics: () => Metrics | undef
 /** Creates the HTTP application (not yet listening); `extra` adds e.g. the worker to the same process. */
 export async function createHttpApp(config: Config, extra: DynamicModule['imports'] = []): Promise<INestApplication> {
   await preflight(config);
-  const adapter = new FastifyAdapter({ trustProxy: config.trustProxy, bodyLimit: BODY_LIMIT, return503OnClosing: false, genReqId: requestIdOf, ...routerRefusals });
+  const adapter = new FastifyAdapter({
+    trustProxy: config.trustProxy,
+    bodyLimit: BODY_LIMIT,
+    return503OnClosing: false,
+    genReqId: requestIdOf,
+    ...routerRefusals,
+  });
   registerBodyParsers(adapter.getInstance());
   // Before NestFactory.create registers the middleware, so a refused address costs no work at all.
   registerAuthFailureLimit(adapter.getInstance(), config);

@@ -23,7 +23,9 @@ const HINTS = {
   GATEHOUSE_AGENT_KEY: "the agent's private JWK (JSON) or the path of a file holding it",
   GATEHOUSE_ISSUER: "the broker's GATEHOUSE_ISSUER, when it differs from GATEHOUSE_URL",
 };
-const described = (name: keyof typeof HINTS) => ({ error: (issue: { input?: unknown }) => (issue.input === undefined ? `not set; it must be ${HINTS[name]}` : `must be ${HINTS[name]}`) });
+const described = (name: keyof typeof HINTS) => ({
+  error: (issue: { input?: unknown }) => (issue.input === undefined ? `not set; it must be ${HINTS[name]}` : `must be ${HINTS[name]}`),
+});
 
 const schema = z.object({
   GATEHOUSE_URL: z.url({ protocol: /^https?$/, ...described('GATEHOUSE_URL') }),
@@ -50,7 +52,9 @@ export function loadMcpConfig(env: Record<string, string | undefined>): McpConfi
   try {
     key = readKey(parsed.data.GATEHOUSE_AGENT_KEY);
   } catch (error) {
-    throw new McpConfigError(`Invalid configuration:\n  GATEHOUSE_AGENT_KEY: neither JWK JSON nor a readable file of it (${(error as Error).message})`);
+    throw new McpConfigError(
+      `Invalid configuration:\n  GATEHOUSE_AGENT_KEY: neither JWK JSON nor a readable file of it (${(error as Error).message})`,
+    );
   }
   const jwk = privateJwk.safeParse(key);
   if (!jwk.success) {

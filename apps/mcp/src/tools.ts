@@ -36,7 +36,12 @@ export function registerTools(server: McpServer, agent: GatehouseAgent, clock: (
     (args) =>
       run(async () => {
         const result = await agent.requestAccess({
-          resource: args.resource, actions: args.actions, columns: args.columns, duration: args.duration, reason: args.reason, onBehalfOf: args.on_behalf_of,
+          resource: args.resource,
+          actions: args.actions,
+          columns: args.columns,
+          duration: args.duration,
+          reason: args.reason,
+          onBehalfOf: args.on_behalf_of,
         });
         return result.status === 'approved' ? approvedText(result.grant, result.request, clock()) : pendingText(result.request);
       }),
@@ -46,7 +51,8 @@ export function registerTools(server: McpServer, agent: GatehouseAgent, clock: (
     'check_access_request',
     {
       title: 'Check an access request',
-      description: 'Look at a pending access request; waits up to wait_seconds (default 30, max 60) for a person to decide. Returns the token once approved.',
+      description:
+        'Look at a pending access request; waits up to wait_seconds (default 30, max 60) for a person to decide. Returns the token once approved.',
       inputSchema: {
         request_id: z.string().min(1),
         wait_seconds: z.number().int().min(0).max(60).default(30),

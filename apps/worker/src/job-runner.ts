@@ -2,8 +2,19 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, Optional }
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import { AccessError } from '@gatehouse/domain';
 import {
-  AuditSealer, Config, EscalateAccessRequest, ExpireGrant, JobData, JOBS, JobName, ProcessLifecycle, QUEUES, Reconcile,
-  redisConnectionOptions, RemindApprovers, TimeOutAccessRequest,
+  AuditSealer,
+  Config,
+  EscalateAccessRequest,
+  ExpireGrant,
+  JobData,
+  JOBS,
+  JobName,
+  ProcessLifecycle,
+  QUEUES,
+  Reconcile,
+  redisConnectionOptions,
+  RemindApprovers,
+  TimeOutAccessRequest,
 } from '@gatehouse/core';
 import { SlackJobs } from '@gatehouse/slack';
 import { ScheduleKeeper } from './schedule-keeper';

@@ -99,6 +99,10 @@ export class ScheduleKeeper {
   private async upsertSchedules(): Promise<void> {
     const maintenance = this.queues.queues[QUEUES.maintenance];
     await maintenance.upsertJobScheduler(JOBS.sealAudit.id(), { every: SEAL_EVERY_MS }, { name: 'sealAudit', data: {} });
-    await maintenance.upsertJobScheduler(JOBS.reconcile.id(), { every: this.config.reconcileIntervalSeconds * 1000 }, { name: 'reconcile', data: {} });
+    await maintenance.upsertJobScheduler(
+      JOBS.reconcile.id(),
+      { every: this.config.reconcileIntervalSeconds * 1000 },
+      { name: 'reconcile', data: {} },
+    );
   }
 }

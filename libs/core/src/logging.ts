@@ -73,7 +73,10 @@ export function loggingModule(config: Config) {
         headers: pick(req.headers, REQUEST_HEADERS),
         remoteAddress: req.remoteAddress,
       }),
-      res: (res: { statusCode?: number; headers?: OutgoingHttpHeaders }) => ({ statusCode: res.statusCode, headers: pick(res.headers, RESPONSE_HEADERS) }),
+      res: (res: { statusCode?: number; headers?: OutgoingHttpHeaders }) => ({
+        statusCode: res.statusCode,
+        headers: pick(res.headers, RESPONSE_HEADERS),
+      }),
     },
     // Defence in depth for objects logged by the application itself.
     redact: { paths: ['*.token', '*.privateJwk', '*.signingKey', '*.authorization'], censor: '[redacted]' },

@@ -29,7 +29,11 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what 
 }
 
 const text = (max: number) => z.string().trim().min(1).max(max);
-const identifier = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.:*@+-]+$/, 'use letters, digits and . _ : @ + -');
+const identifier = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9_.:*@+-]+$/, 'use letters, digits and . _ : @ + -');
 
 /** POST /v1/access-requests */
 export const accessRequestBody = z
@@ -46,7 +50,9 @@ export const accessRequestBody = z
 export type AccessRequestBody = z.infer<typeof accessRequestBody>;
 
 /** POST /v1/admin/policy/evaluate: an access request as if sent by `agentId`. */
-export const evaluateBody = accessRequestBody.extend({ agentId: z.uuid(), sourceIp: z.union([z.ipv4(), z.ipv6()]).optional(), at: z.iso.datetime().optional() }).strict();
+export const evaluateBody = accessRequestBody
+  .extend({ agentId: z.uuid(), sourceIp: z.union([z.ipv4(), z.ipv6()]).optional(), at: z.iso.datetime().optional() })
+  .strict();
 
 /** Bytes in each coordinate of the curves agents may use (RFC 8037, RFC 7518 6.2.1.2). */
 const COORDINATE_BYTES = 32;
@@ -94,7 +100,11 @@ export const userBody = z
   .object({
     email: z.email().max(320),
     displayName: text(200),
-    slackUserId: z.string().regex(/^[UW][A-Z0-9]{2,20}$/, 'a Slack user id like U012ABCDEF').nullable().optional(),
+    slackUserId: z
+      .string()
+      .regex(/^[UW][A-Z0-9]{2,20}$/, 'a Slack user id like U012ABCDEF')
+      .nullable()
+      .optional(),
     groups: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)).max(100),
   })
   .strict();
@@ -103,7 +113,17 @@ export const userId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/, '
 /** PUT /v1/admin/agents/{id}/delegations/{userId}: every resource, until ended, unless narrowed. */
 export const delegationBody = z
   .object({
-    resources: z.array(z.string().min(1).max(200).regex(/^[A-Za-z0-9._*-]+$/, 'a resource id or a glob like crm.*')).min(1, 'must not be empty; omit it to delegate every resource').max(100).optional(),
+    resources: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(200)
+          .regex(/^[A-Za-z0-9._*-]+$/, 'a resource id or a glob like crm.*'),
+      )
+      .min(1, 'must not be empty; omit it to delegate every resource')
+      .max(100)
+      .optional(),
     expiresAt: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 time like 2026-12-01T18:00:00Z' }).optional(),
   })
   .strict();
@@ -112,7 +132,12 @@ export const delegationsQuery = z.object({ status: z.enum(['live', 'all']).defau
 
 /** POST /v1/admin/access-requests/{id}/approve */
 export const approveBody = z
-  .object({ asUser: userId.optional(), duration: z.string().min(1).max(40).optional(), columns: z.array(z.string().min(1).max(100)).min(1).max(500).optional(), comment: text(1000).optional() })
+  .object({
+    asUser: userId.optional(),
+    duration: z.string().min(1).max(40).optional(),
+    columns: z.array(z.string().min(1).max(100)).min(1).max(500).optional(),
+    comment: text(1000).optional(),
+  })
   .strict();
 /** POST /v1/admin/access-requests/{id}/deny */
 export const denyBody = z.object({ asUser: userId.optional(), comment: text(1000).optional() }).strict();
@@ -121,10 +146,21 @@ export const revokeBody = z.object({ reason: text(1000) }).strict();
 
 const limit = z.coerce.number().int().min(1).max(200).default(50);
 export const listRequestsQuery = z
-  .object({ status: z.enum(['pending', 'approved', 'denied', 'cancelled', 'timed_out']).optional(), agentId: z.uuid().optional(), resource: identifier.optional(), limit, cursor: z.string().max(200).optional() })
+  .object({
+    status: z.enum(['pending', 'approved', 'denied', 'cancelled', 'timed_out']).optional(),
+    agentId: z.uuid().optional(),
+    resource: identifier.optional(),
+    limit,
+    cursor: z.string().max(200).optional(),
+  })
   .strict();
 export const listGrantsQuery = z
-  .object({ status: z.enum(['active', 'expired', 'released', 'revoked']).optional(), agentId: z.uuid().optional(), limit, cursor: z.string().max(200).optional() })
+  .object({
+    status: z.enum(['active', 'expired', 'released', 'revoked']).optional(),
+    agentId: z.uuid().optional(),
+    limit,
+    cursor: z.string().max(200).optional(),
+  })
   .strict();
 /** Largest audit event id: Postgres bigint, 2^63-1. */
 const MAX_AUDIT_ID = 2n ** 63n - 1n;
@@ -134,7 +170,13 @@ const auditCursor = z
   // zod runs refinements after a failed regex too: only digits reach BigInt.
   .refine((value) => !/^\d+$/.test(value) || BigInt(value) <= MAX_AUDIT_ID, 'beyond the largest audit event id (2^63-1)');
 export const listAuditQuery = z
-  .object({ requestId: z.uuid().optional(), agentId: z.uuid().optional(), type: z.string().max(100).optional(), limit, cursor: auditCursor.optional() })
+  .object({
+    requestId: z.uuid().optional(),
+    agentId: z.uuid().optional(),
+    type: z.string().max(100).optional(),
+    limit,
+    cursor: auditCursor.optional(),
+  })
   .strict();
 export const pageQuery = z.object({ limit, cursor: z.string().max(200).optional() }).strict();
 export const waitQuery = z.object({ wait: z.coerce.number().int().min(0).max(60).default(0) }).strict();

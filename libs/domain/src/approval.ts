@@ -16,7 +16,10 @@ export function checkApprover(input: { approvers: string; onBehalfOf: string | n
   // Once escalated, members of the escalation group may decide too; nobody decides for themselves.
   if (escalatedTo && escalatedTo !== 'requester' && approver.groups.includes(escalatedTo)) {
     if (onBehalfOf !== null && approver.id === onBehalfOf && approvers !== 'requester') {
-      throw new AccessError(AccessErrorCode.SELF_APPROVAL, `${approver.id} cannot approve a request made on their own behalf; ask someone else in ${approvers} or ${escalatedTo}.`);
+      throw new AccessError(
+        AccessErrorCode.SELF_APPROVAL,
+        `${approver.id} cannot approve a request made on their own behalf; ask someone else in ${approvers} or ${escalatedTo}.`,
+      );
     }
     if (onBehalfOf === null || approver.id !== onBehalfOf) return;
   }
@@ -28,10 +31,7 @@ export function checkApprover(input: { approvers: string; onBehalfOf: string | n
       );
     }
     if (approver.id !== onBehalfOf) {
-      throw new AccessError(
-        AccessErrorCode.NOT_AN_APPROVER,
-        `Only ${onBehalfOf}, the user the agent acts for, may approve this request.`,
-      );
+      throw new AccessError(AccessErrorCode.NOT_AN_APPROVER, `Only ${onBehalfOf}, the user the agent acts for, may approve this request.`);
     }
     return;
   }

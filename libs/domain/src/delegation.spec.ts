@@ -3,7 +3,14 @@ import { parsePolicy } from './policy/parse';
 
 const now = new Date('2026-11-23T10:00:00Z');
 const later = (seconds: number) => new Date(now.getTime() + seconds * 1000);
-const d = (over: Partial<DelegationFacts> = {}): DelegationFacts => ({ id: 'd1', resources: [], expiresAt: null, endedAt: null, source: 'admin', ...over });
+const d = (over: Partial<DelegationFacts> = {}): DelegationFacts => ({
+  id: 'd1',
+  resources: [],
+  expiresAt: null,
+  endedAt: null,
+  source: 'admin',
+  ...over,
+});
 
 describe('delegations', () => {
   it('are live until ended or past their end', () => {
@@ -56,7 +63,12 @@ rules:
   );
 
   it('asks people, names who must answer, applies no rule, and scores the risk as for nobody proven', () => {
-    const decision = decisionAwaitingConsent(policy, { resource: 'crm.customers', actions: ['read'], columns: ['email'], durationSeconds: 900 }, { user: 'Alice', agent: 'bot' }, now);
+    const decision = decisionAwaitingConsent(
+      policy,
+      { resource: 'crm.customers', actions: ['read'], columns: ['email'], durationSeconds: 900 },
+      { user: 'Alice', agent: 'bot' },
+      now,
+    );
     expect(decision).toEqual({
       outcome: 'require_approval',
       rules: [],

@@ -23,15 +23,11 @@ describe('requestTransition', () => {
   });
 
   it('says what state the request is in and what can no longer happen', () => {
-    expect(thrown(() => requestTransition('denied', 'approved')).message).toBe(
-      'The request is already denied; it can no longer be approved.',
-    );
+    expect(thrown(() => requestTransition('denied', 'approved')).message).toBe('The request is already denied; it can no longer be approved.');
     expect(thrown(() => requestTransition('timed_out', 'cancelled')).message).toBe(
       'The request is already timed out; it can no longer be cancelled.',
     );
-    expect(thrown(() => requestTransition('approved', 'timed_out')).message).toBe(
-      'The request is already approved; it can no longer time out.',
-    );
+    expect(thrown(() => requestTransition('approved', 'timed_out')).message).toBe('The request is already approved; it can no longer time out.');
   });
 });
 
@@ -51,9 +47,7 @@ describe('grantTransition', () => {
   });
 
   it('names the state the grant ended in', () => {
-    expect(thrown(() => grantTransition('expired', 'revoked')).message).toBe(
-      'The grant is already expired; it can no longer be revoked.',
-    );
+    expect(thrown(() => grantTransition('expired', 'revoked')).message).toBe('The grant is already expired; it can no longer be revoked.');
   });
 
   it.each(['active', ...ENDED] as GrantStatus[])('never makes a %s grant active again', (from) => {

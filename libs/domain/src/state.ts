@@ -39,11 +39,9 @@ const GRANT_VERBS: Record<Exclude<GrantStatus, 'active'>, string> = {
 export function requestTransition(from: RequestStatus, to: RequestStatus): 'apply' | 'noop' {
   if (from === to) return 'noop';
   if (from === 'pending') return 'apply';
-  throw new AccessError(
-    AccessErrorCode.REQUEST_NOT_PENDING,
-    `The request is already ${STATUS_WORDS[from]}; it can no longer ${REQUEST_VERBS[to]}.`,
-    [{ path: 'status', message: `is ${from}` }],
-  );
+  throw new AccessError(AccessErrorCode.REQUEST_NOT_PENDING, `The request is already ${STATUS_WORDS[from]}; it can no longer ${REQUEST_VERBS[to]}.`, [
+    { path: 'status', message: `is ${from}` },
+  ]);
 }
 
 /** Whether ending a grant with `to` should be written ('apply') or is already done ('noop'). */
@@ -54,11 +52,9 @@ export function grantTransition(from: GrantStatus, to: Exclude<GrantStatus, 'act
   }
   if (from === to) return 'noop';
   if (from === 'active') return 'apply';
-  throw new AccessError(
-    AccessErrorCode.GRANT_NOT_ACTIVE,
-    `The grant is already ${STATUS_WORDS[from]}; it can no longer ${GRANT_VERBS[to]}.`,
-    [{ path: 'status', message: `is ${from}` }],
-  );
+  throw new AccessError(AccessErrorCode.GRANT_NOT_ACTIVE, `The grant is already ${STATUS_WORDS[from]}; it can no longer ${GRANT_VERBS[to]}.`, [
+    { path: 'status', message: `is ${from}` },
+  ]);
 }
 
 /** Whether a grant still gives access at `now`: active and not past its expiry (Postgres is the truth). */

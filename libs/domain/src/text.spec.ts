@@ -24,19 +24,29 @@ describe('unstorableReason', () => {
 
 describe('findUnstorableText', () => {
   it('finds nothing in clean input of any shape', () => {
-    expect(findUnstorableText({ resource: 'crm.customers', columns: ['id', 'name'], task: { id: 'T-1', n: 4, ok: true, none: null } })).toBeUndefined();
+    expect(
+      findUnstorableText({ resource: 'crm.customers', columns: ['id', 'name'], task: { id: 'T-1', n: 4, ok: true, none: null } }),
+    ).toBeUndefined();
     for (const value of [null, undefined, 42, true, 'text', [], {}]) expect(findUnstorableText(value)).toBeUndefined();
   });
 
   it('gives the path to a value, through objects and arrays', () => {
-    expect(findUnstorableText({ task: { note: 'a\u0000b' } })).toEqual({ path: ['task', 'note'], inKey: false, reason: 'contains a NUL character (U+0000), which cannot be stored' });
+    expect(findUnstorableText({ task: { note: 'a\u0000b' } })).toEqual({
+      path: ['task', 'note'],
+      inKey: false,
+      reason: 'contains a NUL character (U+0000), which cannot be stored',
+    });
     expect(findUnstorableText({ columns: ['id', 'na\ud800me'] })).toMatchObject({ path: ['columns', 1], inKey: false });
     expect(findUnstorableText('\u0000')).toMatchObject({ path: [], inKey: false });
   });
 
   it('checks keys as well as values', () => {
     const found = findUnstorableText({ task: { ['not\u0000e']: 'fine' } });
-    expect(found).toEqual({ path: ['task', 'not\u0000e'], inKey: true, reason: 'the field name contains a NUL character (U+0000), which cannot be stored' });
+    expect(found).toEqual({
+      path: ['task', 'not\u0000e'],
+      inKey: true,
+      reason: 'the field name contains a NUL character (U+0000), which cannot be stored',
+    });
     expect(findUnstorableText({ attributes: { ['\udc00']: 1 } })).toMatchObject({ path: ['attributes', '\udc00'], inKey: true });
   });
 

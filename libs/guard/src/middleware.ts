@@ -9,7 +9,12 @@ export interface GrantRequest {
 }
 
 type NodeResponse = { statusCode: number; setHeader(name: string, value: string): unknown; end(body: string): unknown };
-type FastifyReply = { raw: unknown; code(status: number): FastifyReply; header(name: string, value: string): FastifyReply; send(body: string): unknown };
+type FastifyReply = {
+  raw: unknown;
+  code(status: number): FastifyReply;
+  header(name: string, value: string): FastifyReply;
+  send(body: string): unknown;
+};
 
 /** The bearer token of an Authorization header, or '' when there is none. */
 export function bearerOf(header: string | string[] | undefined): string {
@@ -19,7 +24,11 @@ export function bearerOf(header: string | string[] | undefined): string {
 }
 
 /** Verifies the request's grant and its scope; sets `req.grant`, or throws a GrantError. */
-export async function authorizeRequest(verifier: GrantVerifier, req: GrantRequest, need: { resource: string; action: string }): Promise<VerifiedGrant> {
+export async function authorizeRequest(
+  verifier: GrantVerifier,
+  req: GrantRequest,
+  need: { resource: string; action: string },
+): Promise<VerifiedGrant> {
   const grant = await verifier.verify(bearerOf(req.headers.authorization));
   assertAllowed(grant, need);
   req.grant = grant;

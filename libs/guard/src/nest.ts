@@ -23,7 +23,10 @@ export class GrantGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const need = this.reflector.getAllAndOverride<{ resource: string; action: string } | undefined>(REQUIRED, [context.getHandler(), context.getClass()]);
+    const need = this.reflector.getAllAndOverride<{ resource: string; action: string } | undefined>(REQUIRED, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
     if (!need) return true;
     const req = context.switchToHttp().getRequest<GrantRequest>();
     try {

@@ -24,10 +24,12 @@ describe('scope helpers', () => {
   });
 
   it('projectRow wants the resource named when the grant covers several', () => {
-    const two = { authorizationDetails: [
-      { type: 'gatehouse_data', identifier: 'a', actions: ['read'], columns: ['id'] },
-      { type: 'gatehouse_data', identifier: 'b', actions: ['read'], columns: ['id'] },
-    ] };
+    const two = {
+      authorizationDetails: [
+        { type: 'gatehouse_data', identifier: 'a', actions: ['read'], columns: ['id'] },
+        { type: 'gatehouse_data', identifier: 'b', actions: ['read'], columns: ['id'] },
+      ],
+    };
     expect(() => projectRow(row, two)).toThrow(GrantError);
     expect(projectRow(row, two, 'b')).toEqual({ id: 1 });
   });
@@ -39,7 +41,10 @@ describe('scope helpers', () => {
 
   it('assertAllowed checks resource and action', () => {
     expect(() => assertAllowed(claims, { resource: 'crm.customers', action: 'read' })).not.toThrow();
-    for (const need of [{ resource: 'crm.customers', action: 'write' }, { resource: 'crm.deals', action: 'read' }]) {
+    for (const need of [
+      { resource: 'crm.customers', action: 'write' },
+      { resource: 'crm.deals', action: 'read' },
+    ]) {
       try {
         assertAllowed(claims, need);
         throw new Error('allowed');

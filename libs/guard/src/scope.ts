@@ -17,9 +17,14 @@ export const GATEHOUSE_DETAIL_TYPE = 'gatehouse_data';
 function isDetail(value: unknown): value is AuthorizationDetail {
   const d = value as AuthorizationDetail;
   return (
-    typeof d === 'object' && d !== null && d.type === GATEHOUSE_DETAIL_TYPE && typeof d.identifier === 'string' &&
-    Array.isArray(d.actions) && d.actions.every((a) => typeof a === 'string') &&
-    Array.isArray(d.columns) && d.columns.every((c) => typeof c === 'string')
+    typeof d === 'object' &&
+    d !== null &&
+    d.type === GATEHOUSE_DETAIL_TYPE &&
+    typeof d.identifier === 'string' &&
+    Array.isArray(d.actions) &&
+    d.actions.every((a) => typeof a === 'string') &&
+    Array.isArray(d.columns) &&
+    d.columns.every((c) => typeof c === 'string')
   );
 }
 
@@ -33,7 +38,10 @@ export function detailsOf(grant: GrantLike): AuthorizationDetail[] {
 export function assertAllowed(grant: GrantLike, need: { resource: string; action: string }): void {
   const ok = detailsOf(grant).some((d) => d.identifier === need.resource && d.actions.includes(need.action));
   if (!ok) {
-    throw new GrantError(GrantErrorCode.INSUFFICIENT_SCOPE, `This grant does not allow ${need.action} on ${need.resource}; request access to it first.`);
+    throw new GrantError(
+      GrantErrorCode.INSUFFICIENT_SCOPE,
+      `This grant does not allow ${need.action} on ${need.resource}; request access to it first.`,
+    );
   }
 }
 

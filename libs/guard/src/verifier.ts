@@ -47,7 +47,8 @@ const UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC']);
 
 function refusal(error: unknown): GrantError {
   if (error instanceof GrantError) return error;
-  if (error instanceof joseErrors.JWTExpired) return new GrantError(GrantErrorCode.TOKEN_EXPIRED, 'The grant token has expired; request access again.');
+  if (error instanceof joseErrors.JWTExpired)
+    return new GrantError(GrantErrorCode.TOKEN_EXPIRED, 'The grant token has expired; request access again.');
   if (error instanceof joseErrors.JOSEError) {
     if (UNAVAILABLE.has(error.code)) return new GrantError(GrantErrorCode.VERIFIER_UNAVAILABLE, `Cannot fetch the broker's keys: ${error.message}`);
     return new GrantError(GrantErrorCode.TOKEN_INVALID, `The grant token is not valid: ${error.message}`);
@@ -113,7 +114,10 @@ class IntrospectionCache {
   private readonly entries = new Map<string, { active: boolean; until: number }>();
   private readonly cacheMs: number;
 
-  constructor(private readonly config: { url: string; token: string; cacheMs?: number }, private readonly fetchImpl: typeof fetch) {
+  constructor(
+    private readonly config: { url: string; token: string; cacheMs?: number },
+    private readonly fetchImpl: typeof fetch,
+  ) {
     this.cacheMs = config.cacheMs ?? 5_000;
   }
 

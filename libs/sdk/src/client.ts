@@ -1,8 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type CryptoKey, type JWK, type KeyObject } from 'jose';
 import {
-  AccessDeniedError, ApprovalTimedOutError, errorFromResponse, GatehouseError, RequestCancelledError,
-  UnavailableError, WaitTimeoutError,
+  AccessDeniedError,
+  ApprovalTimedOutError,
+  errorFromResponse,
+  GatehouseError,
+  RequestCancelledError,
+  UnavailableError,
+  WaitTimeoutError,
 } from './errors';
 import { algorithmOf } from './keys';
 import type { AccessRequest, AccessRequestInput, AccessResult, Grant, GrantSummary, PendingHandle } from './types';
@@ -137,7 +142,11 @@ export class GatehouseAgent {
     switch (request.status) {
       case 'approved':
         if (!request.grant?.token) {
-          throw new GatehouseError('GRANT_NOT_ACTIVE', 409, `Request ${request.id} was approved, but its grant is ${request.grant?.status ?? 'gone'}.`);
+          throw new GatehouseError(
+            'GRANT_NOT_ACTIVE',
+            409,
+            `Request ${request.id} was approved, but its grant is ${request.grant?.status ?? 'gone'}.`,
+          );
         }
         return { status: 'approved', grant: request.grant as Grant & { token: string }, request };
       case 'pending':

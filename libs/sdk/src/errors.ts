@@ -47,7 +47,11 @@ export class ConflictError extends GatehouseError {}
 
 /** 429 after every retry: `retryAfterSeconds` is the broker's last Retry-After. */
 export class RateLimitedError extends GatehouseError {
-  constructor(message: string, details: ErrorDetail[], readonly retryAfterSeconds?: number) {
+  constructor(
+    message: string,
+    details: ErrorDetail[],
+    readonly retryAfterSeconds?: number,
+  ) {
     super('RATE_LIMITED', 429, message, details);
   }
 }
@@ -57,7 +61,11 @@ export class UnavailableError extends GatehouseError {}
 
 /** The policy or a person denied the request; `decision` says which rules and why. */
 export class AccessDeniedError extends GatehouseError {
-  constructor(readonly decision: Decision, readonly requestId: string, readonly request?: unknown) {
+  constructor(
+    readonly decision: Decision,
+    readonly requestId: string,
+    readonly request?: unknown,
+  ) {
     super('REQUEST_DENIED', 403, `Access denied${decision.rules.length ? ` by ${decision.rules.join(', ')}` : ''}: ${decision.message}`);
   }
 }
@@ -78,7 +86,10 @@ export class RequestCancelledError extends GatehouseError {
 
 /** waitForGrant's own timeout passed while the request was still pending (it stays pending). */
 export class WaitTimeoutError extends GatehouseError {
-  constructor(readonly requestId: string, timeoutMs: number) {
+  constructor(
+    readonly requestId: string,
+    timeoutMs: number,
+  ) {
     super('WAIT_TIMEOUT', 408, `Request ${requestId} is still pending after ${timeoutMs} ms; wait again or cancel it.`);
   }
 }
@@ -97,7 +108,9 @@ export function errorFromResponse(status: number, body: unknown, retryAfterSecon
     case 401:
       return new AuthenticationError(code, status, message, details);
     case 403:
-      return code === 'DELEGATION_REQUIRED' ? new DelegationRequiredError(code, status, message, details) : new ForbiddenError(code, status, message, details);
+      return code === 'DELEGATION_REQUIRED'
+        ? new DelegationRequiredError(code, status, message, details)
+        : new ForbiddenError(code, status, message, details);
     case 404:
       return new NotFoundError(code, status, message, details);
     case 409:

@@ -62,7 +62,9 @@ export function slackTextOf(error: AccessError, format: 'mrkdwn' | 'plain_text' 
 const TRANSIENT = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited']);
 
 /** How a failed Slack call ends a job attempt: wait as Slack asked, retry with backoff, or give up. */
-export function slackFailure(error: unknown): { kind: 'rate_limited'; retryAfterSeconds: number } | { kind: 'retry' } | { kind: 'permanent'; reason: string } {
+export function slackFailure(
+  error: unknown,
+): { kind: 'rate_limited'; retryAfterSeconds: number } | { kind: 'retry' } | { kind: 'permanent'; reason: string } {
   const e = error as WebAPICallError & { retryAfter?: number; data?: { error?: string } };
   switch (e?.code) {
     case ErrorCode.RateLimitedError:

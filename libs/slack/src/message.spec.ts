@@ -9,15 +9,33 @@ const carol = { id: 'carol', displayName: 'Carol', slackUserId: 'UCAROL' };
 function brief(overrides: Partial<ApproverBrief> = {}, view: Partial<ApproverBrief['view']> = {}): ApproverBrief {
   return {
     view: {
-      id: 'req-1', status: 'pending', agentId: 'a1', resource: 'crm.customers', actions: ['read'], columns: ['email', 'phone'], duration: '15m',
-      reason: 'Call the customer back', onBehalfOf: 'alice', task: null, createdAt: '2026-11-21T10:00:00.000Z',
-      decision: { outcome: 'require_approval', rules: ['pii-needs-owner'], message: 'Rule pii-needs-owner requires approval by crm-owners.', riskScore: 52, policyVersion: 'sha256:x' },
+      id: 'req-1',
+      status: 'pending',
+      agentId: 'a1',
+      resource: 'crm.customers',
+      actions: ['read'],
+      columns: ['email', 'phone'],
+      duration: '15m',
+      reason: 'Call the customer back',
+      onBehalfOf: 'alice',
+      task: null,
+      createdAt: '2026-11-21T10:00:00.000Z',
+      decision: {
+        outcome: 'require_approval',
+        rules: ['pii-needs-owner'],
+        message: 'Rule pii-needs-owner requires approval by crm-owners.',
+        riskScore: 52,
+        policyVersion: 'sha256:x',
+      },
       approval: { kind: 'approvers', approvers: 'crm-owners', required: 2, received: 0, expiresAt: '2026-11-21T10:15:00.000Z' },
       ...view,
     },
     agent: { id: 'a1', name: 'support-bot', owner: 'team-ai@example.com' },
     onBehalfOf: { id: 'alice', displayName: 'Alice', slackUserId: 'UALICE' },
-    columns: [{ name: 'email', sensitivity: 'pii' }, { name: 'phone', sensitivity: 'pii' }],
+    columns: [
+      { name: 'email', sensitivity: 'pii' },
+      { name: 'phone', sensitivity: 'pii' },
+    ],
     approverGroup: 'crm-owners',
     required: 2,
     approvals: [],
@@ -35,19 +53,53 @@ describe('buildApprovalMessage', () => {
   it('shows a pending request with everything an approver decides on, and three buttons', () => {
     const message = buildApprovalMessage(brief());
     const text = textOf(message);
-    for (const fragment of ['support-bot', 'team-ai@example.com', '<@UALICE>', 'crm.customers', '`email` (pii)', '`phone` (pii)', '15m', 'Call the customer back', '52 / 100', '`pii-needs-owner`', '2 approvals from different people', '*crm-owners*']) {
+    for (const fragment of [
+      'support-bot',
+      'team-ai@example.com',
+      '<@UALICE>',
+      'crm.customers',
+      '`email` (pii)',
+      '`phone` (pii)',
+      '15m',
+      'Call the customer back',
+      '52 / 100',
+      '`pii-needs-owner`',
+      '2 approvals from different people',
+      '*crm-owners*',
+    ]) {
       expect(text).toContain(fragment);
     }
-    expect(message.text).toBe('Agent support-bot asks to read crm.customers (email, phone) for 15m on behalf of Alice: needs 2 more approvals from crm-owners. Approve, deny, or approve with changes.');
+    expect(message.text).toBe(
+      'Agent support-bot asks to read crm.customers (email, phone) for 15m on behalf of Alice: needs 2 more approvals from crm-owners. Approve, deny, or approve with changes.',
+    );
     const actions = message.blocks.find((b) => b.type === 'actions') as { elements: { action_id: string; value: string }[] };
-    expect(actions.elements.map((e) => [e.action_id, e.value])).toEqual([[ACTIONS.approve, 'req-1'], [ACTIONS.deny, 'req-1'], [ACTIONS.changes, 'req-1']]);
+    expect(actions.elements.map((e) => [e.action_id, e.value])).toEqual([
+      [ACTIONS.approve, 'req-1'],
+      [ACTIONS.deny, 'req-1'],
+      [ACTIONS.changes, 'req-1'],
+    ]);
   });
 
   it('once decided: no buttons, who decided and when, and the grant', () => {
-    const message = buildApprovalMessage(brief({ decidedBy: carol }, {
-      status: 'approved', approval: undefined, decidedBy: 'user:carol', decidedAt: '2026-11-21T10:05:00.000Z',
-      grant: { id: 'g1', status: 'active', expiresAt: '2026-11-21T10:20:00.000Z', resource: 'crm.customers', actions: ['read'], columns: ['email'] },
-    }));
+    const message = buildApprovalMessage(
+      brief(
+        { decidedBy: carol },
+        {
+          status: 'approved',
+          approval: undefined,
+          decidedBy: 'user:carol',
+          decidedAt: '2026-11-21T10:05:00.000Z',
+          grant: {
+            id: 'g1',
+            status: 'active',
+            expiresAt: '2026-11-21T10:20:00.000Z',
+            resource: 'crm.customers',
+            actions: ['read'],
+            columns: ['email'],
+          },
+        },
+      ),
+    );
     expect(message.blocks.some((b) => b.type === 'actions')).toBe(false);
     expect(textOf(message)).toContain('*Approved* by <@UCAROL> <!date^1795255500^');
     expect(textOf(message)).toContain('Grant: email for read, active until');
@@ -55,7 +107,12 @@ describe('buildApprovalMessage', () => {
   });
 
   it('says a timed-out request timed out, without naming a decider', () => {
-    const message = buildApprovalMessage(brief({ decidedBy: { id: 'system', displayName: 'system', slackUserId: null } }, { status: 'timed_out', approval: undefined, decidedBy: 'system', decidedAt: '2026-11-21T10:15:00.000Z' }));
+    const message = buildApprovalMessage(
+      brief(
+        { decidedBy: { id: 'system', displayName: 'system', slackUserId: null } },
+        { status: 'timed_out', approval: undefined, decidedBy: 'system', decidedAt: '2026-11-21T10:15:00.000Z' },
+      ),
+    );
     expect(textOf(message)).toContain('*Timed out*: nobody decided in time; the agent must ask again');
     expect(textOf(message)).not.toContain('by system');
   });
@@ -72,12 +129,23 @@ describe('text an agent or a person wrote is inert in mrkdwn', () => {
   const MENTION = '<@U123>';
   const DISGUISED = '<https://evil.example|bank.example>';
   const hostile = `${PING} urgent: log in at ${DISGUISED} & tell ${MENTION} ${HERE} &amp; done`;
-  const escaped = '&lt;!channel&gt; urgent: log in at &lt;https://evil.example|bank.example&gt; &amp; tell &lt;@U123&gt; &lt;!here&gt; &amp;amp; done';
+  const escaped =
+    '&lt;!channel&gt; urgent: log in at &lt;https://evil.example|bank.example&gt; &amp; tell &lt;@U123&gt; &lt;!here&gt; &amp;amp; done';
   const mallory = { id: 'mallory', displayName: `${HERE} Mallory & <@U999>`, slackUserId: null };
   const hostileBrief = () =>
     brief(
       { agent: { id: 'a1', name: 'support-bot', owner: `${PING} owner` }, onBehalfOf: mallory, decidedBy: mallory },
-      { reason: hostile, task: { id: PING }, decision: { outcome: 'require_approval', rules: ['pii-needs-owner'], message: `Ask ${MENTION} & co`, riskScore: 52, policyVersion: 'sha256:x' } },
+      {
+        reason: hostile,
+        task: { id: PING },
+        decision: {
+          outcome: 'require_approval',
+          rules: ['pii-needs-owner'],
+          message: `Ask ${MENTION} & co`,
+          riskScore: 52,
+          policyVersion: 'sha256:x',
+        },
+      },
     );
   const controlSequences = [PING, HERE, MENTION, DISGUISED, '<@U999>'];
 
@@ -100,7 +168,12 @@ describe('text an agent or a person wrote is inert in mrkdwn', () => {
   });
 
   it('in a decided message and its thread replies', () => {
-    const decided = buildApprovalMessage(brief({ onBehalfOf: mallory, decidedBy: mallory }, { status: 'denied', approval: undefined, decidedBy: 'user:mallory', decidedAt: '2026-11-21T10:05:00.000Z', reason: hostile }));
+    const decided = buildApprovalMessage(
+      brief(
+        { onBehalfOf: mallory, decidedBy: mallory },
+        { status: 'denied', approval: undefined, decidedBy: 'user:mallory', decidedAt: '2026-11-21T10:05:00.000Z', reason: hostile },
+      ),
+    );
     for (const sequence of controlSequences) expect(textOf(decided)).not.toContain(sequence);
     expect(decided.text).toContain('(by &lt;!here&gt; Mallory &amp; &lt;@U999&gt;)');
     const reply = buildThreadReply(hostileBrief(), 'denied');
@@ -119,7 +192,9 @@ describe('text an agent or a person wrote is inert in mrkdwn', () => {
     const text = slackTextOf(new AccessError(AccessErrorCode.UNKNOWN_COLUMN, `crm.customers has no column "${PING}"; known columns: id.`));
     expect(text).not.toContain(PING);
     expect(text).toBe(':warning: crm.customers has no column "&lt;!channel&gt;"; known columns: id. Nothing was recorded; fix it and try again.');
-    expect(slackTextOf(new AccessError(AccessErrorCode.NOT_AN_APPROVER, `Only ${DISGUISED} may decide.`))).toContain('Only &lt;https://evil.example|bank.example&gt; may decide.');
+    expect(slackTextOf(new AccessError(AccessErrorCode.NOT_AN_APPROVER, `Only ${DISGUISED} may decide.`))).toContain(
+      'Only &lt;https://evil.example|bank.example&gt; may decide.',
+    );
   });
 });
 
@@ -134,18 +209,30 @@ describe('buildThreadReply', () => {
   });
 
   it('counts approvals received', () => {
-    const reply = buildThreadReply(brief({ approvals: [{ by: carol, at: 'x', columns: [], durationSeconds: null, comment: null }] }), 'approval_received');
+    const reply = buildThreadReply(
+      brief({ approvals: [{ by: carol, at: 'x', columns: [], durationSeconds: null, comment: null }] }),
+      'approval_received',
+    );
     expect(reply).toBe('Approval 1 of 2 from <@UCAROL>. Waiting for 1 more from *crm-owners*.');
   });
 });
 
 describe('the changes modal', () => {
   it('offers the requested columns and duration, and reads back what was kept', () => {
-    const modal = buildChangesModal(brief(), { channel: 'C1' }) as { private_metadata: string; blocks: { block_id?: string; element?: { options?: { value: string }[] } }[] };
+    const modal = buildChangesModal(brief(), { channel: 'C1' }) as {
+      private_metadata: string;
+      blocks: { block_id?: string; element?: { options?: { value: string }[] } }[];
+    };
     expect(modal.blocks.find((b) => b.block_id === 'columns')!.element!.options!.map((o) => o.value)).toEqual(['email', 'phone']);
     const read = readChangesSubmission({
       private_metadata: modal.private_metadata,
-      state: { values: { columns: { value: { selected_options: [{ value: 'email' }] } }, duration: { value: { value: ' 5m ' } }, comment: { value: { value: null } } } },
+      state: {
+        values: {
+          columns: { value: { selected_options: [{ value: 'email' }] } },
+          duration: { value: { value: ' 5m ' } },
+          comment: { value: { value: null } },
+        },
+      },
     });
     expect(read).toEqual({ requestId: 'req-1', channel: 'C1', columns: ['email'], duration: '5m', comment: undefined });
   });
@@ -160,7 +247,8 @@ describe('the changes modal', () => {
       throw new Error('expected a refusal');
     };
     expect(refusal({ private_metadata: '{not json' }).code).toBe(AccessErrorCode.VALIDATION_FAILED);
-    for (const metadata of ['null', '42', '"req-1"', '[]']) expect(refusal({ private_metadata: metadata }).code).toBe(AccessErrorCode.VALIDATION_FAILED);
+    for (const metadata of ['null', '42', '"req-1"', '[]'])
+      expect(refusal({ private_metadata: metadata }).code).toBe(AccessErrorCode.VALIDATION_FAILED);
     const meta = JSON.stringify({ requestId: 'req-1', channel: 'C1' });
     const long = refusal({ private_metadata: meta, state: { values: { comment: { value: { value: 'x'.repeat(1001) } } } } });
     expect(long.code).toBe(AccessErrorCode.VALIDATION_FAILED);
@@ -189,6 +277,9 @@ describe('slackFailure', () => {
     expect(slackFailure({ code: 'slack_webapi_http_error', statusCode: 500 })).toEqual({ kind: 'retry' });
     expect(slackFailure({ code: 'slack_webapi_request_error' })).toEqual({ kind: 'retry' });
     expect(slackFailure({ code: 'slack_webapi_platform_error', data: { error: 'internal_error' } })).toEqual({ kind: 'retry' });
-    expect(slackFailure({ code: 'slack_webapi_platform_error', data: { error: 'channel_not_found' } })).toEqual({ kind: 'permanent', reason: 'Slack said channel_not_found' });
+    expect(slackFailure({ code: 'slack_webapi_platform_error', data: { error: 'channel_not_found' } })).toEqual({
+      kind: 'permanent',
+      reason: 'Slack said channel_not_found',
+    });
   });
 });

@@ -41,7 +41,8 @@ export function when(iso: string): string {
 }
 
 function approversText(brief: ApproverBrief): string {
-  const group = brief.approverGroup === 'requester' ? `${who(brief.onBehalfOf)} (the user the agent acts for)` : `*${e(String(brief.approverGroup))}*`;
+  const group =
+    brief.approverGroup === 'requester' ? `${who(brief.onBehalfOf)} (the user the agent acts for)` : `*${e(String(brief.approverGroup))}*`;
   const escalated = brief.escalation.escalatedAt && brief.escalation.to ? ` or *${e(brief.escalation.to)}* (escalated)` : '';
   return `${group}${escalated}`;
 }
@@ -64,7 +65,10 @@ function outcome(brief: ApproverBrief): string {
   const { view } = brief;
   if (view.status === 'pending') {
     const received = brief.approvals.length;
-    const progress = brief.required > 1 ? ` (${received} of ${brief.required} so far${received ? `: ${brief.approvals.map((a) => who(a.by)).join(', ')}` : ''})` : '';
+    const progress =
+      brief.required > 1
+        ? ` (${received} of ${brief.required} so far${received ? `: ${brief.approvals.map((a) => who(a.by)).join(', ')}` : ''})`
+        : '';
     return `:raised_hand: *Needs ${brief.required === 1 ? 'an approval' : `${brief.required} approvals from different people`}* from ${approversText(brief)}${progress}. Times out ${when(view.approval!.expiresAt)}.`;
   }
   const by = brief.decidedBy && view.status !== 'timed_out' && view.status !== 'cancelled' ? ` by ${who(brief.decidedBy)}` : '';
@@ -99,7 +103,10 @@ export function buildApprovalMessage(brief: ApproverBrief): SlackMessage {
         { type: 'mrkdwn', text: `*Risk score*\n${view.decision.riskScore} / 100` },
       ],
     },
-    { type: 'section', text: { type: 'mrkdwn', text: `*Columns*\n${brief.columns.map((c) => `• \`${e(c.name)}\` (${e(c.sensitivity)})`).join('\n')}` } },
+    {
+      type: 'section',
+      text: { type: 'mrkdwn', text: `*Columns*\n${brief.columns.map((c) => `• \`${e(c.name)}\` (${e(c.sensitivity)})`).join('\n')}` },
+    },
     { type: 'section', text: { type: 'mrkdwn', text: `*Reason*\n>${e(view.reason).replace(/\n/g, '\n>')}` } },
     { type: 'context', elements: [{ type: 'mrkdwn', text: `Rules matched: ${rules} · ${e(view.decision.message)} · request \`${e(view.id)}\`` }] },
     { type: 'section', text: { type: 'mrkdwn', text: outcome(brief) } },
@@ -163,9 +170,25 @@ export function buildChangesModal(brief: ApproverBrief, origin: { channel?: stri
     close: { type: 'plain_text', text: 'Cancel' },
     blocks: [
       { type: 'section', text: { type: 'mrkdwn', text: summary(brief) } },
-      { type: 'input', block_id: 'columns', label: { type: 'plain_text', text: 'Columns to grant' }, element: { type: 'checkboxes', action_id: 'value', options, initial_options: options } },
-      { type: 'input', block_id: 'duration', label: { type: 'plain_text', text: `Duration (at most ${brief.view.duration})` }, element: { type: 'plain_text_input', action_id: 'value', initial_value: brief.view.duration } },
-      { type: 'input', block_id: 'comment', optional: true, label: { type: 'plain_text', text: 'Comment' }, element: { type: 'plain_text_input', action_id: 'value' } },
+      {
+        type: 'input',
+        block_id: 'columns',
+        label: { type: 'plain_text', text: 'Columns to grant' },
+        element: { type: 'checkboxes', action_id: 'value', options, initial_options: options },
+      },
+      {
+        type: 'input',
+        block_id: 'duration',
+        label: { type: 'plain_text', text: `Duration (at most ${brief.view.duration})` },
+        element: { type: 'plain_text_input', action_id: 'value', initial_value: brief.view.duration },
+      },
+      {
+        type: 'input',
+        block_id: 'comment',
+        optional: true,
+        label: { type: 'plain_text', text: 'Comment' },
+        element: { type: 'plain_text_input', action_id: 'value' },
+      },
     ],
   };
 }
@@ -177,8 +200,12 @@ const changesSubmission = approveBody
   .strict();
 
 /** Reads the changes modal; a malformed submission is a VALIDATION_FAILED naming the field. */
-export function readChangesSubmission(view: { private_metadata?: string; state?: { values?: Record<string, Record<string, any>> } }): z.infer<typeof changesSubmission> {
-  const foreign = () => new AccessError(AccessErrorCode.VALIDATION_FAILED, 'This form does not come from a Gatehouse message; open it again from the message.');
+export function readChangesSubmission(view: {
+  private_metadata?: string;
+  state?: { values?: Record<string, Record<string, any>> };
+}): z.infer<typeof changesSubmission> {
+  const foreign = () =>
+    new AccessError(AccessErrorCode.VALIDATION_FAILED, 'This form does not come from a Gatehouse message; open it again from the message.');
   let meta: { requestId?: unknown; channel?: unknown };
   try {
     meta = JSON.parse(view.private_metadata || '{}');
@@ -190,13 +217,17 @@ export function readChangesSubmission(view: { private_metadata?: string; state?:
   const values = view.state?.values ?? {};
   const text = (block: string) => (typeof values[block]?.value?.value === 'string' ? values[block].value.value.trim() || undefined : undefined);
   const selected = values.columns?.value?.selected_options;
-  return parseInput(changesSubmission, {
-    requestId: String(meta.requestId ?? ''),
-    channel: typeof meta.channel === 'string' ? meta.channel : null,
-    columns: Array.isArray(selected) ? selected.map((o: { value?: unknown }) => o?.value) : [],
-    duration: text('duration'),
-    comment: text('comment'),
-  }, 'form');
+  return parseInput(
+    changesSubmission,
+    {
+      requestId: String(meta.requestId ?? ''),
+      channel: typeof meta.channel === 'string' ? meta.channel : null,
+      columns: Array.isArray(selected) ? selected.map((o: { value?: unknown }) => o?.value) : [],
+      duration: text('duration'),
+      comment: text('comment'),
+    },
+    'form',
+  );
 }
 
 /** The modal block a refusal is about, so Slack shows it next to that field. */

@@ -45,6 +45,9 @@ export class SlackApi {
 
   /** Whether the token works (auth.test). */
   async health(): Promise<boolean> {
-    return this.client.auth.test().then((r) => r.ok === true, () => false);
+    return this.client.auth.test().then(
+      (r) => r.ok === true,
+      () => false,
+    );
   }
 }

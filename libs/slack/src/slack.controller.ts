@@ -19,7 +19,10 @@ export const slackPayloads = {
   block_actions: z.looseObject({
     type: z.literal('block_actions'),
     user: slackUser,
-    actions: z.array(z.looseObject({ action_id: z.string().min(1).max(255), value: z.string().max(2000).optional() })).min(1).max(25),
+    actions: z
+      .array(z.looseObject({ action_id: z.string().min(1).max(255), value: z.string().max(2000).optional() }))
+      .min(1)
+      .max(25),
     channel: z.looseObject({ id: z.string().min(1).max(64) }).nullish(),
     trigger_id: z.string().max(255).optional(),
   }),
@@ -47,7 +50,10 @@ type Handled = keyof typeof slackPayloads;
 export class SlackController {
   private readonly logger = new Logger(SlackController.name);
 
-  constructor(private readonly config: Config, private readonly interactions: SlackInteractions) {}
+  constructor(
+    private readonly config: Config,
+    private readonly interactions: SlackInteractions,
+  ) {}
 
   @Post('slack/events')
   @HttpCode(200)
@@ -94,7 +100,9 @@ function verify(signingSecret: string, raw: string, headers: FastifyRequest['hea
   const timestamp = Number(headers['x-slack-request-timestamp']);
   try {
     if (timestamp > now.getTime() / 1000 + SLACK_SIGNATURE_WINDOW_SECONDS) {
-      throw new Error(`x-slack-request-timestamp is more than ${SLACK_SIGNATURE_WINDOW_SECONDS / 60} minutes in the future; check the sender's clock`);
+      throw new Error(
+        `x-slack-request-timestamp is more than ${SLACK_SIGNATURE_WINDOW_SECONDS / 60} minutes in the future; check the sender's clock`,
+      );
     }
     verifySlackRequest({
       signingSecret,
@@ -132,5 +140,9 @@ function handledType(body: unknown): Handled | undefined {
   }
   // Slash commands and SSL checks come as plain forms without a type.
   if (fields && (typeof fields.command === 'string' || fields.ssl_check !== undefined)) return undefined;
-  throw new AccessError(AccessErrorCode.VALIDATION_FAILED, 'The Slack payload is invalid: type: expected a Slack payload type such as block_actions', [{ path: 'type', message: 'required' }]);
+  throw new AccessError(
+    AccessErrorCode.VALIDATION_FAILED,
+    'The Slack payload is invalid: type: expected a Slack payload type such as block_actions',
+    [{ path: 'type', message: 'required' }],
+  );
 }

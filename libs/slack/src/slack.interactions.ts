@@ -25,7 +25,13 @@ class ControllerReceiver implements Receiver {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-type Decision = { action: 'approve' | 'deny'; requestId: string; slackUserId: string; changes?: { columns?: string[]; duration?: string }; comment?: string };
+type Decision = {
+  action: 'approve' | 'deny';
+  requestId: string;
+  slackUserId: string;
+  changes?: { columns?: string[]; duration?: string };
+  comment?: string;
+};
 
 /**
  * Slack buttons and the changes modal, handled by Bolt. Each click is translated into the same use
@@ -70,7 +76,10 @@ export class SlackInteractions {
       await ack();
       const brief = await this.describe.execute(action.value ?? '');
       if (!brief || brief.view.status !== 'pending') {
-        await this.tell(body, `:information_source: This request is ${brief ? `already ${brief.view.status.replace('_', ' ')}` : 'gone'}; nothing to change.`);
+        await this.tell(
+          body,
+          `:information_source: This request is ${brief ? `already ${brief.view.status.replace('_', ' ')}` : 'gone'}; nothing to change.`,
+        );
         return;
       }
       await this.slack.openModal(body.trigger_id, buildChangesModal(brief, { channel: body.channel?.id }));
@@ -84,10 +93,16 @@ export class SlackInteractions {
         await ack({ response_action: 'errors', errors: { [modalBlockOf(error.details[0]?.path)]: slackTextOf(error, 'plain_text').slice(0, 150) } });
         return;
       }
-      const outcome = await this.decide({
-        action: 'approve', requestId: input.requestId, slackUserId: body.user.id, comment: input.comment,
-        changes: { columns: input.columns, ...(input.duration ? { duration: input.duration } : {}) },
-      }, 'plain_text');
+      const outcome = await this.decide(
+        {
+          action: 'approve',
+          requestId: input.requestId,
+          slackUserId: body.user.id,
+          comment: input.comment,
+          changes: { columns: input.columns, ...(input.duration ? { duration: input.duration } : {}) },
+        },
+        'plain_text',
+      );
       // Refusals and bad input stay in the modal, next to the field concerned.
       if (outcome.text) await ack({ response_action: 'errors', errors: { [modalBlockOf(outcome.field)]: outcome.text.slice(0, 150) } });
       else await ack();
@@ -110,9 +125,10 @@ export class SlackInteractions {
       const userId = await this.users.identify(d.slackUserId, d.requestId, d.action);
       const by = { actor: { kind: 'user' as const, id: userId, via: 'slack' as const } };
       const now = new Date();
-      const result = d.action === 'approve'
-        ? await this.approve.execute({ requestId: d.requestId, by, changes: d.changes, comment: d.comment, now })
-        : await this.deny.execute({ requestId: d.requestId, by, comment: d.comment, now });
+      const result =
+        d.action === 'approve'
+          ? await this.approve.execute({ requestId: d.requestId, by, changes: d.changes, comment: d.comment, now })
+          : await this.deny.execute({ requestId: d.requestId, by, comment: d.comment, now });
       return result.changed ? {} : { text: unchanged(result.view, d.action) };
     } catch (error) {
       if (error instanceof AccessError) return { text: slackTextOf(error, format), field: error.details[0]?.path?.replace(/\[.*$/, '') };
@@ -138,7 +154,9 @@ export class SlackInteractions {
 
   private async tell(body: BlockAction, text: string | undefined): Promise<void> {
     if (!text || !body.channel?.id) return;
-    await this.slack.ephemeral(body.channel.id, body.user.id, text).catch((error) => this.logger.warn(`ephemeral to ${body.user.id} failed: ${error}`));
+    await this.slack
+      .ephemeral(body.channel.id, body.user.id, text)
+      .catch((error) => this.logger.warn(`ephemeral to ${body.user.id} failed: ${error}`));
   }
 }
 

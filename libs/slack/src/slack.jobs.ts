@@ -70,7 +70,13 @@ export class SlackJobs {
   }
 
   /** Posts `message` as the request's message of `kind`, or edits it when an earlier attempt stored it. */
-  private async show(requestId: string, kind: SlackMessageKind, to: string, message: SlackMessage, stored: SlackMessageRef | undefined): Promise<void> {
+  private async show(
+    requestId: string,
+    kind: SlackMessageKind,
+    to: string,
+    message: SlackMessage,
+    stored: SlackMessageRef | undefined,
+  ): Promise<void> {
     if (stored) await this.slack.update(stored.channel, stored.ts, message);
     else await this.messages.record(requestId, kind, await this.slack.post(to, message));
   }
@@ -120,7 +126,8 @@ export class SlackJobs {
     }
     const text = buildThreadReply(brief, event);
     await this.slack.replyInThread(stored.approvals.channel, stored.approvals.ts, text);
-    if (stored.requester && ['reminder', 'escalated'].includes(event)) await this.slack.replyInThread(stored.requester.channel, stored.requester.ts, text);
+    if (stored.requester && ['reminder', 'escalated'].includes(event))
+      await this.slack.replyInThread(stored.requester.channel, stored.requester.ts, text);
     return 'replied';
   }
 

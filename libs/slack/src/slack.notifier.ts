@@ -14,7 +14,11 @@ const POST_GRACE_MS = 30_000;
 export class SlackNotifier implements ApprovalNotifier {
   private readonly logger = new Logger(SlackNotifier.name);
 
-  constructor(private readonly queues: QueueService, private readonly log: LogApprovalNotifier, private readonly messages: SlackMessagesRepository) {}
+  constructor(
+    private readonly queues: QueueService,
+    private readonly log: LogApprovalNotifier,
+    private readonly messages: SlackMessagesRepository,
+  ) {}
 
   /** A direct message can reach only a user linked to a Slack account. */
   canAskConsent(user: { slackUserId: string | null }): boolean {
@@ -38,7 +42,7 @@ export class SlackNotifier implements ApprovalNotifier {
         return;
     }
     // Approvals received are numbered, so the second one of three is a job of its own.
-    const seq = event === 'approval_received' ? view.approval?.received ?? 0 : 0;
+    const seq = event === 'approval_received' ? (view.approval?.received ?? 0) : 0;
     if (event !== 'reminder') await this.queues.add('slackUpdate', { requestId, event, seq });
     await this.queues.add('slackReply', { requestId, event, seq });
   }

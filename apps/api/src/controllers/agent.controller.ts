@@ -4,13 +4,26 @@ import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiTags } from '@nestj
 import { z } from 'zod';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import {
-  accessRequestBody, AdminQueries, AgentRow, CancelAccessRequest, GetAccessRequest, listGrantsQuery, parseInput, ReleaseGrant,
-  SubmitAccessRequest, TooManyWaits, uuidParam, waitQuery,
+  accessRequestBody,
+  AdminQueries,
+  AgentRow,
+  CancelAccessRequest,
+  GetAccessRequest,
+  listGrantsQuery,
+  parseInput,
+  ReleaseGrant,
+  SubmitAccessRequest,
+  TooManyWaits,
+  uuidParam,
+  waitQuery,
 } from '@gatehouse/core';
 import { AgentGuard } from '../http/guards';
 import { CurrentAgent, SourceIp } from '../http/request';
 
-const idempotencyKey = z.string().regex(/^[\x21-\x7e]{1,200}$/, 'Idempotency-Key must be 1-200 visible ASCII characters').optional();
+const idempotencyKey = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,200}$/, 'Idempotency-Key must be 1-200 visible ASCII characters')
+  .optional();
 
 /** A path id that is not a UUID names nothing. */
 export function idParam(id: string, code: AccessErrorCode, what: string): string {
@@ -37,21 +50,39 @@ export class AgentController {
   @ApiOperation({ summary: 'Ask for access; the policy decides at once (approved, pending or denied)' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retry with the same key and body returns the same request' })
   @ApiBody({ schema: z.toJSONSchema(accessRequestBody) as object })
-  async create(@CurrentAgent() agent: AgentRow, @Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @SourceIp() ip: string | null) {
+  async create(
+    @CurrentAgent() agent: AgentRow,
+    @Body() body: unknown,
+    @Headers('idempotency-key') key: string | undefined,
+    @SourceIp() ip: string | null,
+  ) {
     const input = parseInput(accessRequestBody, body);
-    const { view } = await this.submit.execute({ agent, body: input, idempotencyKey: parseInput(idempotencyKey, key, 'Idempotency-Key header'), sourceIp: ip, now: new Date() });
+    const { view } = await this.submit.execute({
+      agent,
+      body: input,
+      idempotencyKey: parseInput(idempotencyKey, key, 'Idempotency-Key header'),
+      sourceIp: ip,
+      now: new Date(),
+    });
     return view;
   }
 
   @Get('access-requests/:id')
-  @ApiOperation({ summary: 'Read a request; ?wait=N (<= 60) holds while it is pending (at most GATEHOUSE_MAX_WAITS_PER_AGENT holds per agent, then 429)' })
+  @ApiOperation({
+    summary: 'Read a request; ?wait=N (<= 60) holds while it is pending (at most GATEHOUSE_MAX_WAITS_PER_AGENT holds per agent, then 429)',
+  })
   async read(@CurrentAgent() agent: AgentRow, @Param('id') id: string, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     const { wait } = parseInput(waitQuery, query, 'query');
     // A client that hangs up ends its hold at once, freeing its slot (the response's close fires then, or once it is sent).
     const hungUp = new AbortController();
     reply.raw.once('close', () => hungUp.abort());
     try {
-      return await this.get.execute({ agentId: agent.id, requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'), waitSeconds: wait, signal: hungUp.signal });
+      return await this.get.execute({
+        agentId: agent.id,
+        requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'),
+        waitSeconds: wait,
+        signal: hungUp.signal,
+      });
     } catch (error) {
       if (error instanceof TooManyWaits) reply.header('Retry-After', String(error.retryAfterSeconds));
       throw error;
@@ -62,7 +93,12 @@ export class AgentController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Withdraw a pending request' })
   cancelRequest(@CurrentAgent() agent: AgentRow, @Param('id') id: string, @SourceIp() ip: string | null) {
-    return this.cancel.execute({ agentId: agent.id, requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'), sourceIp: ip, now: new Date() });
+    return this.cancel.execute({
+      agentId: agent.id,
+      requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'),
+      sourceIp: ip,
+      now: new Date(),
+    });
   }
 
   @Get('grants')

@@ -27,15 +27,19 @@ export class OpsController {
   @ApiOperation({ summary: '200 when Postgres and Redis answer; 503 UNAVAILABLE naming the one down, or while shutting down' })
   async ready() {
     if (this.lifecycle.draining) {
-      throw new AccessError(AccessErrorCode.UNAVAILABLE, 'This instance is shutting down; send traffic to another.', [{ path: 'gatehouse', message: 'shutting down' }]);
+      throw new AccessError(AccessErrorCode.UNAVAILABLE, 'This instance is shutting down; send traffic to another.', [
+        { path: 'gatehouse', message: 'shutting down' },
+      ]);
     }
     // One probe of both (Availability also learns from it); terminus shapes the answer.
     const down = await this.availability.check();
-    return this.health.check((['postgres', 'redis'] as const).map((dependency) => () => {
-      const indicator = this.indicator.check(dependency);
-      const reason = down.get(dependency);
-      return reason === undefined ? indicator.up() : indicator.down({ message: reason });
-    }));
+    return this.health.check(
+      (['postgres', 'redis'] as const).map((dependency) => () => {
+        const indicator = this.indicator.check(dependency);
+        const reason = down.get(dependency);
+        return reason === undefined ? indicator.up() : indicator.down({ message: reason });
+      }),
+    );
   }
 
   @Get('metrics')

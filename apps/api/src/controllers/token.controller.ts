@@ -40,7 +40,9 @@ export class TokenController {
 
   @Post('v1/introspect')
   @HttpCode(200)
-  @ApiOperation({ summary: 'RFC 7662: {active:false} once expired, released or revoked, or when the token is for an audience the credential is not scoped to' })
+  @ApiOperation({
+    summary: 'RFC 7662: {active:false} once expired, released or revoked, or when the token is for an audience the credential is not scoped to',
+  })
   async introspectToken(@Headers('authorization') authorization: string | undefined, @Body() body: unknown) {
     const introspector = this.auth.introspector(bearerToken(authorization));
     const { token } = parseInput(introspectionBody, body);

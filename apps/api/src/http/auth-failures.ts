@@ -41,7 +41,9 @@ export function registerAuthFailureLimit(fastify: FastifyInstance, config: Confi
     if (!ip) return;
     const counted = await failures.penalty(ip);
     if (counted.consumedPoints === points) {
-      logger.warn(`${ip} reached ${points} failed authentications in ${durationSeconds}s; it is refused 429 for ${Math.ceil(counted.msBeforeNext / 1000)}s`);
+      logger.warn(
+        `${ip} reached ${points} failed authentications in ${durationSeconds}s; it is refused 429 for ${Math.ceil(counted.msBeforeNext / 1000)}s`,
+      );
     }
   });
 }

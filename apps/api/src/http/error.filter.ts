@@ -55,7 +55,10 @@ export function httpStatusOf(code: AccessErrorCode): number {
 }
 
 const unreadableBody = () =>
-  new AccessError(AccessErrorCode.UNSUPPORTED_MEDIA_TYPE, 'The body has no Content-Type, or one this endpoint does not read: send JSON with Content-Type: application/json.');
+  new AccessError(
+    AccessErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    'The body has no Content-Type, or one this endpoint does not read: send JSON with Content-Type: application/json.',
+  );
 
 /** Errors raised by the HTTP stack itself (Fastify's parsing and routing) that are the caller's fault. */
 function fromTransport(error: unknown): AccessError | undefined {
@@ -82,7 +85,10 @@ function fromTransport(error: unknown): AccessError | undefined {
   }
   // Any other 4xx Fastify raises is about the request as sent (a malformed header, an aborted body).
   if (typeof e?.code === 'string' && e.code.startsWith('FST_ERR') && e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
-    return new AccessError(e.statusCode === 404 ? AccessErrorCode.ROUTE_NOT_FOUND : AccessErrorCode.VALIDATION_FAILED, e.message ?? 'The request is malformed.');
+    return new AccessError(
+      e.statusCode === 404 ? AccessErrorCode.ROUTE_NOT_FOUND : AccessErrorCode.VALIDATION_FAILED,
+      e.message ?? 'The request is malformed.',
+    );
   }
   return undefined;
 }

@@ -10,7 +10,11 @@ import { AuthenticatedRequest } from './request';
 export class AgentGuard implements CanActivate {
   private readonly limiter: RateLimiterRedis;
 
-  constructor(private readonly auth: AgentAuthenticator, redis: RedisService, config: Config) {
+  constructor(
+    private readonly auth: AgentAuthenticator,
+    redis: RedisService,
+    config: Config,
+  ) {
     this.limiter = new RateLimiterRedis({
       storeClient: redis.client,
       keyPrefix: redis.key('ratelimit', 'agent'),

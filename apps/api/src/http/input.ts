@@ -20,10 +20,22 @@ export const routerRefusals = {
   frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
     switch (error.code) {
       case 'FST_ERR_BAD_URL':
-        send(reply, new AccessError(AccessErrorCode.VALIDATION_FAILED, 'The URL is invalid: a percent-encoded part of its path is not UTF-8 text.', [{ path: 'url', message: 'percent-encoding that is not UTF-8' }]));
+        send(
+          reply,
+          new AccessError(AccessErrorCode.VALIDATION_FAILED, 'The URL is invalid: a percent-encoded part of its path is not UTF-8 text.', [
+            { path: 'url', message: 'percent-encoding that is not UTF-8' },
+          ]),
+        );
         return;
       case 'FST_ERR_MAX_PARAM_LENGTH':
-        send(reply, new AccessError(AccessErrorCode.VALIDATION_FAILED, `The URL is invalid: a path segment is longer than ${MAX_PATH_SEGMENT} characters; no id is that long.`, [{ path: 'url', message: `a path segment over ${MAX_PATH_SEGMENT} characters` }]));
+        send(
+          reply,
+          new AccessError(
+            AccessErrorCode.VALIDATION_FAILED,
+            `The URL is invalid: a path segment is longer than ${MAX_PATH_SEGMENT} characters; no id is that long.`,
+            [{ path: 'url', message: `a path segment over ${MAX_PATH_SEGMENT} characters` }],
+          ),
+        );
         return;
       default:
         void reply.send(error);

@@ -30,8 +30,7 @@ describe('audit hash', () => {
     );
     const json = canonicalEvent({ ...event, data });
     expect(json).toContain(
-      '"data":{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],' +
-        '"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}',
+      '"data":{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],' + '"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}',
     );
   });
 
@@ -44,9 +43,16 @@ describe('audit hash', () => {
   it('changes the hash when any sealed field or the previous hash changes', () => {
     const base = hashEvent(GENESIS_HASH, event);
     const variants: Partial<SealedFields>[] = [
-      { seq: 8n }, { id: 43n }, { type: 'grant.revoked' }, { actor: 'admin:alice' }, { sourceIp: null },
-      { requestId: null }, { grantId: '0f8fad5b-d9cb-469f-a165-70867728950e' }, { agentId: null },
-      { data: { ...(event.data as object), z: 2 } }, { createdAt: new Date('2026-01-02T03:04:05.679Z') },
+      { seq: 8n },
+      { id: 43n },
+      { type: 'grant.revoked' },
+      { actor: 'admin:alice' },
+      { sourceIp: null },
+      { requestId: null },
+      { grantId: '0f8fad5b-d9cb-469f-a165-70867728950e' },
+      { agentId: null },
+      { data: { ...(event.data as object), z: 2 } },
+      { createdAt: new Date('2026-01-02T03:04:05.679Z') },
     ];
     for (const change of variants) expect(hashEvent(GENESIS_HASH, { ...event, ...change })).not.toBe(base);
     expect(hashEvent('1'.repeat(64), event)).not.toBe(base);

@@ -40,14 +40,18 @@ export class AdminAuthenticator {
 
   constructor(config: Config) {
     this.admins = new TokenList(config.adminTokens);
-    const introspectors = [...config.introspectionTokens].map(([token, { name, audiences }]): [string, Introspector] => [token, { name, audiences: audiences && new Set(audiences) }]);
+    const introspectors = [...config.introspectionTokens].map(([token, { name, audiences }]): [string, Introspector] => [
+      token,
+      { name, audiences: audiences && new Set(audiences) },
+    ]);
     this.introspectors = new TokenList(new Map(introspectors));
   }
 
   /** Returns the admin's name, the actor recorded in the audit trail. */
   admin(bearer: string | undefined): string {
     const name = bearer ? this.admins.match(bearer) : undefined;
-    if (!name) throw new AccessError(AccessErrorCode.INVALID_ADMIN_TOKEN, 'Send Authorization: Bearer <token> with a token from GATEHOUSE_ADMIN_TOKENS.');
+    if (!name)
+      throw new AccessError(AccessErrorCode.INVALID_ADMIN_TOKEN, 'Send Authorization: Bearer <token> with a token from GATEHOUSE_ADMIN_TOKENS.');
     return name;
   }
 
@@ -58,7 +62,10 @@ export class AdminAuthenticator {
     const credential = bearer ? this.introspectors.match(bearer) : undefined;
     if (admin) return { name: admin };
     if (credential) return credential;
-    throw new AccessError(AccessErrorCode.INVALID_ADMIN_TOKEN, 'Introspection needs Authorization: Bearer <token> from GATEHOUSE_ADMIN_TOKENS or GATEHOUSE_INTROSPECTION_TOKENS.');
+    throw new AccessError(
+      AccessErrorCode.INVALID_ADMIN_TOKEN,
+      'Introspection needs Authorization: Bearer <token> from GATEHOUSE_ADMIN_TOKENS or GATEHOUSE_INTROSPECTION_TOKENS.',
+    );
   }
 }
 

@@ -25,7 +25,10 @@ export function algorithmFor(jwk: JWK): 'EdDSA' | 'ES256' {
 }
 
 const invalid = (why: string) =>
-  new AccessError(AccessErrorCode.INVALID_ASSERTION, `The agent assertion was refused: ${why}. Sign a fresh JWT (iss = sub = agent id, aud = the broker issuer, exp <= 5 min, new jti) with the agent's registered key.`);
+  new AccessError(
+    AccessErrorCode.INVALID_ASSERTION,
+    `The agent assertion was refused: ${why}. Sign a fresh JWT (iss = sub = agent id, aud = the broker issuer, exp <= 5 min, new jti) with the agent's registered key.`,
+  );
 
 /** An agent as authentication knows it: its row, and a verifier pinned to its key, algorithm and id. */
 interface KnownAgent {
@@ -59,7 +62,10 @@ export class AgentAuthenticator {
     private readonly redis: RedisService,
     changes: AgentChanges,
   ) {
-    changes.listen((agentId) => this.known.delete(agentId), () => this.known.clear());
+    changes.listen(
+      (agentId) => this.known.delete(agentId),
+      () => this.known.clear(),
+    );
   }
 
   async authenticate(assertion: string | undefined, now: Date): Promise<AgentRow> {
@@ -100,7 +106,10 @@ export class AgentAuthenticator {
     }
     if (iat < since) {
       // Redis lost the jtis it had seen: one issued before then could be a replay.
-      throw new AccessError(AccessErrorCode.ASSERTION_REPLAYED, 'This assertion was issued before the broker\'s replay cache started (Redis was restarted); sign a new one.');
+      throw new AccessError(
+        AccessErrorCode.ASSERTION_REPLAYED,
+        "This assertion was issued before the broker's replay cache started (Redis was restarted); sign a new one.",
+      );
     }
     return agent.row;
   }
@@ -117,8 +126,13 @@ export class AgentAuthenticator {
     const alg = algorithmFor(jwk);
     const key = createPublicKey({ key: jwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
     const verify = createVerifier({
-      key, algorithms: [alg], allowedIss: row.id, allowedSub: row.id, requiredClaims: ['iat', 'exp', 'jti'],
-      clockTolerance: CLOCK_SKEW_S * 1000, cache: false,
+      key,
+      algorithms: [alg],
+      allowedIss: row.id,
+      allowedSub: row.id,
+      requiredClaims: ['iat', 'exp', 'jti'],
+      clockTolerance: CLOCK_SKEW_S * 1000,
+      cache: false,
     }) as (token: string) => Record<string, unknown>;
     const known = { row, verify, loadedAt: now.getTime() };
     if (this.known.size > 10_000) this.known.clear();

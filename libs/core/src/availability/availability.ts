@@ -100,19 +100,21 @@ export class Availability implements OnModuleDestroy {
       // A command sent while disconnected would only wait for reconnects to fail.
       ['redis', () => (this.redis.ready ? this.redis.ping() : Promise.reject(new Error(`Redis connection is ${this.redis.client.status}`)))],
     ];
-    const results = await Promise.all(checks.map(async ([dependency, ping]) => {
-      try {
-        await withDeadline(ping(), PROBE_TIMEOUT_MS, dependency, 'probe');
-        this.markUp(dependency);
-        return undefined;
-      } catch (error) {
-        const reason = (error as Error)?.message ?? String(error);
-        // A probe that is only slow (an overloaded pool) fails readiness but does not turn every
-        // request away; a failed connection does.
-        if (!(error instanceof DependencyTimeoutError) || this.down.has(dependency)) this.markDown(dependency, reason);
-        return [dependency, reason] as const;
-      }
-    }));
+    const results = await Promise.all(
+      checks.map(async ([dependency, ping]) => {
+        try {
+          await withDeadline(ping(), PROBE_TIMEOUT_MS, dependency, 'probe');
+          this.markUp(dependency);
+          return undefined;
+        } catch (error) {
+          const reason = (error as Error)?.message ?? String(error);
+          // A probe that is only slow (an overloaded pool) fails readiness but does not turn every
+          // request away; a failed connection does.
+          if (!(error instanceof DependencyTimeoutError) || this.down.has(dependency)) this.markDown(dependency, reason);
+          return [dependency, reason] as const;
+        }
+      }),
+    );
     return new Map(results.filter((r) => r !== undefined));
   }
 

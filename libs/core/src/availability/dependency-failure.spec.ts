@@ -16,22 +16,39 @@ const prismaRaw = (message: string, cause?: unknown) => Object.assign(new Error(
 
 describe('dependencyDown: Postgres', () => {
   it.each([
-    ['P1001 with a DatabaseNotReachable adapter cause', prismaKnown('P1001', { driverAdapterError: { name: 'DriverAdapterError', cause: { kind: 'DatabaseNotReachable', host: '127.0.0.1', port: 5432 } } })],
+    [
+      'P1001 with a DatabaseNotReachable adapter cause',
+      prismaKnown('P1001', {
+        driverAdapterError: { name: 'DriverAdapterError', cause: { kind: 'DatabaseNotReachable', host: '127.0.0.1', port: 5432 } },
+      }),
+    ],
     ['P1002 (timed out)', prismaKnown('P1002')],
     ['P1017 (server closed the connection)', prismaKnown('P1017')],
     ['P2024 (no pool connection in time)', prismaKnown('P2024')],
-    ['P2028 that could not start a transaction', prismaKnown('P2028', undefined, 'Transaction API error: Unable to start a transaction in the given time.')],
+    [
+      'P2028 that could not start a transaction',
+      prismaKnown('P2028', undefined, 'Transaction API error: Unable to start a transaction in the given time.'),
+    ],
     ['an initialization error', new Prisma.PrismaClientInitializationError("Can't reach database server", '6.19.3')],
     ['an adapter ConnectionClosed kind under any code', prismaKnown('P2010', { driverAdapterError: { cause: { kind: 'ConnectionClosed' } } })],
     ['an adapter SocketTimeout kind', prismaKnown('P2010', { driverAdapterError: { cause: { kind: 'SocketTimeout' } } })],
-    ['an adapter TooManyConnections kind', prismaKnown('P2037', { driverAdapterError: { cause: { kind: 'TooManyConnections', cause: 'sorry, too many clients already' } } })],
-    ['an adapter postgres kind with 57P01 (admin shutdown)', prismaKnown('P2010', { driverAdapterError: { cause: { kind: 'postgres', code: '57P01' } } })],
+    [
+      'an adapter TooManyConnections kind',
+      prismaKnown('P2037', { driverAdapterError: { cause: { kind: 'TooManyConnections', cause: 'sorry, too many clients already' } } }),
+    ],
+    [
+      'an adapter postgres kind with 57P01 (admin shutdown)',
+      prismaKnown('P2010', { driverAdapterError: { cause: { kind: 'postgres', code: '57P01' } } }),
+    ],
     ['node-postgres 57P01', pgError('57P01', 'terminating connection due to administrator command')],
     ['node-postgres 57P03 (starting up)', pgError('57P03', 'the database system is starting up')],
     ['node-postgres 53300', pgError('53300', 'sorry, too many clients already')],
     ['node-postgres 08006', pgError('08006', 'connection failure')],
     ['a raw query whose connection was cut', prismaRaw('Connection terminated unexpectedly')],
-    ['a pool connect timeout (with its cause)', prismaRaw('Connection terminated due to connection timeout', new Error('Connection terminated unexpectedly'))],
+    [
+      'a pool connect timeout (with its cause)',
+      prismaRaw('Connection terminated due to connection timeout', new Error('Connection terminated unexpectedly')),
+    ],
     ['pg-pool waiting too long', new Error('timeout exceeded when trying to connect')],
     ['a socket error that Prisma wrapped', prismaRaw('raw query failed', socketError('ECONNRESET'))],
     ['our own deadline', new DependencyTimeoutError('postgres', 'ping', 2000)],
@@ -58,7 +75,10 @@ describe('dependencyDown: Redis', () => {
 describe('dependencyDown: neither', () => {
   it.each([
     ['a domain refusal', new AccessError(AccessErrorCode.REQUEST_NOT_FOUND, 'No such request')],
-    ['a domain refusal whatever it wraps', Object.assign(new AccessError(AccessErrorCode.VALIDATION_FAILED, 'bad'), { cause: new MaxRetriesPerRequestError(2) })],
+    [
+      'a domain refusal whatever it wraps',
+      Object.assign(new AccessError(AccessErrorCode.VALIDATION_FAILED, 'bad'), { cause: new MaxRetriesPerRequestError(2) }),
+    ],
     ['a bug', new TypeError("Cannot read properties of undefined (reading 'id')")],
     ['a unique violation', prismaKnown('P2002', { driverAdapterError: { cause: { kind: 'UniqueConstraintViolation', originalCode: '23505' } } })],
     ['a Postgres syntax error', pgError('42601', 'syntax error at or near "SELEC"')],
@@ -101,16 +121,20 @@ describe('dependencyDown: cause chains', () => {
   };
 
   it('finds the outage under any number of wrappers (up to the walk limit)', () => {
-    fc.assert(fc.property(fc.constantFrom(...outages), fc.nat(20), ([error, dependency], depth) => {
-      expect(dependencyDown(wrap(error, depth))).toBe(dependency);
-    }));
+    fc.assert(
+      fc.property(fc.constantFrom(...outages), fc.nat(20), ([error, dependency], depth) => {
+        expect(dependencyDown(wrap(error, depth))).toBe(dependency);
+      }),
+    );
   });
 
   it('never calls a wrapped bug an outage', () => {
-    fc.assert(fc.property(fc.string(), fc.nat(20), (message, depth) => {
-      fc.pre(!/^(Connection|timeout|Client|Stream|Command)/.test(message));
-      expect(dependencyDown(wrap(new Error(message), depth))).toBeUndefined();
-    }));
+    fc.assert(
+      fc.property(fc.string(), fc.nat(20), (message, depth) => {
+        fc.pre(!/^(Connection|timeout|Client|Stream|Command)/.test(message));
+        expect(dependencyDown(wrap(new Error(message), depth))).toBeUndefined();
+      }),
+    );
   });
 });
 

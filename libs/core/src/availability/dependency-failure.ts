@@ -9,7 +9,11 @@ export type Dependency = 'postgres' | 'redis';
 
 /** A dependency that did not answer within a deadline of our own (a queue add, a subscription). */
 export class DependencyTimeoutError extends Error {
-  constructor(readonly dependency: Dependency, what: string, ms: number) {
+  constructor(
+    readonly dependency: Dependency,
+    what: string,
+    ms: number,
+  ) {
     super(`${what}: no answer from ${dependency} in ${ms} ms`);
     this.name = 'DependencyTimeoutError';
   }
@@ -32,18 +36,37 @@ const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'Sock
 /** Postgres SQLSTATEs of a server going away or refusing connections (class 08, shutdown, starting up, too many clients). */
 const PG_CODES = /^(08...|57P0[123]|53300)$/;
 /** node-postgres raises these as plain Errors, without a code. */
-const PG_MESSAGES = /^(Connection terminated( unexpectedly| due to connection timeout)?|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Client was closed and is not queryable)$/;
+const PG_MESSAGES =
+  /^(Connection terminated( unexpectedly| due to connection timeout)?|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Client was closed and is not queryable)$/;
 /** ioredis' own messages: the connection closed, or the offline queue is off while disconnected. */
 const REDIS_MESSAGES = /^(Connection is closed\.|Stream isn't writeable and enableOfflineQueue options is false|Command timed out)$/;
 /** Redis replies of a server that is loading, failing over or cannot write. */
 const REDIS_REPLIES = /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MISCONF)\b/;
 /** Socket errors say a connection failed, not to what: the rest of the chain (or the caller) tells. */
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
 
 type Node = {
-  name?: unknown; code?: unknown; message?: unknown; severity?: unknown; clientVersion?: unknown; cause?: unknown; errors?: unknown; meta?: unknown;
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  severity?: unknown;
+  clientVersion?: unknown;
+  cause?: unknown;
+  errors?: unknown;
+  meta?: unknown;
   /** Set on the cause of a Prisma DriverAdapterError: what the driver adapter made of the driver's error. */
-  kind?: unknown; originalCode?: unknown;
+  kind?: unknown;
+  originalCode?: unknown;
 };
 
 /** What one error in a chain says on its own; 'socket' means "a connection failed" without naming the service. */

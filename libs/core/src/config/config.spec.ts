@@ -43,9 +43,14 @@ describe('limits configuration', () => {
 
 describe('GATEHOUSE_INTROSPECTION_TOKENS', () => {
   it('name:token sees every audience; name:token:a|b only those audiences', () => {
-    const config = loadConfig({ GATEHOUSE_INTROSPECTION_TOKENS: `crm:${TOKEN}, billing:${TOKEN}-2:billing-api|https://billing.example.com:8443/api` });
+    const config = loadConfig({
+      GATEHOUSE_INTROSPECTION_TOKENS: `crm:${TOKEN}, billing:${TOKEN}-2:billing-api|https://billing.example.com:8443/api`,
+    });
     expect(config.introspectionTokens.get(TOKEN)).toEqual({ name: 'crm', audiences: undefined });
-    expect(config.introspectionTokens.get(`${TOKEN}-2`)).toEqual({ name: 'billing', audiences: ['billing-api', 'https://billing.example.com:8443/api'] });
+    expect(config.introspectionTokens.get(`${TOKEN}-2`)).toEqual({
+      name: 'billing',
+      audiences: ['billing-api', 'https://billing.example.com:8443/api'],
+    });
   });
 
   it.each([

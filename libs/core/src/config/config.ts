@@ -60,7 +60,10 @@ const nameTokenList = (variable: string) =>
     .optional()
     .transform((value, ctx) => {
       const map = new Map<string, string>();
-      for (const entry of (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+      for (const entry of (value ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
         const colon = entry.indexOf(':');
         const name = entry.slice(0, colon);
         const token = entry.slice(colon + 1);
@@ -83,15 +86,24 @@ const introspectionTokenList = (variable: string) =>
     .optional()
     .transform((value, ctx) => {
       const map = new Map<string, IntrospectionCredential>();
-      for (const entry of (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+      for (const entry of (value ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
         const [name, token, ...rest] = entry.split(':');
         const audiences = rest.length ? rest.join(':').split('|') : undefined;
         if (!name || !token || token.length < 16) {
-          ctx.addIssue({ code: 'custom', message: `${variable} entries are name:token or name:token:aud1|aud2, with a token of at least 16 characters and no colon` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `${variable} entries are name:token or name:token:aud1|aud2, with a token of at least 16 characters and no colon`,
+          });
           return z.NEVER;
         }
         if (audiences?.some((audience) => !/^\S+$/.test(audience))) {
-          ctx.addIssue({ code: 'custom', message: `the entry of ${name} lists an empty audience; write name:token:aud1|aud2, or name:token for every audience` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `the entry of ${name} lists an empty audience; write name:token:aud1|aud2, or name:token for every audience`,
+          });
           return z.NEVER;
         }
         map.set(token, { name, audiences });
@@ -126,7 +138,10 @@ const schema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgresql://postgres@127.0.0.1:5432/gatehouse'),
   DATABASE_POOL_SIZE: intString(1, 500).default(20),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
-  GATEHOUSE_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_:-]{1,64}$/).default('gatehouse'),
+  GATEHOUSE_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_:-]{1,64}$/)
+    .default('gatehouse'),
   PORT: intString(0, 65535).default(3000),
   GATEHOUSE_ISSUER: z.url().optional(),
   GATEHOUSE_ADMIN_TOKENS: nameTokenList('GATEHOUSE_ADMIN_TOKENS'),

@@ -46,7 +46,13 @@ export class AccessRequestsRepository {
    * whether it inserted; throws a unique violation (23505) when the agent reused an Idempotency-Key
    * concurrently.
    */
-  async insertDecided(pool: Pool, guard: { agentId: string; keyId: string }, r: AccessRequestRow, grant: GrantRow | null, audit: AuditEntry[]): Promise<boolean> {
+  async insertDecided(
+    pool: Pool,
+    guard: { agentId: string; keyId: string },
+    r: AccessRequestRow,
+    grant: GrantRow | null,
+    audit: AuditEntry[],
+  ): Promise<boolean> {
     const { rows } = await pool.query<{ inserted: number }>({ ...SUBMIT_STATEMENT, values: submitValues(guard, r, grant, audit) });
     return rows[0].inserted === 1;
   }
@@ -62,7 +68,15 @@ export class AccessRequestsRepository {
   }
 
   /** Conditional transition out of `pending`; returns 0 when someone else decided first. */
-  async decide(db: Tx, id: string, to: Exclude<RequestStatus, 'pending'>, by: string, at: Date, comment?: string | null, onlyIfDueBy?: Date): Promise<number> {
+  async decide(
+    db: Tx,
+    id: string,
+    to: Exclude<RequestStatus, 'pending'>,
+    by: string,
+    at: Date,
+    comment?: string | null,
+    onlyIfDueBy?: Date,
+  ): Promise<number> {
     const { count } = await db.accessRequest.updateMany({
       where: { id, status: 'pending', ...(onlyIfDueBy ? { approvalExpiresAt: { lte: onlyIfDueBy } } : {}) },
       data: { status: to, decidedAt: at, decidedBy: by, decisionComment: comment ?? null },
@@ -86,7 +100,24 @@ export class AccessRequestsRepository {
   async recordConsentOutcome(
     db: Tx,
     id: string,
-    update: Pick<AccessRequestRow, 'status' | 'consent' | 'delegationId' | 'decision' | 'policyVersion' | 'riskScore' | 'approverGroup' | 'requiredApprovals' | 'approvalExpiresAt' | 'remindAt' | 'escalateAt' | 'escalateTo' | 'decidedAt' | 'decidedBy' | 'decisionComment'>,
+    update: Pick<
+      AccessRequestRow,
+      | 'status'
+      | 'consent'
+      | 'delegationId'
+      | 'decision'
+      | 'policyVersion'
+      | 'riskScore'
+      | 'approverGroup'
+      | 'requiredApprovals'
+      | 'approvalExpiresAt'
+      | 'remindAt'
+      | 'escalateAt'
+      | 'escalateTo'
+      | 'decidedAt'
+      | 'decidedBy'
+      | 'decisionComment'
+    >,
   ): Promise<number> {
     const { count } = await db.accessRequest.updateMany({
       where: { id, status: 'pending', consent: 'pending' },
@@ -116,7 +147,10 @@ export class AccessRequestsRepository {
    * pool, one per combination of filters so that each gets a plan using its index; the keyset is a
    * row comparison, which the (status, created_at, id) index serves directly.
    */
-  async listForAdmin(pool: Pool, filter: { status?: string; agentId?: string; resource?: string; after?: Cursor; limit: number }): Promise<AccessRequestRow[]> {
+  async listForAdmin(
+    pool: Pool,
+    filter: { status?: string; agentId?: string; resource?: string; after?: Cursor; limit: number },
+  ): Promise<AccessRequestRow[]> {
     const where: string[] = [];
     const values: unknown[] = [];
     const add = (condition: string, value: unknown) => where.push(condition.replace('?', `$${values.push(value)}`));
@@ -136,7 +170,6 @@ export class AccessRequestsRepository {
     });
     return rows;
   }
-
 
   findPendingPastTimeout(db: Tx, now: Date, limit: number): Promise<Pick<AccessRequestRow, 'id'>[]> {
     return db.accessRequest.findMany({
@@ -158,7 +191,12 @@ export class AccessRequestsRepository {
    * Pending requests whose approval deadline is after `now`, in id order after `afterId`, with the
    * times their timeout, reminder and escalation jobs are due. Read after Redis lost its data.
    */
-  findPendingForDeadlineJobs(db: Tx, now: Date, afterId: string | undefined, limit: number): Promise<Pick<AccessRequestRow, 'id' | 'approvalExpiresAt' | 'remindAt' | 'escalateAt' | 'escalateTo' | 'escalatedAt'>[]> {
+  findPendingForDeadlineJobs(
+    db: Tx,
+    now: Date,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<Pick<AccessRequestRow, 'id' | 'approvalExpiresAt' | 'remindAt' | 'escalateAt' | 'escalateTo' | 'escalatedAt'>[]> {
     return db.accessRequest.findMany({
       where: { status: 'pending', approvalExpiresAt: { gt: now }, ...(afterId ? { id: { gt: afterId } } : {}) },
       select: { id: true, approvalExpiresAt: true, remindAt: true, escalateAt: true, escalateTo: true, escalatedAt: true },
@@ -172,7 +210,10 @@ export class AccessRequestsRepository {
   }
 
   /** Idempotent: a second approval by the same person is ignored. Returns whether it was new. */
-  async addApproval(db: Tx, approval: { id: string; requestId: string; approver: string; columns: string[]; durationSeconds: number | null; comment?: string | null }): Promise<boolean> {
+  async addApproval(
+    db: Tx,
+    approval: { id: string; requestId: string; approver: string; columns: string[]; durationSeconds: number | null; comment?: string | null },
+  ): Promise<boolean> {
     const { count } = await db.approval.createMany({ data: [approval], skipDuplicates: true });
     return count === 1;
   }
@@ -186,7 +227,6 @@ export class AccessRequestsRepository {
     });
     return new Map(rows.map((r) => [r.requestId, r.n]));
   }
-
 
   listApprovals(db: Tx, requestId: string): Promise<ApprovalRow[]> {
     return db.approval.findMany({ where: { requestId }, orderBy: { createdAt: 'asc' } });

@@ -35,7 +35,10 @@ export class AgentsRepository {
     });
   }
 
-  create(db: Tx, agent: { id: string; name: string; owner?: string | null; attributes: object; publicJwk: object; keyId: string }): Promise<AgentRow> {
+  create(
+    db: Tx,
+    agent: { id: string; name: string; owner?: string | null; attributes: object; publicJwk: object; keyId: string },
+  ): Promise<AgentRow> {
     return db.agent.create({ data: agent });
   }
 

@@ -21,7 +21,10 @@ export class DelegationsRepository {
     return row ? typed(row) : null;
   }
 
-  async insert(db: Tx, row: Pick<DelegationRow, 'id' | 'agentId' | 'userId' | 'resources' | 'expiresAt' | 'source' | 'createdBy' | 'requestId' | 'createdAt'>): Promise<DelegationRow> {
+  async insert(
+    db: Tx,
+    row: Pick<DelegationRow, 'id' | 'agentId' | 'userId' | 'resources' | 'expiresAt' | 'source' | 'createdBy' | 'requestId' | 'createdAt'>,
+  ): Promise<DelegationRow> {
     return typed(await db.delegation.create({ data: row }));
   }
 

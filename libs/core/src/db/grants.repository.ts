@@ -60,7 +60,14 @@ export class GrantsRepository {
   }
 
   /** Revokes an agent's active grants that act for one user; returns the ids it ended. */
-  async revokeActingFor(db: Tx, agentId: string, userId: string, by: string, at: Date, reason: string): Promise<Pick<GrantRow, 'id' | 'requestId'>[]> {
+  async revokeActingFor(
+    db: Tx,
+    agentId: string,
+    userId: string,
+    by: string,
+    at: Date,
+    reason: string,
+  ): Promise<Pick<GrantRow, 'id' | 'requestId'>[]> {
     return db.$queryRaw<Pick<GrantRow, 'id' | 'requestId'>[]>`
       UPDATE grants SET status = 'revoked', ended_at = ${at}, ended_by = ${by}, end_reason = ${reason}
       WHERE agent_id = ${agentId}::uuid AND subject = ${userId} AND status = 'active'
@@ -102,7 +109,9 @@ export class GrantsRepository {
   /** A grant's status and expiry, to tell "not due yet" from "already ended" (prepared, on the pool). */
   async statusOf(pool: Pool, id: string): Promise<{ status: string; expiresAt: Date } | null> {
     const { rows } = await pool.query<{ status: string; expiresAt: Date }>({
-      name: 'gatehouse_grant_status', text: 'SELECT status, expires_at AS "expiresAt" FROM grants WHERE id = $1::uuid', values: [id],
+      name: 'gatehouse_grant_status',
+      text: 'SELECT status, expires_at AS "expiresAt" FROM grants WHERE id = $1::uuid',
+      values: [id],
     });
     return rows[0] ?? null;
   }

@@ -40,6 +40,7 @@ describe('decodeCursor', () => {
 describe('decodeUuidCursor', () => {
   it('takes a UUID and refuses anything else', () => {
     expect(decodeUuidCursor(ID)).toBe(ID);
-    for (const bad of ['null', '1e+21', `${ID}x`, '', 'bm9wZQ']) expect(thrown(() => decodeUuidCursor(bad)).details).toEqual([{ path: 'cursor', message: 'not a UUID' }]);
+    for (const bad of ['null', '1e+21', `${ID}x`, '', 'bm9wZQ'])
+      expect(thrown(() => decodeUuidCursor(bad)).details).toEqual([{ path: 'cursor', message: 'not a UUID' }]);
   });
 });

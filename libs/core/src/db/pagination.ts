@@ -16,7 +16,9 @@ const LAST_YEAR = 9999;
 
 /** A cursor the API never handed out: 400 naming `cursor`, with what is wrong with it. */
 function unrecognized(why: string): AccessError {
-  return new AccessError(AccessErrorCode.VALIDATION_FAILED, `cursor is not one this API returned (${why}); pass nextCursor back unchanged`, [{ path: 'cursor', message: why }]);
+  return new AccessError(AccessErrorCode.VALIDATION_FAILED, `cursor is not one this API returned (${why}); pass nextCursor back unchanged`, [
+    { path: 'cursor', message: why },
+  ]);
 }
 
 export function encodeCursor(row: Cursor): string {

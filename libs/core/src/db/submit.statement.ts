@@ -94,13 +94,23 @@ export const SUBMIT_STATEMENT = {
 };
 
 const jsonb = new Set(['::jsonb']);
-const param = (value: unknown, cast: string) => (jsonb.has(cast) && value !== null && value !== undefined ? JSON.stringify(value) : value ?? null);
+const param = (value: unknown, cast: string) => (jsonb.has(cast) && value !== null && value !== undefined ? JSON.stringify(value) : (value ?? null));
 
 /** The statement's values, in its placeholders' order. */
-export function submitValues(guard: { agentId: string; keyId: string }, request: AccessRequest, grant: Grant | null, entries: AuditEntry[]): unknown[] {
+export function submitValues(
+  guard: { agentId: string; keyId: string },
+  request: AccessRequest,
+  grant: Grant | null,
+  entries: AuditEntry[],
+): unknown[] {
   const events = entries.map((e) => ({
-    type: e.type, actor: e.actor, source_ip: e.sourceIp ?? null, request_id: e.requestId ?? null,
-    grant_id: e.grantId ?? null, agent_id: e.agentId ?? null, data: e.data ?? {},
+    type: e.type,
+    actor: e.actor,
+    source_ip: e.sourceIp ?? null,
+    request_id: e.requestId ?? null,
+    grant_id: e.grantId ?? null,
+    agent_id: e.agentId ?? null,
+    data: e.data ?? {},
   }));
   return [
     guard.agentId,

@@ -33,7 +33,9 @@ export class UsersRepository {
    * one round trip: this runs on every submit that names a user.
    */
   async findNamedWithDelegations(db: Tx, idOrEmail: string, agentId: string, now: Date): Promise<NamedUser | null> {
-    const rows = await db.$queryRaw<(NamedUser['user'] & { delegations: { id: string; resources: string[]; expiresAt: string | null; source: 'admin' | 'consent' }[] })[]>`
+    const rows = await db.$queryRaw<
+      (NamedUser['user'] & { delegations: { id: string; resources: string[]; expiresAt: string | null; source: 'admin' | 'consent' }[] })[]
+    >`
       SELECT u.id, u.email, u.display_name AS "displayName", u.slack_user_id AS "slackUserId", u.groups,
              COALESCE(json_agg(json_build_object('id', d.id, 'resources', d.resources, 'expiresAt', d.expires_at, 'source', d.source))
                       FILTER (WHERE d.id IS NOT NULL), '[]'::json) AS delegations
@@ -60,7 +62,12 @@ export class UsersRepository {
 
   /** Members of any of `groups` who have a Slack user id, to mention them. */
   findSlackLinkedInGroups(db: Tx, groups: string[]): Promise<Pick<UserRow, 'id' | 'slackUserId' | 'groups'>[]> {
-    return db.user.findMany({ where: { groups: { hasSome: groups }, slackUserId: { not: null } }, select: { id: true, slackUserId: true, groups: true }, orderBy: { id: 'asc' }, take: 50 });
+    return db.user.findMany({
+      where: { groups: { hasSome: groups }, slackUserId: { not: null } },
+      select: { id: true, slackUserId: true, groups: true },
+      orderBy: { id: 'asc' },
+      take: 50,
+    });
   }
 
   /** Users by id, e.g. the approvers of a request, to show who decided. */

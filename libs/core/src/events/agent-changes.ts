@@ -39,6 +39,8 @@ export class AgentChanges {
   /** After the change committed: forget it here now, and everywhere else. */
   async changed(agentId: string): Promise<void> {
     for (const listener of this.changedListeners) listener(agentId);
-    await this.redis.client.publish(this.channel, agentId).catch((error: unknown) => this.logger.warn(`could not announce agent ${agentId} changed: ${error}`));
+    await this.redis.client
+      .publish(this.channel, agentId)
+      .catch((error: unknown) => this.logger.warn(`could not announce agent ${agentId} changed: ${error}`));
   }
 }

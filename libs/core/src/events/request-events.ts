@@ -14,7 +14,10 @@ export class RequestEvents implements OnModuleDestroy {
   private closed = false;
   private listening = false;
 
-  constructor(private readonly redis: RedisService, lifecycle: ProcessLifecycle) {
+  constructor(
+    private readonly redis: RedisService,
+    lifecycle: ProcessLifecycle,
+  ) {
     // A shutdown answers long-polls now, so they do not hold the drain for up to a minute.
     lifecycle.whenDraining(() => this.close());
   }

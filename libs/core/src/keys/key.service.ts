@@ -2,8 +2,18 @@ import { createPrivateKey, type webcrypto } from 'node:crypto';
 import { createSigner } from 'fast-jwt';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import {
-  calculateJwkThumbprint, CompactSign, compactVerify, createLocalJWKSet, exportJWK, generateKeyPair,
-  importJWK, importPKCS8, JWK, JWTPayload, jwtVerify, JWTVerifyResult,
+  calculateJwkThumbprint,
+  CompactSign,
+  compactVerify,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  importPKCS8,
+  JWK,
+  JWTPayload,
+  jwtVerify,
+  JWTVerifyResult,
 } from 'jose';
 import { Config, ConfigError } from '../config/config';
 import { Database } from '../db/database';
@@ -133,13 +143,16 @@ export class KeyService implements CheckpointSigner, OnModuleDestroy {
     const next = new Map<string, LoadedKey>();
     for (const row of rows) {
       const cached = this.keys.get(row.kid);
-      next.set(row.kid, cached ?? {
-        kid: row.kid,
-        publicJwk: row.publicJwk as JWK,
-        privateKey: (await importJWK(row.privateJwk as JWK, ALG)) as CryptoKey,
-        privatePem: createPrivateKey({ key: row.privateJwk as never, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' }) as string,
-        signers: new Map(),
-      });
+      next.set(
+        row.kid,
+        cached ?? {
+          kid: row.kid,
+          publicJwk: row.publicJwk as JWK,
+          privateKey: (await importJWK(row.privateJwk as JWK, ALG)) as CryptoKey,
+          privatePem: createPrivateKey({ key: row.privateJwk as never, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' }) as string,
+          signers: new Map(),
+        },
+      );
     }
     this.keys = next;
     this.currentKid = rows.find((r) => r.retiredAt === null)?.kid;
@@ -163,7 +176,9 @@ export async function importConfiguredKey(value: string) {
   try {
     return await importKeyText(value.trim());
   } catch (error) {
-    throw new ConfigError(`Invalid configuration:\n  GATEHOUSE_SIGNING_KEY: not an Ed25519 private key as PKCS#8 PEM or JWK (${(error as Error).message})`);
+    throw new ConfigError(
+      `Invalid configuration:\n  GATEHOUSE_SIGNING_KEY: not an Ed25519 private key as PKCS#8 PEM or JWK (${(error as Error).message})`,
+    );
   }
 }
 

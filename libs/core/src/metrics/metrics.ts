@@ -20,20 +20,34 @@ export class Metrics {
   constructor(db: Database, grants: GrantsRepository, queues: QueueService, availability: Availability) {
     const up = (dependency: 'postgres' | 'redis') => !availability.unavailable.includes(dependency);
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_process_' });
-    this.decisions = new Counter({ name: 'gatehouse_access_requests_total', help: 'Access requests by decision outcome', labelNames: ['outcome'], registers: [this.registry] });
+    this.decisions = new Counter({
+      name: 'gatehouse_access_requests_total',
+      help: 'Access requests by decision outcome',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
     this.decisionSeconds = new Histogram({
       name: 'gatehouse_decision_duration_seconds',
       help: 'Time from a validated access request to its stored decision',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [this.registry],
     });
-    this.httpResponses = new Counter({ name: 'gatehouse_http_responses_total', help: 'HTTP responses by route and status', labelNames: ['route', 'status'], registers: [this.registry] });
+    this.httpResponses = new Counter({
+      name: 'gatehouse_http_responses_total',
+      help: 'HTTP responses by route and status',
+      labelNames: ['route', 'status'],
+      registers: [this.registry],
+    });
     new Gauge({
       name: 'gatehouse_active_grants',
       help: 'Grants active and not past their expiry',
       registers: [this.registry],
       async collect() {
-        if (up('postgres')) await grants.countLive(db.client, new Date()).then((n) => this.set(n), () => undefined);
+        if (up('postgres'))
+          await grants.countLive(db.client, new Date()).then(
+            (n) => this.set(n),
+            () => undefined,
+          );
       },
     });
     new Gauge({
@@ -44,8 +58,12 @@ export class Metrics {
       async collect() {
         for (const [name, queue] of Object.entries(queues.queues)) {
           if (!up('redis')) return;
-          const oldest = await queue.getJobs(['wait'], 0, 0, true).then(([job]) => job ?? null, () => undefined);
-          if (oldest !== undefined) this.set({ queue: name }, oldest ? Math.max(0, (Date.now() - oldest.timestamp - (oldest.opts.delay ?? 0)) / 1000) : 0);
+          const oldest = await queue.getJobs(['wait'], 0, 0, true).then(
+            ([job]) => job ?? null,
+            () => undefined,
+          );
+          if (oldest !== undefined)
+            this.set({ queue: name }, oldest ? Math.max(0, (Date.now() - oldest.timestamp - (oldest.opts.delay ?? 0)) / 1000) : 0);
         }
       },
     });

@@ -28,6 +28,22 @@ export class LogApprovalNotifier implements ApprovalNotifier {
 
   async requestChanged(view: AccessRequestView, event: string): Promise<void> {
     const { id, status, resource, actions, columns, duration, reason, onBehalfOf, approval, decision } = view;
-    this.logger.log({ msg: `access request ${event}`, event, request: { id, status, resource, actions, columns, duration, reason, onBehalfOf, approval, rules: decision.rules, riskScore: decision.riskScore } });
+    this.logger.log({
+      msg: `access request ${event}`,
+      event,
+      request: {
+        id,
+        status,
+        resource,
+        actions,
+        columns,
+        duration,
+        reason,
+        onBehalfOf,
+        approval,
+        rules: decision.rules,
+        riskScore: decision.riskScore,
+      },
+    });
   }
 }

@@ -14,7 +14,11 @@ type SlackChange = z.infer<typeof slackChange>;
 /** Every job the broker runs: its payload schema and its fixed id. */
 export const JOBS = {
   expireGrant: { queue: QUEUES.lifecycle, schema: z.object({ grantId: uuid }).strict(), id: (d: { grantId: string }) => `expire-${d.grantId}` },
-  timeOutRequest: { queue: QUEUES.lifecycle, schema: z.object({ requestId: uuid }).strict(), id: (d: { requestId: string }) => `timeout-${d.requestId}` },
+  timeOutRequest: {
+    queue: QUEUES.lifecycle,
+    schema: z.object({ requestId: uuid }).strict(),
+    id: (d: { requestId: string }) => `timeout-${d.requestId}`,
+  },
   remindApprovers: { queue: QUEUES.lifecycle, schema: requestId, id: (d: { requestId: string }) => `remind-${d.requestId}` },
   escalateRequest: { queue: QUEUES.lifecycle, schema: requestId, id: (d: { requestId: string }) => `escalate-${d.requestId}` },
   /** Posts the approval message (and the requester's DM); edits instead when its ts is stored. */
@@ -22,9 +26,19 @@ export const JOBS = {
   /** Asks the user named in onBehalfOf, in a direct message, whether the agent may act for them. */
   slackConsent: { queue: QUEUES.slack, schema: requestId, id: (d: { requestId: string }) => `slack-consent-${d.requestId}`, retry: SLACK_RETRY },
   /** Edits the approval message to show the request as it is now. */
-  slackUpdate: { queue: QUEUES.slack, schema: slackChange, id: (d: SlackChange) => `slack-update-${d.requestId}-${d.event}-${d.seq}`, retry: SLACK_RETRY },
+  slackUpdate: {
+    queue: QUEUES.slack,
+    schema: slackChange,
+    id: (d: SlackChange) => `slack-update-${d.requestId}-${d.event}-${d.seq}`,
+    retry: SLACK_RETRY,
+  },
   /** Records one change in the message's thread (reminders and escalations mention people). */
-  slackReply: { queue: QUEUES.slack, schema: slackChange, id: (d: SlackChange) => `slack-reply-${d.requestId}-${d.event}-${d.seq}`, retry: SLACK_RETRY },
+  slackReply: {
+    queue: QUEUES.slack,
+    schema: slackChange,
+    id: (d: SlackChange) => `slack-reply-${d.requestId}-${d.event}-${d.seq}`,
+    retry: SLACK_RETRY,
+  },
   reconcile: { queue: QUEUES.maintenance, schema: z.object({}).strict(), id: () => 'reconcile' },
   sealAudit: { queue: QUEUES.maintenance, schema: z.object({}).strict(), id: () => 'seal-audit' },
 } as const;

@@ -29,16 +29,19 @@ export class QueueService implements OnModuleDestroy {
 
   constructor(private readonly config: Config) {
     const connection = { ...redisConnectionOptions(config), maxRetriesPerRequest: COMMAND_RETRIES };
-    this.queues = Object.fromEntries(
-      Object.values(QUEUES).map((name) => [name, new Queue(name, { connection, prefix: config.redisPrefix })]),
-    );
+    this.queues = Object.fromEntries(Object.values(QUEUES).map((name) => [name, new Queue(name, { connection, prefix: config.redisPrefix })]));
     // Without a listener BullMQ prints connection errors raw to stderr; keep them in the JSON log.
     for (const [name, queue] of Object.entries(this.queues)) queue.on('error', (error) => this.logger.warn(`queue ${name}: ${error.message}`));
   }
 
   async add<N extends JobName>(name: N, data: JobData<N>, options: { runAt?: Date } = {}): Promise<void> {
     const job = JOBS[name];
-    await withDeadline(this.queues[job.queue].add(name, job.schema.parse(data), this.options(name, data, options.runAt)), ENQUEUE_DEADLINE_MS, 'redis', `enqueue ${name}`);
+    await withDeadline(
+      this.queues[job.queue].add(name, job.schema.parse(data), this.options(name, data, options.runAt)),
+      ENQUEUE_DEADLINE_MS,
+      'redis',
+      `enqueue ${name}`,
+    );
   }
 
   /** Adds many jobs in one round trip per queue; fixed ids make it as harmless to repeat as `add`. */

@@ -18,7 +18,9 @@ local fresh = redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX')
 if fresh then return {1, tonumber(since)} end
 return {0, tonumber(since)}`;
 
-type WithAssertionScript = Redis & { rememberAssertion(jtiKey: string, sinceKey: string, ttl: number, nowSeconds: number): Promise<[number, number]> };
+type WithAssertionScript = Redis & {
+  rememberAssertion(jtiKey: string, sinceKey: string, ttl: number, nowSeconds: number): Promise<[number, number]>;
+};
 
 /** The process's Redis command connection; every key it writes starts with the configured prefix. */
 @Injectable()

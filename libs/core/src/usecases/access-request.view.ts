@@ -8,7 +8,15 @@ export type { StoredDecision };
 
 /** What is stored of a domain decision (its approval settings live in the request's columns). */
 export function storedDecision(d: Decision): StoredDecision {
-  return { outcome: d.outcome, rules: d.rules, message: d.message, riskScore: d.riskScore, policyVersion: d.policyVersion, sensitivity: d.sensitivity, durationSeconds: d.durationSeconds };
+  return {
+    outcome: d.outcome,
+    rules: d.rules,
+    message: d.message,
+    riskScore: d.riskScore,
+    policyVersion: d.policyVersion,
+    sensitivity: d.sensitivity,
+    durationSeconds: d.durationSeconds,
+  };
 }
 
 /** A grant as agents and admins see it; the token only while the grant is live. */
@@ -51,7 +59,11 @@ function approvalOf(row: AccessRequestRow, received: number): NonNullable<Access
   const expiresAt = row.approvalExpiresAt!.toISOString();
   if (row.consent === 'pending') return { kind: 'consent', approvers: row.onBehalfOf ?? '', required: 1, received: 0, expiresAt };
   return {
-    kind: 'approvers', approvers: row.approverGroup ?? '', required: row.requiredApprovals, received, expiresAt,
+    kind: 'approvers',
+    approvers: row.approverGroup ?? '',
+    required: row.requiredApprovals,
+    received,
+    expiresAt,
     ...(row.escalatedAt && row.escalateTo ? { escalatedTo: row.escalateTo } : {}),
   };
 }

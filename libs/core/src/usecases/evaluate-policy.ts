@@ -31,16 +31,24 @@ export class EvaluatePolicy {
     if (!agent) throw new AccessError(AccessErrorCode.AGENT_NOT_FOUND, `No agent ${input.agentId}.`);
     const plan = await this.preparer.plan(agent, input.body, input.sourceIp, input.now);
     const { prepared, decision } = plan;
-    const approval = plan.status !== 'pending' ? undefined : plan.askConsent
-      ? { kind: 'consent' as const, approvers: prepared.user!.id, required: 1 }
-      : { kind: 'approvers' as const, approvers: decision.approval!.approvers, required: decision.approval!.required };
+    const approval =
+      plan.status !== 'pending'
+        ? undefined
+        : plan.askConsent
+          ? { kind: 'consent' as const, approvers: prepared.user!.id, required: 1 }
+          : { kind: 'approvers' as const, approvers: decision.approval!.approvers, required: decision.approval!.required };
     return {
       status: plan.status,
       ...shown(decision),
       columns: prepared.scope.columns,
       actions: prepared.scope.actions,
       ...(approval ? { approval } : {}),
-      delegation: prepared.user === null ? null : prepared.delegation ? { status: 'live' as const, id: prepared.delegation.id, source: prepared.delegation.source } : { status: 'missing' as const },
+      delegation:
+        prepared.user === null
+          ? null
+          : prepared.delegation
+            ? { status: 'live' as const, id: prepared.delegation.id, source: prepared.delegation.source }
+            : { status: 'missing' as const },
       ...(plan.ifAllowed ? { ifAllowed: shown(plan.ifAllowed) } : {}),
     };
   }

@@ -48,7 +48,8 @@ export class Reconcile {
       for (const { id } of due) if ((await this.escalate.execute({ requestId: id, now })) === 'escalated') escalated++;
       if (due.length < BATCH) break;
     }
-    if (expired + timedOut + escalated > 0) this.logger.log(`reconciled: ${expired} grant(s) expired, ${timedOut} request(s) timed out, ${escalated} escalated`);
+    if (expired + timedOut + escalated > 0)
+      this.logger.log(`reconciled: ${expired} grant(s) expired, ${timedOut} request(s) timed out, ${escalated} escalated`);
     // The notifier's repair is best effort: Postgres is already right, only messages may lag.
     if (this.notifier.reconcile) {
       try {

@@ -34,14 +34,14 @@ export class RestoreLostJobs {
 
   async execute(now: Date): Promise<RestoredJobs> {
     const restored: RestoredJobs = { expiries: 0, timeouts: 0, reminders: 0, escalations: 0 };
-    for (let after: string | undefined; ; ) {
+    for (let after: string | undefined; ;) {
       const live = await this.grants.findLiveForExpiryJobs(this.db.client, now, after, BATCH);
       await this.queues.addBulk(live.map((g) => ({ name: 'expireGrant', data: { grantId: g.id }, runAt: g.expiresAt })));
       restored.expiries += live.length;
       if (live.length < BATCH) break;
       after = live[live.length - 1].id;
     }
-    for (let after: string | undefined; ; ) {
+    for (let after: string | undefined; ;) {
       const pending = await this.requests.findPendingForDeadlineJobs(this.db.client, now, after, BATCH);
       const jobs: JobToAdd[] = [];
       for (const r of pending) {

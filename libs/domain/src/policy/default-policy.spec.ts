@@ -58,14 +58,28 @@ describe('policies/default.yaml', () => {
   it('asks crm-owners for PII, for at most 30 minutes', () => {
     const decision = decide({ resource: 'crm.customers', actions: ['read'], columns: ['email', 'phone'] }, { durationSeconds: 3600 });
     expect(decision.outcome).toBe('require_approval');
-    expect(decision.approval).toEqual({ approvers: 'crm-owners', required: 1, timeoutSeconds: 900, remindAfterSeconds: 300, escalateAfterSeconds: 600, escalateTo: 'security' });
+    expect(decision.approval).toEqual({
+      approvers: 'crm-owners',
+      required: 1,
+      timeoutSeconds: 900,
+      remindAfterSeconds: 300,
+      escalateAfterSeconds: 600,
+      escalateTo: 'security',
+    });
     expect(decision.durationSeconds).toBe(1800);
   });
 
   it('asks two crm-owners for writes', () => {
     const decision = decide({ resource: 'crm.customers', actions: ['write'], columns: ['notes'] });
     expect(decision.rules).toEqual(['writes-need-two']);
-    expect(decision.approval).toEqual({ approvers: 'crm-owners', required: 2, timeoutSeconds: 900, remindAfterSeconds: 300, escalateAfterSeconds: 600, escalateTo: 'security' });
+    expect(decision.approval).toEqual({
+      approvers: 'crm-owners',
+      required: 2,
+      timeoutSeconds: 900,
+      remindAfterSeconds: 300,
+      escalateAfterSeconds: 600,
+      escalateTo: 'security',
+    });
   });
 
   it('asks finance for card digits', () => {
@@ -75,7 +89,14 @@ describe('policies/default.yaml', () => {
   it('asks the user acted for about ticket PII, and security when there is none', () => {
     const decision = decide({ resource: 'support.tickets', actions: ['read'], columns: ['subject', 'body'] });
     expect(decision.rules).toEqual(['support-pii-by-requester']);
-    expect(decision.approval).toEqual({ approvers: 'requester', required: 1, timeoutSeconds: 300, remindAfterSeconds: 100, escalateAfterSeconds: 200, escalateTo: 'security' });
+    expect(decision.approval).toEqual({
+      approvers: 'requester',
+      required: 1,
+      timeoutSeconds: 300,
+      remindAfterSeconds: 100,
+      escalateAfterSeconds: 200,
+      escalateTo: 'security',
+    });
     const unattended = decide({ resource: 'support.tickets', actions: ['read'], columns: ['body'] }, { onBehalfOf: null });
     expect(unattended.rules).toEqual([]);
     expect(unattended.approval?.approvers).toBe('security');

@@ -41,9 +41,19 @@ function refusal(text: string): PolicyError {
 describe('policy: reminders and escalation', () => {
   it('defaults to a reminder after 5m and escalation to defaults.approvers after 10m', () => {
     const policy = parsePolicy(base('{ approvers: security }', piiRule()), 'p.yaml');
-    expect(policy.defaults).toMatchObject({ remindAfterSeconds: 300, escalateAfterSeconds: 600, escalateTo: 'security', approvalTimeoutSeconds: 900 });
+    expect(policy.defaults).toMatchObject({
+      remindAfterSeconds: 300,
+      escalateAfterSeconds: 600,
+      escalateTo: 'security',
+      approvalTimeoutSeconds: 900,
+    });
     expect(evaluatePolicy(policy, input()).approval).toEqual({
-      approvers: 'crm-owners', required: 1, timeoutSeconds: 900, remindAfterSeconds: 300, escalateAfterSeconds: 600, escalateTo: 'security',
+      approvers: 'crm-owners',
+      required: 1,
+      timeoutSeconds: 900,
+      remindAfterSeconds: 300,
+      escalateAfterSeconds: 600,
+      escalateTo: 'security',
     });
   });
 
@@ -54,14 +64,17 @@ describe('policy: reminders and escalation', () => {
 
   it('reads the fields on defaults and on a rule; the rule wins, owners resolves to the resource owners', () => {
     const policy = parsePolicy(
-      base('{ remindAfter: 2m, escalateAfter: 4m, escalateTo: security }', piiRule('\n    remindAfter: 1s\n    escalateAfter: 2s\n    escalateTo: owners')),
+      base(
+        '{ remindAfter: 2m, escalateAfter: 4m, escalateTo: security }',
+        piiRule('\n    remindAfter: 1s\n    escalateAfter: 2s\n    escalateTo: owners'),
+      ),
       'p.yaml',
     );
     expect(policy.rules[0]).toMatchObject({ remindAfterSeconds: 1, escalateAfterSeconds: 2, escalateTo: 'owners' });
     expect(evaluatePolicy(policy, input()).approval).toMatchObject({ remindAfterSeconds: 1, escalateAfterSeconds: 2, escalateTo: 'crm-owners' });
   });
 
-  it('takes the earliest reminder and escalation of all matching rules, and the strictest rule\'s escalateTo', () => {
+  it("takes the earliest reminder and escalation of all matching rules, and the strictest rule's escalateTo", () => {
     const rules = `${piiRule('\n    remindAfter: 3m\n    escalateAfter: 12m\n    escalateTo: cto')}
   - id: emails
     effect: require_approval
@@ -83,22 +96,34 @@ describe('policy: reminders and escalation', () => {
   });
 
   it('refuses escalateTo: requester, bad durations, and the fields on rules that do not ask people', () => {
-    const error = refusal(base('{ escalateTo: requester }', `${piiRule('\n    escalateAfter: soon')}
+    const error = refusal(
+      base(
+        '{ escalateTo: requester }',
+        `${piiRule('\n    escalateAfter: soon')}
   - id: reads
     effect: approve
     remindAfter: 1m
-    escalateTo: security`));
+    escalateTo: security`,
+      ),
+    );
     const paths = error.details.map((d) => d.path);
     expect(paths).toEqual(expect.arrayContaining(['rules[0].escalateAfter']));
-    const second = refusal(base('{ escalateTo: requester }', `  - id: reads
+    const second = refusal(
+      base(
+        '{ escalateTo: requester }',
+        `  - id: reads
     effect: approve
     remindAfter: 1m
-    escalateTo: security`));
-    expect(second.details).toEqual(expect.arrayContaining([
-      { path: 'defaults.escalateTo', message: 'escalation goes to a group (or "owners"), not to the user the agent acts for' },
-      { path: 'rules[0].remindAfter', message: 'only require_approval rules take remindAfter; this rule\'s effect is approve' },
-      { path: 'rules[0].escalateTo', message: 'only require_approval rules take escalateTo; this rule\'s effect is approve' },
-    ]));
+    escalateTo: security`,
+      ),
+    );
+    expect(second.details).toEqual(
+      expect.arrayContaining([
+        { path: 'defaults.escalateTo', message: 'escalation goes to a group (or "owners"), not to the user the agent acts for' },
+        { path: 'rules[0].remindAfter', message: "only require_approval rules take remindAfter; this rule's effect is approve" },
+        { path: 'rules[0].escalateTo', message: "only require_approval rules take escalateTo; this rule's effect is approve" },
+      ]),
+    );
   });
 });
 
@@ -117,7 +142,9 @@ describe('checkApprover after escalation', () => {
   });
 
   it('does not widen anything for people outside both groups', () => {
-    const error = thrown(() => checkApprover({ approvers: 'crm-owners', onBehalfOf: null, approver: { id: 'x', groups: ['support'] }, escalatedTo: 'execs' }));
+    const error = thrown(() =>
+      checkApprover({ approvers: 'crm-owners', onBehalfOf: null, approver: { id: 'x', groups: ['support'] }, escalatedTo: 'execs' }),
+    );
     expect(error.code).toBe(AccessErrorCode.NOT_AN_APPROVER);
   });
 });

@@ -144,7 +144,14 @@ describe('evaluatePolicy: combining rules', () => {
       sensitivity: 'pii',
       policyVersion: policy.version,
       durationSeconds: 1800,
-      approval: { approvers: 'crm-owners', required: 1, timeoutSeconds: 900, remindAfterSeconds: 300, escalateAfterSeconds: 600, escalateTo: 'security' },
+      approval: {
+        approvers: 'crm-owners',
+        required: 1,
+        timeoutSeconds: 900,
+        remindAfterSeconds: 300,
+        escalateAfterSeconds: 600,
+        escalateTo: 'security',
+      },
     });
   });
 
@@ -152,7 +159,14 @@ describe('evaluatePolicy: combining rules', () => {
     const decision = evaluatePolicy(policy, input({ actions: ['write'], columns: ['email'], durationSeconds: 3600 }));
     expect(decision.outcome).toBe('require_approval');
     expect(decision.rules).toEqual(['phone-needs-privacy', 'pii-needs-owner', 'writes-need-two']);
-    expect(decision.approval).toEqual({ approvers: 'privacy', required: 2, timeoutSeconds: 600, remindAfterSeconds: 200, escalateAfterSeconds: 400, escalateTo: 'security' });
+    expect(decision.approval).toEqual({
+      approvers: 'privacy',
+      required: 2,
+      timeoutSeconds: 600,
+      remindAfterSeconds: 200,
+      escalateAfterSeconds: 400,
+      escalateTo: 'security',
+    });
     expect(decision.durationSeconds).toBe(1800);
     expect(decision.message).toBe('Rules phone-needs-privacy, pii-needs-owner, writes-need-two require 2 approvals by privacy.');
   });
@@ -167,11 +181,21 @@ describe('evaluatePolicy: combining rules', () => {
 
   it('falls back to the policy approvers when an owners rule hits a resource without owners', () => {
     const decision = evaluatePolicy(policy, input({ resource: 'billing.invoices', columns: ['card_last4'] }));
-    expect(decision.approval).toEqual({ approvers: 'security', required: 1, timeoutSeconds: 900, remindAfterSeconds: 300, escalateAfterSeconds: 600, escalateTo: 'security' });
+    expect(decision.approval).toEqual({
+      approvers: 'security',
+      required: 1,
+      timeoutSeconds: 900,
+      remindAfterSeconds: 300,
+      escalateAfterSeconds: 600,
+      escalateTo: 'security',
+    });
   });
 
   it('asks defaults.approvers when no rule matches, clamped to defaults.maxDuration', () => {
-    const decision = evaluatePolicy(policy, input({ actions: ['read', 'write'], resource: 'billing.invoices', columns: ['id'], durationSeconds: 5400 }));
+    const decision = evaluatePolicy(
+      policy,
+      input({ actions: ['read', 'write'], resource: 'billing.invoices', columns: ['id'], durationSeconds: 5400 }),
+    );
     expect(decision).toEqual<Decision>({
       outcome: 'require_approval',
       rules: [],
@@ -180,7 +204,14 @@ describe('evaluatePolicy: combining rules', () => {
       sensitivity: 'public',
       policyVersion: policy.version,
       durationSeconds: 3600,
-      approval: { approvers: 'security', required: 1, timeoutSeconds: 900, remindAfterSeconds: 300, escalateAfterSeconds: 600, escalateTo: 'security' },
+      approval: {
+        approvers: 'security',
+        required: 1,
+        timeoutSeconds: 900,
+        remindAfterSeconds: 300,
+        escalateAfterSeconds: 600,
+        escalateTo: 'security',
+      },
     });
   });
 

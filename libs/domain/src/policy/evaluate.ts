@@ -57,9 +57,12 @@ const candidatesByPolicy = new WeakMap<Policy, Map<string, Rule[]>>();
 export function rulesFor(policy: Policy, resource: string): Rule[] {
   let index = candidatesByPolicy.get(policy);
   if (!index) {
-    index = new Map(Object.keys(policy.resources).map((id) => [
-      id, policy.rules.filter((rule) => !rule.when.resources || rule.when.resources.some((pattern) => globMatches(pattern, id))),
-    ]));
+    index = new Map(
+      Object.keys(policy.resources).map((id) => [
+        id,
+        policy.rules.filter((rule) => !rule.when.resources || rule.when.resources.some((pattern) => globMatches(pattern, id))),
+      ]),
+    );
     candidatesByPolicy.set(policy, index);
   }
   return index.get(resource) ?? policy.rules;
@@ -143,8 +146,7 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
     // A rule with a short approvalTimeout of its own reminds and escalates within it by default.
     const fallback = (rule: Rule, key: keyof ReminderTimes) =>
       reminderTimes(rule.approvalTimeoutSeconds ?? policy.defaults.approvalTimeoutSeconds, policy.defaults)[key];
-    const smallest = (key: 'remindAfterSeconds' | 'escalateAfterSeconds') =>
-      Math.min(...asking.map((rule) => rule[key] ?? fallback(rule, key)));
+    const smallest = (key: 'remindAfterSeconds' | 'escalateAfterSeconds') => Math.min(...asking.map((rule) => rule[key] ?? fallback(rule, key)));
     const count = required === 1 ? 'approval' : `${required} approvals`;
     const verb = asking.length === 1 ? 'requires' : 'require';
     return {

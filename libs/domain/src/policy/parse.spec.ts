@@ -69,9 +69,21 @@ describe('parsePolicy: a valid file', () => {
       actions: ['read', 'write'],
     });
     expect(policy.rules).toEqual([
-      { id: 'no-restricted', effect: 'deny', when: { sensitivity: { atLeast: 'restricted' } }, message: 'Restricted columns are never granted to agents.' },
+      {
+        id: 'no-restricted',
+        effect: 'deny',
+        when: { sensitivity: { atLeast: 'restricted' } },
+        message: 'Restricted columns are never granted to agents.',
+      },
       { id: 'low-risk-reads', effect: 'approve', when: { actions: ['read'], sensitivity: { atMost: 'internal' }, duration: { atMost: 1800 } } },
-      { id: 'pii-needs-owner', effect: 'require_approval', when: { sensitivity: { atLeast: 'pii' } }, approvers: 'owners', approvals: 1, maxDurationSeconds: 1800 },
+      {
+        id: 'pii-needs-owner',
+        effect: 'require_approval',
+        when: { sensitivity: { atLeast: 'pii' } },
+        approvers: 'owners',
+        approvals: 1,
+        maxDurationSeconds: 1800,
+      },
     ]);
   });
 
@@ -83,7 +95,11 @@ describe('parsePolicy: a valid file', () => {
     expect(policy.defaults.approvers).toBe('security');
     expect(policy.rules).toEqual([]);
     expect(policy.resources.tickets).toEqual({
-      id: 'tickets', audience: 'tickets', defaultSensitivity: 'public', columns: {}, actions: ['read', 'write'],
+      id: 'tickets',
+      audience: 'tickets',
+      defaultSensitivity: 'public',
+      columns: {},
+      actions: ['read', 'write'],
     });
   });
 
@@ -232,7 +248,12 @@ resources:
     const surrogate = failure('version: 1\ndefaults: { approvers: "secu\\ud800rity" }\n');
     expect(surrogate.details).toEqual([{ path: 'defaults.approvers', message: expect.stringContaining('lone surrogate (U+D800)') }]);
     const key = failure('version: 1\nresources:\n  crm.customers:\n    columns: { "em\\0ail": pii }\n');
-    expect(key.details).toEqual([{ path: 'resources["crm.customers"].columns["em\\u0000ail"]', message: 'the field name contains a NUL character (U+0000), which cannot be stored' }]);
+    expect(key.details).toEqual([
+      {
+        path: 'resources["crm.customers"].columns["em\\u0000ail"]',
+        message: 'the field name contains a NUL character (U+0000), which cannot be stored',
+      },
+    ]);
   });
 
   it('refuses duplicate rule ids, pointing at the second', () => {
@@ -252,15 +273,12 @@ resources:
     expect(failure(withRules('  - id: "no spaces"\n    effect: deny\n')).details[0].path).toBe('rules[0].id');
   });
 
-  it.each(['10.0.0.0/33', '10.0.0.300/8', '2001:db8::/129', 'not-an-ip', '10.0.0.0/8/8', '10.0.0.0/x'])(
-    'refuses the CIDR %s',
-    (cidr) => {
-      const error = failure(withRules(`  - id: r\n    effect: deny\n    when: { sourceIp: [10.0.0.0/8, "${cidr}"] }\n`));
-      expect(error.details).toEqual([
-        { path: 'rules[0].when.sourceIp[1]', message: `invalid CIDR "${cidr}"; expected an address/prefix like 10.0.0.0/8 or 2001:db8::/32` },
-      ]);
-    },
-  );
+  it.each(['10.0.0.0/33', '10.0.0.300/8', '2001:db8::/129', 'not-an-ip', '10.0.0.0/8/8', '10.0.0.0/x'])('refuses the CIDR %s', (cidr) => {
+    const error = failure(withRules(`  - id: r\n    effect: deny\n    when: { sourceIp: [10.0.0.0/8, "${cidr}"] }\n`));
+    expect(error.details).toEqual([
+      { path: 'rules[0].when.sourceIp[1]', message: `invalid CIDR "${cidr}"; expected an address/prefix like 10.0.0.0/8 or 2001:db8::/32` },
+    ]);
+  });
 
   it('refuses an unknown time zone', () => {
     const error = failure(withRules('  - id: r\n    effect: deny\n    when: { timeWindow: { tz: Europe/Atlantis } }\n'));
@@ -277,7 +295,10 @@ resources:
 
   it('refuses an unknown day name', () => {
     const error = failure('version: 1\ndefaults:\n  businessHours: { days: [mon, funday] }\n');
-    expect(error.details[0]).toEqual({ path: 'defaults.businessHours.days[1]', message: 'unknown day "funday"; use mon, tue, wed, thu, fri, sat or sun' });
+    expect(error.details[0]).toEqual({
+      path: 'defaults.businessHours.days[1]',
+      message: 'unknown day "funday"; use mon, tue, wed, thu, fri, sat or sun',
+    });
   });
 
   it('refuses a window with only one end, or with equal ends', () => {
@@ -321,12 +342,10 @@ resources:
 
   it('refuses an unknown effect, listing the known ones', () => {
     const error = failure(withRules('  - id: r\n    effect: allow\n'));
-    expect(error.details).toEqual([
-      { path: 'rules[0].effect', message: 'expected "approve" or "require_approval" or "deny", got "allow"' },
-    ]);
+    expect(error.details).toEqual([{ path: 'rules[0].effect', message: 'expected "approve" or "require_approval" or "deny", got "allow"' }]);
   });
 
-  it('refuses a bad duration with the duration parser\'s reason', () => {
+  it("refuses a bad duration with the duration parser's reason", () => {
     const error = failure('version: 1\ndefaults: { maxDuration: 1 hour }\n');
     expect(error.details[0].path).toBe('defaults.maxDuration');
     expect(error.details[0].message).toMatch(/must not contain spaces/);

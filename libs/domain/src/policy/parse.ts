@@ -213,7 +213,10 @@ function checkEscalation(
   for (const key of ['remindAfter', 'escalateAfter'] as const) {
     const value = raw[key];
     if (value !== undefined && value >= approvalTimeout) {
-      issues.push({ path: `${path}.${key}`, message: `${formatDuration(value)} is not before the approval timeout of ${formatDuration(approvalTimeout)}; it would never happen` });
+      issues.push({
+        path: `${path}.${key}`,
+        message: `${formatDuration(value)} is not before the approval timeout of ${formatDuration(approvalTimeout)}; it would never happen`,
+      });
     }
   }
   if (raw.escalateTo === 'requester') {

@@ -17,16 +17,14 @@ function strict<T extends z.ZodRawShape>(shape: T) {
 
 const text = z.string().min(1);
 
-const duration = z
-  .string({ error: 'expected a duration like 90s, 15m, 1h or PT15M' })
-  .transform((value, ctx) => {
-    try {
-      return parseDuration(value);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: error instanceof AccessError ? error.message : String(error) });
-      return z.NEVER;
-    }
-  });
+const duration = z.string({ error: 'expected a duration like 90s, 15m, 1h or PT15M' }).transform((value, ctx) => {
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: error instanceof AccessError ? error.message : String(error) });
+    return z.NEVER;
+  }
+});
 
 const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 
@@ -75,9 +73,7 @@ const attributeValue = z.union([z.string(), z.number(), z.boolean()], {
 
 const conditions = strict({
   agents: z.array(text).min(1, 'must not be empty; omit it to match every agent').optional(),
-  agentAttributes: z
-    .record(z.string(), z.union([attributeValue, z.array(attributeValue).min(1, 'must not be empty')]))
-    .optional(),
+  agentAttributes: z.record(z.string(), z.union([attributeValue, z.array(attributeValue).min(1, 'must not be empty')])).optional(),
   resources: z.array(text).min(1, 'must not be empty; omit it to match every resource').optional(),
   actions: z.array(text).min(1, 'must not be empty; omit it to match every action').optional(),
   sensitivity: strict({ atMost: text.optional(), atLeast: text.optional() }).optional(),

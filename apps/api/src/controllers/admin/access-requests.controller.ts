@@ -1,7 +1,16 @@
 import { Body, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBody, ApiOperation } from '@nestjs/swagger';
 import { AccessErrorCode } from '@gatehouse/domain';
-import { AdminQueries, ApproveAccessRequest, approveBody, DecisionBy, DenyAccessRequest, denyBody, listRequestsQuery, parseInput } from '@gatehouse/core';
+import {
+  AdminQueries,
+  ApproveAccessRequest,
+  approveBody,
+  DecisionBy,
+  DenyAccessRequest,
+  denyBody,
+  listRequestsQuery,
+  parseInput,
+} from '@gatehouse/core';
 import { CurrentAdmin, SourceIp } from '../../http/request';
 import { idParam } from '../agent.controller';
 import { AdminController, adminOrigin, bodySchema } from './admin-http';
@@ -13,7 +22,11 @@ const decidedBy = (admin: string, ip: string | null, asUser: string | undefined)
 /** Access requests: lists, a request's whole story, and decisions. */
 @AdminController('access-requests')
 export class AccessRequestsController {
-  constructor(private readonly queries: AdminQueries, private readonly approve: ApproveAccessRequest, private readonly deny: DenyAccessRequest) {}
+  constructor(
+    private readonly queries: AdminQueries,
+    private readonly approve: ApproveAccessRequest,
+    private readonly deny: DenyAccessRequest,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: 'Requests, oldest first; filter by status, agentId, resource; cursor pages' })

@@ -5,7 +5,8 @@ import type { Origin } from '@gatehouse/core';
 import { AdminGuard } from '../../http/guards';
 
 /** An admin API controller under /v1/admin/<path>: the admin token required, documented as such. */
-export const AdminController = (path: string) => applyDecorators(ApiTags('admin'), ApiBearerAuth('admin-token'), UseGuards(AdminGuard), Controller(`v1/admin/${path}`));
+export const AdminController = (path: string) =>
+  applyDecorators(ApiTags('admin'), ApiBearerAuth('admin-token'), UseGuards(AdminGuard), Controller(`v1/admin/${path}`));
 
 /** The admin acting, as the audit trail records them. */
 export const adminOrigin = (admin: string, sourceIp: string | null): Origin => ({ actor: { kind: 'admin', name: admin }, sourceIp });

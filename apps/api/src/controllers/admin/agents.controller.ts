@@ -1,7 +1,17 @@
 import { Body, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
 import { ApiBody, ApiOperation } from '@nestjs/swagger';
 import { AccessErrorCode } from '@gatehouse/domain';
-import { AdminQueries, pageQuery, parseInput, registerAgentBody, RegisterAgent, ResumeAgent, rotateAgentKeyBody, RotateAgentKey, SuspendAgent } from '@gatehouse/core';
+import {
+  AdminQueries,
+  pageQuery,
+  parseInput,
+  registerAgentBody,
+  RegisterAgent,
+  ResumeAgent,
+  rotateAgentKeyBody,
+  RotateAgentKey,
+  SuspendAgent,
+} from '@gatehouse/core';
 import { CurrentAdmin, SourceIp } from '../../http/request';
 import { idParam } from '../agent.controller';
 import { AdminController, adminOrigin, bodySchema } from './admin-http';
@@ -39,13 +49,21 @@ export class AgentsController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Suspend an agent; its active grants are revoked in the same transaction' })
   suspend(@CurrentAdmin() admin: string, @SourceIp() ip: string | null, @Param('id') id: string) {
-    return this.suspendAgent.execute({ agentId: idParam(id, AccessErrorCode.AGENT_NOT_FOUND, 'agent'), origin: adminOrigin(admin, ip), now: new Date() });
+    return this.suspendAgent.execute({
+      agentId: idParam(id, AccessErrorCode.AGENT_NOT_FOUND, 'agent'),
+      origin: adminOrigin(admin, ip),
+      now: new Date(),
+    });
   }
 
   @Post(':id/resume')
   @HttpCode(200)
   resume(@CurrentAdmin() admin: string, @SourceIp() ip: string | null, @Param('id') id: string) {
-    return this.resumeAgent.execute({ agentId: idParam(id, AccessErrorCode.AGENT_NOT_FOUND, 'agent'), origin: adminOrigin(admin, ip), now: new Date() });
+    return this.resumeAgent.execute({
+      agentId: idParam(id, AccessErrorCode.AGENT_NOT_FOUND, 'agent'),
+      origin: adminOrigin(admin, ip),
+      now: new Date(),
+    });
   }
 
   @Put(':id/key')

@@ -6,7 +6,10 @@ import { AdminController } from './admin-http';
 /** The audit trail and its verification. */
 @AdminController('audit')
 export class AuditController {
-  constructor(private readonly queries: AdminQueries, private readonly verifier: AuditVerifier) {}
+  constructor(
+    private readonly queries: AdminQueries,
+    private readonly verifier: AuditVerifier,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: 'Audit events in insertion order; filter by requestId, agentId, type; cursor pages' })

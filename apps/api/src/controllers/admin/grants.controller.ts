@@ -9,7 +9,10 @@ import { AdminController, bodySchema } from './admin-http';
 /** Grants: lists and revocation. */
 @AdminController('grants')
 export class GrantsController {
-  constructor(private readonly queries: AdminQueries, private readonly revoke: RevokeGrant) {}
+  constructor(
+    private readonly queries: AdminQueries,
+    private readonly revoke: RevokeGrant,
+  ) {}
 
   @Get()
   list(@Query() query: unknown) {

@@ -6,13 +6,24 @@ import { AdminController, bodySchema } from './admin-http';
 /** The policy in force, and dry runs against it. */
 @AdminController('policy')
 export class PolicyController {
-  constructor(private readonly policy: PolicyStore, private readonly evaluate: EvaluatePolicy) {}
+  constructor(
+    private readonly policy: PolicyStore,
+    private readonly evaluate: EvaluatePolicy,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: 'The policy in force: version, resources, rules, and the last reload error if any' })
   current() {
     const p = this.policy.current();
-    return { version: p.version, source: p.source, sensitivity: p.sensitivity, defaults: p.defaults, resources: p.resources, rules: p.rules, lastReloadError: this.policy.lastError ?? null };
+    return {
+      version: p.version,
+      source: p.source,
+      sensitivity: p.sensitivity,
+      defaults: p.defaults,
+      resources: p.resources,
+      rules: p.rules,
+      lastReloadError: this.policy.lastError ?? null,
+    };
   }
 
   @Post('evaluate')

@@ -8,7 +8,10 @@ import { AdminController, adminOrigin, bodySchema } from './admin-http';
 /** The directory: who agents act for, who approves. */
 @AdminController('users')
 export class UsersController {
-  constructor(private readonly queries: AdminQueries, private readonly upsertUser: UpsertUser) {}
+  constructor(
+    private readonly queries: AdminQueries,
+    private readonly upsertUser: UpsertUser,
+  ) {}
 
   @Put(':id')
   @ApiOperation({ summary: 'Create or replace a user (who agents act for, who approves)' })

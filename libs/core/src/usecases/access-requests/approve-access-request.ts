@@ -1,6 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { AccessError, AccessErrorCode, approvalComplete, clampToDelegation, delegationStatus, narrowScope, parseDuration, requestTransition } from '@gatehouse/domain';
+import {
+  AccessError,
+  AccessErrorCode,
+  approvalComplete,
+  clampToDelegation,
+  delegationStatus,
+  narrowScope,
+  parseDuration,
+  requestTransition,
+} from '@gatehouse/domain';
 import { Database } from '../../db/database';
 import { AccessRequestRow, AccessRequestsRepository, ApprovalRow } from '../../db/access-requests.repository';
 import { Tx } from '../../db/prisma.service';
@@ -54,15 +63,32 @@ export class ApproveAccessRequest {
         const granted = { columns: request.columns, durationSeconds: request.decision.durationSeconds };
         const narrowed = narrowScope(granted, changes);
         const isNew = await this.requests.addApproval(tx, {
-          id: randomUUID(), requestId: request.id, approver: key,
-          columns: changes.columns ? narrowed.columns : [], durationSeconds: changes.durationSeconds ?? null, comment: input.comment ?? null,
+          id: randomUUID(),
+          requestId: request.id,
+          approver: key,
+          columns: changes.columns ? narrowed.columns : [],
+          durationSeconds: changes.durationSeconds ?? null,
+          comment: input.comment ?? null,
         });
         if (!isNew) return {};
         const approvals = await this.requests.listApprovals(tx, request.id);
         const people = approvals.filter((a) => a.approver.startsWith('user:')).length;
         const base = { actor: key, sourceIp: by.sourceIp, requestId: request.id, agentId: request.agentId };
         if (!override && !approvalComplete(request.requiredApprovals, people)) {
-          await this.audit.append(tx, [{ ...base, type: 'request.approval_received', data: { ...relayOf(by), received: people, required: request.requiredApprovals, columns: narrowed.columns, durationSeconds: narrowed.durationSeconds, comment: input.comment ?? null } }]);
+          await this.audit.append(tx, [
+            {
+              ...base,
+              type: 'request.approval_received',
+              data: {
+                ...relayOf(by),
+                received: people,
+                required: request.requiredApprovals,
+                columns: narrowed.columns,
+                durationSeconds: narrowed.durationSeconds,
+                comment: input.comment ?? null,
+              },
+            },
+          ]);
           return { event: 'approval_received' as const };
         }
         const scope = intersect(granted, approvals);
@@ -70,7 +96,18 @@ export class ApproveAccessRequest {
         if ((await this.requests.decide(tx, request.id, 'approved', key, now, input.comment)) === 0) return {};
         const issued = await this.issuer.issue(tx, request, scope, now, key);
         await this.audit.append(tx, [
-          { ...base, type: 'request.approved', data: { ...relayOf(by), approvers: approvals.map((a) => a.approver), override, columns: scope.columns, durationSeconds: scope.durationSeconds, comment: input.comment ?? null } },
+          {
+            ...base,
+            type: 'request.approved',
+            data: {
+              ...relayOf(by),
+              approvers: approvals.map((a) => a.approver),
+              override,
+              columns: scope.columns,
+              durationSeconds: scope.durationSeconds,
+              comment: input.comment ?? null,
+            },
+          },
           issued.audit,
         ]);
         return { event: 'approved' as const, grant: issued.grant };

@@ -56,9 +56,21 @@ export class Decider {
 
   /** Records a refused attempt in its own transaction (the caller's rolls back with the error). */
   async recordRefusal(requestId: string, by: DecisionBy, action: string, error: unknown): Promise<void> {
-    if (!(error instanceof AccessError) || ![AccessErrorCode.NOT_AN_APPROVER, AccessErrorCode.SELF_APPROVAL, AccessErrorCode.USER_NOT_FOUND].includes(error.code)) return;
+    if (
+      !(error instanceof AccessError) ||
+      ![AccessErrorCode.NOT_AN_APPROVER, AccessErrorCode.SELF_APPROVAL, AccessErrorCode.USER_NOT_FOUND].includes(error.code)
+    )
+      return;
     await this.db.transaction((tx) =>
-      this.audit.append(tx, [{ type: 'approval.refused', actor: actorName(by.actor), sourceIp: by.sourceIp, requestId, data: { action, code: error.code, message: error.message, ...relayOf(by) } }]),
+      this.audit.append(tx, [
+        {
+          type: 'approval.refused',
+          actor: actorName(by.actor),
+          sourceIp: by.sourceIp,
+          requestId,
+          data: { action, code: error.code, message: error.message, ...relayOf(by) },
+        },
+      ]),
     );
   }
 }

@@ -27,7 +27,16 @@ export class DenyAccessRequest {
         if (requestTransition(request.status, 'denied') === 'noop') return false;
         const { key } = await this.decider.authorize(tx, request, input.by, 'deny');
         if ((await this.requests.decide(tx, request.id, 'denied', key, input.now, input.comment)) === 0) return false;
-        await this.audit.append(tx, [{ type: 'request.denied', actor: key, sourceIp: input.by.sourceIp, requestId: request.id, agentId: request.agentId, data: { ...relayOf(input.by), comment: input.comment ?? null } }]);
+        await this.audit.append(tx, [
+          {
+            type: 'request.denied',
+            actor: key,
+            sourceIp: input.by.sourceIp,
+            requestId: request.id,
+            agentId: request.agentId,
+            data: { ...relayOf(input.by), comment: input.comment ?? null },
+          },
+        ]);
         return true;
       });
     } catch (error) {

@@ -23,11 +23,20 @@ export class EscalateAccessRequest {
     const outcome = await this.db.transaction(async (tx) => {
       if ((await this.requests.markEscalated(tx, input.requestId, input.now)) === 0) {
         const row = await this.requests.findById(tx, input.requestId);
-        const early = row?.status === 'pending' && !row.escalatedAt && row.escalateTo && row.escalateAt && row.escalateAt.getTime() > input.now.getTime();
+        const early =
+          row?.status === 'pending' && !row.escalatedAt && row.escalateTo && row.escalateAt && row.escalateAt.getTime() > input.now.getTime();
         return early ? ('not_due' as const) : ('unchanged' as const);
       }
       const row = (await this.requests.findById(tx, input.requestId))!;
-      await this.audit.append(tx, [{ type: 'request.escalated', actor: 'system', requestId: row.id, agentId: row.agentId, data: { escalateTo: row.escalateTo, approvers: row.approverGroup } }]);
+      await this.audit.append(tx, [
+        {
+          type: 'request.escalated',
+          actor: 'system',
+          requestId: row.id,
+          agentId: row.agentId,
+          data: { escalateTo: row.escalateTo, approvers: row.approverGroup },
+        },
+      ]);
       return 'escalated' as const;
     });
     if (outcome === 'escalated') await this.effects.changed(input.requestId, 'escalated');

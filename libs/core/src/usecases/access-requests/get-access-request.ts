@@ -9,7 +9,10 @@ import { RequestEffects } from './request-effects';
 
 /** Refusal of a long-poll past GATEHOUSE_MAX_WAITS_PER_AGENT; the edge turns `retryAfterSeconds` into Retry-After. */
 export class TooManyWaits extends AccessError {
-  constructor(max: number, readonly retryAfterSeconds: number) {
+  constructor(
+    max: number,
+    readonly retryAfterSeconds: number,
+  ) {
     super(
       AccessErrorCode.RATE_LIMITED,
       `This agent already holds ${max} long-polls (?wait=N) on this broker, the most it may. Wait on fewer requests at once, ` +

@@ -1,7 +1,19 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
-  AccessError, AccessErrorCode, clampToDelegation, DelegationFacts, Decision, decisionAwaitingConsent, evaluatePolicy, formatDuration,
-  parseDuration, Policy, provingDelegation, RequestStatus, ResolvedScope, resolveScope,
+  AccessError,
+  AccessErrorCode,
+  clampToDelegation,
+  DelegationFacts,
+  Decision,
+  decisionAwaitingConsent,
+  evaluatePolicy,
+  formatDuration,
+  parseDuration,
+  Policy,
+  provingDelegation,
+  RequestStatus,
+  ResolvedScope,
+  resolveScope,
 } from '@gatehouse/domain';
 import { Config } from '../../config/config';
 import { Database } from '../../db/database';
@@ -100,13 +112,21 @@ export class RequestPreparer {
     const durationSeconds = parseDuration(body.duration);
     const cap = this.config.maxRequestDurationSeconds;
     if (durationSeconds > cap) {
-      throw new AccessError(AccessErrorCode.DURATION_TOO_LONG, `duration ${body.duration} is over the broker's cap of ${formatDuration(cap)}; ask for less.`, [{ path: 'duration', message: 'over the cap' }]);
+      throw new AccessError(
+        AccessErrorCode.DURATION_TOO_LONG,
+        `duration ${body.duration} is over the broker's cap of ${formatDuration(cap)}; ask for less.`,
+        [{ path: 'duration', message: 'over the cap' }],
+      );
     }
     const scope = resolveScope(policy, body);
     if (body.onBehalfOf === undefined) return { policy, scope, durationSeconds, user: null, delegation: null };
     const named = await this.users.findNamedWithDelegations(this.db.client, body.onBehalfOf, agentId, now);
     if (!named) {
-      throw new AccessError(AccessErrorCode.UNKNOWN_USER, `onBehalfOf "${body.onBehalfOf}" is not a known user id or email; an admin registers users with PUT /v1/admin/users/{id}.`, [{ path: 'onBehalfOf', message: 'unknown user' }]);
+      throw new AccessError(
+        AccessErrorCode.UNKNOWN_USER,
+        `onBehalfOf "${body.onBehalfOf}" is not a known user id or email; an admin registers users with PUT /v1/admin/users/{id}.`,
+        [{ path: 'onBehalfOf', message: 'unknown user' }],
+      );
     }
     const delegation = provingDelegation(named.delegations, scope.resource.id, now);
     // A delegation ending within the second could not back even a one-second grant.
@@ -118,7 +138,12 @@ export class RequestPreparer {
    * The policy's decision for a request whose named user, if any, is proven (by `delegation`, or
    * by consent on this very request). A grant never outlives the delegation behind it.
    */
-  decide(prepared: Pick<PreparedRequest, 'policy' | 'scope' | 'durationSeconds' | 'user' | 'delegation'>, agent: AgentFacts, sourceIp: string | null | undefined, now: Date): Decision {
+  decide(
+    prepared: Pick<PreparedRequest, 'policy' | 'scope' | 'durationSeconds' | 'user' | 'delegation'>,
+    agent: AgentFacts,
+    sourceIp: string | null | undefined,
+    now: Date,
+  ): Decision {
     const { policy, scope, user } = prepared;
     const decision = evaluatePolicy(policy, {
       agent: { id: agent.id, name: agent.name, attributes: (agent.attributes ?? {}) as Record<string, unknown> },

@@ -53,9 +53,21 @@ export class SubmitAccessRequest {
     }
 
     const { prepared, decision, status, askConsent } = await this.preparer.plan(agent, body, input.sourceIp, now);
-    const row = newRequestRow({ agent, body, prepared, decision, status, askConsent, sourceIp: input.sourceIp ?? null, idempotencyKey: input.idempotencyKey ?? null, bodyHash, now });
+    const row = newRequestRow({
+      agent,
+      body,
+      prepared,
+      decision,
+      status,
+      askConsent,
+      sourceIp: input.sourceIp ?? null,
+      idempotencyKey: input.idempotencyKey ?? null,
+      bodyHash,
+      now,
+    });
     const entries = auditOf(row, body, prepared, decision);
-    const issued = row.status === 'approved' ? this.issuer.build(row, { columns: row.columns, durationSeconds: decision.durationSeconds }, now, 'policy') : null;
+    const issued =
+      row.status === 'approved' ? this.issuer.build(row, { columns: row.columns, durationSeconds: decision.durationSeconds }, now, 'policy') : null;
     if (issued) entries.push(issued.audit);
     const grant = issued?.grant ?? null;
     let inserted: boolean;
@@ -92,12 +104,18 @@ export class SubmitAccessRequest {
     if (now && now.status !== 'active') {
       throw new AccessError(AccessErrorCode.AGENT_SUSPENDED, 'This agent is suspended; an admin must resume it.');
     }
-    throw new AccessError(AccessErrorCode.INVALID_ASSERTION, "The agent's key changed while this call was handled; sign a new assertion with the registered key.");
+    throw new AccessError(
+      AccessErrorCode.INVALID_ASSERTION,
+      "The agent's key changed while this call was handled; sign a new assertion with the registered key.",
+    );
   }
 
   private async replay(requestId: string, storedHash: string | null, bodyHash: string): Promise<AccessRequestView> {
     if (storedHash !== bodyHash) {
-      throw new AccessError(AccessErrorCode.IDEMPOTENCY_KEY_REUSED, 'This Idempotency-Key was used with a different body; use a new key for a new request.');
+      throw new AccessError(
+        AccessErrorCode.IDEMPOTENCY_KEY_REUSED,
+        'This Idempotency-Key was used with a different body; use a new key for a new request.',
+      );
     }
     return this.effects.view(requestId);
   }
@@ -106,8 +124,16 @@ export class SubmitAccessRequest {
 const at = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
 
 function newRequestRow(input: {
-  agent: AgentRow; body: AccessRequestBody; prepared: PreparedRequest; decision: Decision; status: RequestPlan['status']; askConsent: boolean;
-  sourceIp: string | null; idempotencyKey: string | null; bodyHash: string; now: Date;
+  agent: AgentRow;
+  body: AccessRequestBody;
+  prepared: PreparedRequest;
+  decision: Decision;
+  status: RequestPlan['status'];
+  askConsent: boolean;
+  sourceIp: string | null;
+  idempotencyKey: string | null;
+  bodyHash: string;
+  now: Date;
 }): AccessRequestRow {
   const { agent, body, prepared, decision, status, askConsent, now } = input;
   // While the user is asked, nobody else is: no approver group, reminders or escalation yet.
@@ -149,14 +175,37 @@ function newRequestRow(input: {
 function auditOf(row: AccessRequestRow, body: AccessRequestBody, prepared: PreparedRequest, decision: Decision): AuditEntry[] {
   const base = { sourceIp: row.sourceIp, requestId: row.id, agentId: row.agentId };
   const proof = prepared.delegation ? { delegation: { id: prepared.delegation.id, source: prepared.delegation.source } } : {};
-  const entries: AuditEntry[] = [{
-    ...base, type: 'request.created', actor: actorName({ kind: 'agent', id: row.agentId }),
-    data: { resource: row.resource, actions: row.actions, columns: row.columns, duration: body.duration, reason: body.reason, onBehalfOf: row.onBehalfOf, task: body.task ?? null, ...proof },
-  }];
+  const entries: AuditEntry[] = [
+    {
+      ...base,
+      type: 'request.created',
+      actor: actorName({ kind: 'agent', id: row.agentId }),
+      data: {
+        resource: row.resource,
+        actions: row.actions,
+        columns: row.columns,
+        duration: body.duration,
+        reason: body.reason,
+        onBehalfOf: row.onBehalfOf,
+        task: body.task ?? null,
+        ...proof,
+      },
+    },
+  ];
   if (row.consent === 'pending') {
-    entries.push({ ...base, type: 'request.consent_requested', actor: 'system', data: { user: row.onBehalfOf, expiresAt: row.approvalExpiresAt!.toISOString(), ...storedDecision(decision) } });
+    entries.push({
+      ...base,
+      type: 'request.consent_requested',
+      actor: 'system',
+      data: { user: row.onBehalfOf, expiresAt: row.approvalExpiresAt!.toISOString(), ...storedDecision(decision) },
+    });
   } else {
-    entries.push({ ...base, type: `request.${row.status}`, actor: 'policy', data: { ...storedDecision(decision), approval: decision.approval ?? null } });
+    entries.push({
+      ...base,
+      type: `request.${row.status}`,
+      actor: 'policy',
+      data: { ...storedDecision(decision), approval: decision.approval ?? null },
+    });
   }
   return entries;
 }

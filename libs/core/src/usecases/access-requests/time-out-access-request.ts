@@ -23,7 +23,15 @@ export class TimeOutAccessRequest {
         return early ? ('not_due' as const) : ('unchanged' as const);
       }
       const row = await this.requests.findById(tx, input.requestId);
-      await this.audit.append(tx, [{ type: 'request.timed_out', actor: 'system', requestId: input.requestId, agentId: row!.agentId, data: { approvalExpiresAt: row!.approvalExpiresAt?.toISOString() } }]);
+      await this.audit.append(tx, [
+        {
+          type: 'request.timed_out',
+          actor: 'system',
+          requestId: input.requestId,
+          agentId: row!.agentId,
+          data: { approvalExpiresAt: row!.approvalExpiresAt?.toISOString() },
+        },
+      ]);
       return 'timed_out' as const;
     });
     if (outcome === 'timed_out') await this.effects.changed(input.requestId, 'timed_out');

@@ -14,7 +14,11 @@ import { AgentView, agentView } from './agent.view';
 
 /** Keeps only the public members of a JWK and proves it imports; returns it with its thumbprint. */
 async function publicKeyOf(jwk: JWK): Promise<{ publicJwk: JWK; keyId: string }> {
-  if ('d' in jwk) throw new AccessError(AccessErrorCode.INVALID_KEY, 'publicJwk contains a private key ("d"); send only the public half, and treat that private key as leaked.');
+  if ('d' in jwk)
+    throw new AccessError(
+      AccessErrorCode.INVALID_KEY,
+      'publicJwk contains a private key ("d"); send only the public half, and treat that private key as leaked.',
+    );
   const alg = algorithmFor(jwk);
   const publicJwk: JWK = jwk.kty === 'OKP' ? { kty: 'OKP', crv: jwk.crv, x: jwk.x } : { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y };
   try {
@@ -31,14 +35,33 @@ const notFound = (id: string) => new AccessError(AccessErrorCode.AGENT_NOT_FOUND
 /** An admin registers an agent with its public key. */
 @Injectable()
 export class RegisterAgent {
-  constructor(private readonly db: Database, private readonly agents: AgentsRepository, private readonly audit: AuditEventsRepository) {}
+  constructor(
+    private readonly db: Database,
+    private readonly agents: AgentsRepository,
+    private readonly audit: AuditEventsRepository,
+  ) {}
 
   async execute(input: { name: string; publicJwk: JWK; attributes?: Record<string, unknown>; owner?: string; origin: Origin }): Promise<AgentView> {
     const key = await publicKeyOf(input.publicJwk);
     try {
       return await this.db.transaction(async (tx) => {
-        const row = await this.agents.create(tx, { id: randomUUID(), name: input.name, owner: input.owner ?? null, attributes: input.attributes ?? {}, publicJwk: key.publicJwk as object, keyId: key.keyId });
-        await this.audit.append(tx, [{ type: 'agent.registered', actor: actorName(input.origin.actor), sourceIp: input.origin.sourceIp, agentId: row.id, data: { name: row.name, owner: row.owner, keyId: row.keyId, attributes: row.attributes } }]);
+        const row = await this.agents.create(tx, {
+          id: randomUUID(),
+          name: input.name,
+          owner: input.owner ?? null,
+          attributes: input.attributes ?? {},
+          publicJwk: key.publicJwk as object,
+          keyId: key.keyId,
+        });
+        await this.audit.append(tx, [
+          {
+            type: 'agent.registered',
+            actor: actorName(input.origin.actor),
+            sourceIp: input.origin.sourceIp,
+            agentId: row.id,
+            data: { name: row.name, owner: row.owner, keyId: row.keyId, attributes: row.attributes },
+          },
+        ]);
         return agentView(row);
       });
     } catch (error) {
@@ -70,7 +93,14 @@ export class SuspendAgent {
         revoked = await this.grants.revokeAllForAgent(tx, input.agentId, actor, input.now, 'agent suspended');
         await this.audit.append(tx, [
           { type: 'agent.suspended', actor, sourceIp: input.origin.sourceIp, agentId: input.agentId, data: { revokedGrants: revoked } },
-          ...revoked.map((grantId) => ({ type: 'grant.revoked', actor, sourceIp: input.origin.sourceIp, agentId: input.agentId, grantId, data: { reason: 'agent suspended' } })),
+          ...revoked.map((grantId) => ({
+            type: 'grant.revoked',
+            actor,
+            sourceIp: input.origin.sourceIp,
+            agentId: input.agentId,
+            grantId,
+            data: { reason: 'agent suspended' },
+          })),
         ]);
       }
       return { agent: agentView((await this.agents.findById(tx, input.agentId))!), revokedGrants: revoked };
@@ -83,13 +113,20 @@ export class SuspendAgent {
 /** Lets a suspended agent ask again. Its revoked grants stay revoked. */
 @Injectable()
 export class ResumeAgent {
-  constructor(private readonly db: Database, private readonly agents: AgentsRepository, private readonly audit: AuditEventsRepository, private readonly changes: AgentChanges) {}
+  constructor(
+    private readonly db: Database,
+    private readonly agents: AgentsRepository,
+    private readonly audit: AuditEventsRepository,
+    private readonly changes: AgentChanges,
+  ) {}
 
   async execute(input: { agentId: string; origin: Origin; now: Date }): Promise<AgentView> {
     const view = await this.db.transaction(async (tx) => {
       if (!(await this.agents.findById(tx, input.agentId))) throw notFound(input.agentId);
       if ((await this.agents.setStatus(tx, input.agentId, 'active', input.now)) === 1) {
-        await this.audit.append(tx, [{ type: 'agent.resumed', actor: actorName(input.origin.actor), sourceIp: input.origin.sourceIp, agentId: input.agentId }]);
+        await this.audit.append(tx, [
+          { type: 'agent.resumed', actor: actorName(input.origin.actor), sourceIp: input.origin.sourceIp, agentId: input.agentId },
+        ]);
       }
       return agentView((await this.agents.findById(tx, input.agentId))!);
     });
@@ -101,7 +138,12 @@ export class ResumeAgent {
 /** Replaces an agent's public key; assertions signed with the old key stop verifying at once. */
 @Injectable()
 export class RotateAgentKey {
-  constructor(private readonly db: Database, private readonly agents: AgentsRepository, private readonly audit: AuditEventsRepository, private readonly changes: AgentChanges) {}
+  constructor(
+    private readonly db: Database,
+    private readonly agents: AgentsRepository,
+    private readonly audit: AuditEventsRepository,
+    private readonly changes: AgentChanges,
+  ) {}
 
   async execute(input: { agentId: string; publicJwk: JWK; origin: Origin }): Promise<AgentView> {
     const key = await publicKeyOf(input.publicJwk);
@@ -109,7 +151,15 @@ export class RotateAgentKey {
       const before = await this.agents.findById(tx, input.agentId);
       if (!before) throw notFound(input.agentId);
       const row = await this.agents.replaceKey(tx, input.agentId, key.publicJwk as object, key.keyId);
-      await this.audit.append(tx, [{ type: 'agent.key_rotated', actor: actorName(input.origin.actor), sourceIp: input.origin.sourceIp, agentId: row.id, data: { from: before.keyId, to: row.keyId } }]);
+      await this.audit.append(tx, [
+        {
+          type: 'agent.key_rotated',
+          actor: actorName(input.origin.actor),
+          sourceIp: input.origin.sourceIp,
+          agentId: row.id,
+          data: { from: before.keyId, to: row.keyId },
+        },
+      ]);
       return agentView(row);
     });
     await this.changes.changed(input.agentId);

@@ -15,7 +15,14 @@ export interface AgentView {
 
 export function agentView(row: AgentRow): AgentView {
   return {
-    id: row.id, name: row.name, owner: row.owner, status: row.status, attributes: row.attributes, publicJwk: row.publicJwk,
-    keyId: row.keyId, createdAt: row.createdAt.toISOString(), suspendedAt: row.suspendedAt?.toISOString() ?? null,
+    id: row.id,
+    name: row.name,
+    owner: row.owner,
+    status: row.status,
+    attributes: row.attributes,
+    publicJwk: row.publicJwk,
+    keyId: row.keyId,
+    createdAt: row.createdAt.toISOString(),
+    suspendedAt: row.suspendedAt?.toISOString() ?? null,
   };
 }

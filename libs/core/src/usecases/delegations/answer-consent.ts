@@ -28,7 +28,12 @@ export class AnswerConsent {
     private readonly effects: RequestEffects,
   ) {}
 
-  async execute(input: { requestId: string; by: DecisionBy; answer: ConsentAnswer; now: Date }): Promise<{ view: AccessRequestView; changed: boolean }> {
+  async execute(input: {
+    requestId: string;
+    by: DecisionBy;
+    answer: ConsentAnswer;
+    now: Date;
+  }): Promise<{ view: AccessRequestView; changed: boolean }> {
     const { by, now } = input;
     let outcome: AfterConsent | null;
     try {
@@ -57,10 +62,21 @@ export class AnswerConsent {
         const decision = request.decision;
         const refused: StoredDecision = { ...decision, outcome: 'deny', rules: [], message: `${userId} refused to let this agent act for them.` };
         const update = {
-          status: 'denied' as const, consent: 'refused' as const, delegationId: null, decision: refused,
-          policyVersion: request.policyVersion, riskScore: request.riskScore, approverGroup: null, requiredApprovals: 0,
-          approvalExpiresAt: request.approvalExpiresAt, remindAt: null, escalateAt: null, escalateTo: null,
-          decidedAt: now, decidedBy: actor, decisionComment: null,
+          status: 'denied' as const,
+          consent: 'refused' as const,
+          delegationId: null,
+          decision: refused,
+          policyVersion: request.policyVersion,
+          riskScore: request.riskScore,
+          approverGroup: null,
+          requiredApprovals: 0,
+          approvalExpiresAt: request.approvalExpiresAt,
+          remindAt: null,
+          escalateAt: null,
+          escalateTo: null,
+          decidedAt: now,
+          decidedBy: actor,
+          decisionComment: null,
         };
         if ((await this.requests.recordConsentOutcome(tx, request.id, update)) === 0) return null;
         await this.audit.append(tx, [
@@ -73,12 +89,34 @@ export class AnswerConsent {
       if (input.answer === 'allow_for_8h') {
         await this.delegations.lockPair(tx, request.agentId, userId);
         delegation = await this.delegations.insert(tx, {
-          id: randomUUID(), agentId: request.agentId, userId, resources: [request.resource],
-          expiresAt: new Date(now.getTime() + CONSENT_DELEGATION_SECONDS * 1000), source: 'consent', createdBy: actor, requestId: request.id, createdAt: now,
+          id: randomUUID(),
+          agentId: request.agentId,
+          userId,
+          resources: [request.resource],
+          expiresAt: new Date(now.getTime() + CONSENT_DELEGATION_SECONDS * 1000),
+          source: 'consent',
+          createdBy: actor,
+          requestId: request.id,
+          createdAt: now,
         });
-        await this.audit.append(tx, [{ ...base, type: 'delegation.created', data: { ...relayOf(by), delegationId: delegation.id, user: userId, resources: delegation.resources, expiresAt: delegation.expiresAt!.toISOString(), source: 'consent' } }]);
+        await this.audit.append(tx, [
+          {
+            ...base,
+            type: 'delegation.created',
+            data: {
+              ...relayOf(by),
+              delegationId: delegation.id,
+              user: userId,
+              resources: delegation.resources,
+              expiresAt: delegation.expiresAt!.toISOString(),
+              source: 'consent',
+            },
+          },
+        ]);
       }
-      await this.audit.append(tx, [{ ...base, type: 'request.consented', data: { ...relayOf(by), answer: input.answer, delegationId: delegation?.id ?? null } }]);
+      await this.audit.append(tx, [
+        { ...base, type: 'request.consented', data: { ...relayOf(by), answer: input.answer, delegationId: delegation?.id ?? null } },
+      ]);
       return this.decideAfter.run(tx, request, { delegation, actor }, now);
     });
   }

@@ -39,7 +39,12 @@ export class DecideAfterConsent {
   ) {}
 
   /** Returns null when the request no longer waits for consent (someone else moved it first). */
-  async run(tx: Tx, request: AccessRequestRow, proof: { delegation: DelegationFacts | null; actor: string }, now: Date): Promise<AfterConsent | null> {
+  async run(
+    tx: Tx,
+    request: AccessRequestRow,
+    proof: { delegation: DelegationFacts | null; actor: string },
+    now: Date,
+  ): Promise<AfterConsent | null> {
     const [agent, user] = await Promise.all([this.agents.findById(tx, request.agentId), this.users.findById(tx, request.onBehalfOf!)]);
     const decision = this.decide(request, agent, user, proof.delegation, now);
     const status = STATUS_OF[decision.outcome];
@@ -65,7 +70,9 @@ export class DecideAfterConsent {
     if ((await this.requests.recordConsentOutcome(tx, request.id, update)) === 0) return null;
     const row: AccessRequestRow = { ...request, ...update, updatedAt: now };
     const base = { actor: 'policy', sourceIp: request.sourceIp, requestId: request.id, agentId: request.agentId };
-    const entries: AuditEntry[] = [{ ...base, type: `request.${status}`, data: { ...storedDecision(decision), approval: approval ?? null, after: 'consent' } }];
+    const entries: AuditEntry[] = [
+      { ...base, type: `request.${status}`, data: { ...storedDecision(decision), approval: approval ?? null, after: 'consent' } },
+    ];
     let grant: GrantRow | undefined;
     if (status === 'approved') {
       const issued = await this.issuer.issue(tx, row, { columns: row.columns, durationSeconds: decision.durationSeconds }, now, 'policy');
@@ -80,8 +87,13 @@ export class DecideAfterConsent {
   private decide(request: AccessRequestRow, agent: AgentRow | null, user: UserRow | null, delegation: DelegationFacts | null, now: Date): Decision {
     const policy = this.policy.current();
     const refused = (why: string): Decision => ({
-      outcome: 'deny', rules: [], message: `The policy in force can no longer grant this request: ${why}`,
-      riskScore: request.riskScore, sensitivity: '', policyVersion: policy.version, durationSeconds: request.durationSeconds,
+      outcome: 'deny',
+      rules: [],
+      message: `The policy in force can no longer grant this request: ${why}`,
+      riskScore: request.riskScore,
+      sensitivity: '',
+      policyVersion: policy.version,
+      durationSeconds: request.durationSeconds,
     });
     if (!agent || !user) return refused('the agent or the user is no longer registered.');
     if (agent.status !== 'active') return refused('the agent is suspended.');

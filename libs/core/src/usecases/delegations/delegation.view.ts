@@ -20,8 +20,17 @@ export interface DelegationView {
 
 export function delegationView(d: DelegationRow, now: Date): DelegationView {
   return {
-    id: d.id, agentId: d.agentId, userId: d.userId, resources: d.resources, expiresAt: d.expiresAt?.toISOString() ?? null,
-    status: delegationStatus(d, now), source: d.source, createdBy: d.createdBy, createdAt: d.createdAt.toISOString(),
-    requestId: d.requestId, endedAt: d.endedAt?.toISOString() ?? null, endedBy: d.endedBy,
+    id: d.id,
+    agentId: d.agentId,
+    userId: d.userId,
+    resources: d.resources,
+    expiresAt: d.expiresAt?.toISOString() ?? null,
+    status: delegationStatus(d, now),
+    source: d.source,
+    createdBy: d.createdBy,
+    createdAt: d.createdAt.toISOString(),
+    requestId: d.requestId,
+    endedAt: d.endedAt?.toISOString() ?? null,
+    endedBy: d.endedBy,
   };
 }

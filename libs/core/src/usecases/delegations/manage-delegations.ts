@@ -42,28 +42,65 @@ export class PutDelegation {
     private readonly effects: RequestEffects,
   ) {}
 
-  async execute(input: { agentId: string; userId: string; resources?: string[]; expiresAt?: Date; origin: Origin; now: Date }): Promise<DelegationView> {
+  async execute(input: {
+    agentId: string;
+    userId: string;
+    resources?: string[];
+    expiresAt?: Date;
+    origin: Origin;
+    now: Date;
+  }): Promise<DelegationView> {
     const { agentId, userId, now } = input;
     const resources = [...new Set(input.resources ?? [])];
     if (input.expiresAt && input.expiresAt.getTime() <= now.getTime()) {
-      throw new AccessError(AccessErrorCode.VALIDATION_FAILED, 'expiresAt is not in the future; omit it for a delegation that lasts until it is ended.', [{ path: 'expiresAt', message: 'must be in the future' }]);
+      throw new AccessError(
+        AccessErrorCode.VALIDATION_FAILED,
+        'expiresAt is not in the future; omit it for a delegation that lasts until it is ended.',
+        [{ path: 'expiresAt', message: 'must be in the future' }],
+      );
     }
     // A typo in an exact id would silently delegate nothing; globs may name resources to come.
     const known = this.policy.current().resources;
     const unknown = resources.filter((r) => !r.includes('*') && !Object.hasOwn(known, r));
     if (unknown.length > 0) {
-      throw new AccessError(AccessErrorCode.UNKNOWN_RESOURCE, `The policy has no resource ${unknown.map((r) => `"${r}"`).join(', ')}; use ids from GET /v1/admin/policy, or a glob like crm.*.`, unknown.map((r) => ({ path: `resources[${resources.indexOf(r)}]`, message: `unknown resource "${r}"` })));
+      throw new AccessError(
+        AccessErrorCode.UNKNOWN_RESOURCE,
+        `The policy has no resource ${unknown.map((r) => `"${r}"`).join(', ')}; use ids from GET /v1/admin/policy, or a glob like crm.*.`,
+        unknown.map((r) => ({ path: `resources[${resources.indexOf(r)}]`, message: `unknown resource "${r}"` })),
+      );
     }
     await checkPair(this.agents, this.users, this.db, agentId, userId);
     const actor = actorName(input.origin.actor);
     const created = await this.db.transaction(async (tx) => {
       await this.delegations.lockPair(tx, agentId, userId);
       const replaced = await this.delegations.endOpen(tx, agentId, userId, actor, now, 'admin');
-      const row = await this.delegations.insert(tx, { id: randomUUID(), agentId, userId, resources, expiresAt: input.expiresAt ?? null, source: 'admin', createdBy: actor, requestId: null, createdAt: now });
-      await this.audit.append(tx, [{
-        type: 'delegation.created', actor, sourceIp: input.origin.sourceIp, agentId,
-        data: { delegationId: row.id, user: userId, resources, expiresAt: row.expiresAt?.toISOString() ?? null, source: 'admin', replaced: replaced.map((d) => d.id) },
-      }]);
+      const row = await this.delegations.insert(tx, {
+        id: randomUUID(),
+        agentId,
+        userId,
+        resources,
+        expiresAt: input.expiresAt ?? null,
+        source: 'admin',
+        createdBy: actor,
+        requestId: null,
+        createdAt: now,
+      });
+      await this.audit.append(tx, [
+        {
+          type: 'delegation.created',
+          actor,
+          sourceIp: input.origin.sourceIp,
+          agentId,
+          data: {
+            delegationId: row.id,
+            user: userId,
+            resources,
+            expiresAt: row.expiresAt?.toISOString() ?? null,
+            source: 'admin',
+            replaced: replaced.map((d) => d.id),
+          },
+        },
+      ]);
       return row;
     });
     await this.resumeWaiting(created, actor, input.origin.sourceIp ?? null, now);
@@ -78,7 +115,16 @@ export class PutDelegation {
         const outcome = await this.db.transaction(async (tx) => {
           const request = await this.requests.findForDecision(tx, id);
           if (!request || request.status !== 'pending' || request.consent !== 'pending') return null;
-          await this.audit.append(tx, [{ type: 'request.consented', actor, sourceIp, requestId: id, agentId: request.agentId, data: { answer: 'delegation', delegationId: delegation.id } }]);
+          await this.audit.append(tx, [
+            {
+              type: 'request.consented',
+              actor,
+              sourceIp,
+              requestId: id,
+              agentId: request.agentId,
+              data: { answer: 'delegation', delegationId: delegation.id },
+            },
+          ]);
           return this.decideAfter.run(tx, request, { delegation, actor }, now);
         });
         if (outcome) await this.effects.consentResolved(outcome);
@@ -108,7 +154,12 @@ export class EndDelegation {
     private readonly effects: RequestEffects,
   ) {}
 
-  async execute(input: { agentId: string; userId: string; origin: Origin; now: Date }): Promise<{ ended: DelegationView[]; revokedGrants: string[]; deniedRequests: string[] }> {
+  async execute(input: {
+    agentId: string;
+    userId: string;
+    origin: Origin;
+    now: Date;
+  }): Promise<{ ended: DelegationView[]; revokedGrants: string[]; deniedRequests: string[] }> {
     const { agentId, userId, now } = input;
     await checkPair(this.agents, this.users, this.db, agentId, userId);
     const actor = actorName(input.origin.actor);
@@ -119,7 +170,10 @@ export class EndDelegation {
       if (ended.length === 0) return { ended, revoked: [], denied: [] };
       const revoked = await this.grants.revokeActingFor(tx, agentId, userId, actor, now, 'delegation ended');
       const denied: string[] = [];
-      for (const { id } of await this.requests.findPendingProvenBy(tx, ended.map((d) => d.id))) {
+      for (const { id } of await this.requests.findPendingProvenBy(
+        tx,
+        ended.map((d) => d.id),
+      )) {
         if ((await this.requests.decide(tx, id, 'denied', actor, now, 'the delegation that proved the user ended')) === 1) denied.push(id);
       }
       await this.audit.append(tx, [
@@ -138,10 +192,15 @@ export class EndDelegation {
 /** An agent's delegations: the live ones, or all of them. */
 @Injectable()
 export class ListDelegations {
-  constructor(private readonly db: Database, private readonly agents: AgentsRepository, private readonly delegations: DelegationsRepository) {}
+  constructor(
+    private readonly db: Database,
+    private readonly agents: AgentsRepository,
+    private readonly delegations: DelegationsRepository,
+  ) {}
 
   async execute(input: { agentId: string; status: 'live' | 'all'; now: Date }): Promise<{ items: DelegationView[] }> {
-    if (!(await this.agents.findById(this.db.client, input.agentId))) throw new AccessError(AccessErrorCode.AGENT_NOT_FOUND, `No agent ${input.agentId}.`);
+    if (!(await this.agents.findById(this.db.client, input.agentId)))
+      throw new AccessError(AccessErrorCode.AGENT_NOT_FOUND, `No agent ${input.agentId}.`);
     const rows = await this.delegations.listForAgent(this.db.client, input.agentId, { live: input.status === 'live', now: input.now });
     return { items: rows.map((d) => delegationView(d, input.now)) };
   }

@@ -19,7 +19,15 @@ export class GrantEnder {
     private readonly effects: RequestEffects,
   ) {}
 
-  async end(input: { grantId: string; to: Ending; actor: string; sourceIp?: string | null; reason?: string; now: Date; ownedBy?: string }): Promise<GrantView> {
+  async end(input: {
+    grantId: string;
+    to: Ending;
+    actor: string;
+    sourceIp?: string | null;
+    reason?: string;
+    now: Date;
+    ownedBy?: string;
+  }): Promise<GrantView> {
     const { now } = input;
     const grant = await this.db.transaction(async (tx) => {
       const row = await this.grants.findById(tx, input.grantId);
@@ -32,10 +40,17 @@ export class GrantEnder {
         grantTransition(current!.status, input.to);
         return null;
       }
-      await this.audit.append(tx, [{
-        type: `grant.${input.to}`, actor: input.actor, sourceIp: input.sourceIp, requestId: row.requestId, grantId: row.id, agentId: row.agentId,
-        data: { reason: input.reason ?? null, expiresAt: row.expiresAt.toISOString() },
-      }]);
+      await this.audit.append(tx, [
+        {
+          type: `grant.${input.to}`,
+          actor: input.actor,
+          sourceIp: input.sourceIp,
+          requestId: row.requestId,
+          grantId: row.id,
+          agentId: row.agentId,
+          data: { reason: input.reason ?? null, expiresAt: row.expiresAt.toISOString() },
+        },
+      ]);
       return row;
     });
     const row = (await this.grants.findById(this.db.client, input.grantId))!;
@@ -50,7 +65,14 @@ export class ReleaseGrant {
   constructor(private readonly ender: GrantEnder) {}
 
   execute(input: { agentId: string; grantId: string; sourceIp?: string | null; now: Date }): Promise<GrantView> {
-    return this.ender.end({ grantId: input.grantId, to: 'released', actor: `agent:${input.agentId}`, sourceIp: input.sourceIp, now: input.now, ownedBy: input.agentId });
+    return this.ender.end({
+      grantId: input.grantId,
+      to: 'released',
+      actor: `agent:${input.agentId}`,
+      sourceIp: input.sourceIp,
+      now: input.now,
+      ownedBy: input.agentId,
+    });
   }
 }
 
@@ -60,6 +82,13 @@ export class RevokeGrant {
   constructor(private readonly ender: GrantEnder) {}
 
   execute(input: { grantId: string; admin: string; reason: string; sourceIp?: string | null; now: Date }): Promise<GrantView> {
-    return this.ender.end({ grantId: input.grantId, to: 'revoked', actor: `admin:${input.admin}`, reason: input.reason, sourceIp: input.sourceIp, now: input.now });
+    return this.ender.end({
+      grantId: input.grantId,
+      to: 'revoked',
+      actor: `admin:${input.admin}`,
+      reason: input.reason,
+      sourceIp: input.sourceIp,
+      now: input.now,
+    });
   }
 }

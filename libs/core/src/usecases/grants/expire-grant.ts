@@ -32,7 +32,12 @@ export class ExpireGrant {
   /** Ends a batch of due grants (`first` among them when due) and tells people; returns what it ended. */
   async expireDue(now: Date, first: string | null = null): Promise<{ id: string; requestId: string }[]> {
     const ended = await this.grants.expireDue(this.db.pool, now, BATCH, first);
-    if (ended.length > 0) await this.effects.grantsEnded(ended.map((g) => g.requestId), 'expired', now);
+    if (ended.length > 0)
+      await this.effects.grantsEnded(
+        ended.map((g) => g.requestId),
+        'expired',
+        now,
+      );
     return ended;
   }
 }

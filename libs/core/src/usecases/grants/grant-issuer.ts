@@ -17,7 +17,12 @@ export class GrantIssuer {
   ) {}
 
   /** The grant row and its audit entry, not yet stored (the submit path inserts them in one statement). */
-  build(request: AccessRequestRow, scope: { columns: string[]; durationSeconds: number }, now: Date, actor: string): { grant: GrantRow; audit: AuditEntry } {
+  build(
+    request: AccessRequestRow,
+    scope: { columns: string[]; durationSeconds: number },
+    now: Date,
+    actor: string,
+  ): { grant: GrantRow; audit: AuditEntry } {
     // Whole seconds, so the row re-signs to the very token first handed out (iat/exp are seconds).
     const issuedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const resource = this.policy.current().resources[request.resource];
@@ -45,13 +50,26 @@ export class GrantIssuer {
       requestId: request.id,
       grantId: grant.id,
       agentId: request.agentId,
-      data: { resource: grant.resource, audience: grant.audience, actions: grant.actions, columns: grant.columns, expiresAt: grant.expiresAt.toISOString(), kid: grant.kid },
+      data: {
+        resource: grant.resource,
+        audience: grant.audience,
+        actions: grant.actions,
+        columns: grant.columns,
+        expiresAt: grant.expiresAt.toISOString(),
+        kid: grant.kid,
+      },
     };
     return { grant, audit };
   }
 
   /** Builds and stores the grant inside the caller's transaction. */
-  async issue(tx: Tx, request: AccessRequestRow, scope: { columns: string[]; durationSeconds: number }, now: Date, actor: string): Promise<{ grant: GrantRow; audit: AuditEntry }> {
+  async issue(
+    tx: Tx,
+    request: AccessRequestRow,
+    scope: { columns: string[]; durationSeconds: number },
+    now: Date,
+    actor: string,
+  ): Promise<{ grant: GrantRow; audit: AuditEntry }> {
     const built = this.build(request, scope, now, actor);
     return { grant: await this.grants.create(tx, built.grant), audit: built.audit };
   }

@@ -28,7 +28,8 @@ export class IntrospectToken {
     }
     // Decided before the grant is read, so a foreign token's answer (and its timing) says nothing about its grant.
     if (!isVisibleTo(claims.aud, introspector)) return { active: false };
-    const grant = typeof claims.jti === 'string' && /^[0-9a-f-]{36}$/i.test(claims.jti) ? await this.grants.findById(this.db.client, claims.jti) : null;
+    const grant =
+      typeof claims.jti === 'string' && /^[0-9a-f-]{36}$/i.test(claims.jti) ? await this.grants.findById(this.db.client, claims.jti) : null;
     if (!grant || !isGrantLive({ status: grant.status as GrantStatus, expiresAt: grant.expiresAt }, now)) return { active: false };
     return { active: true, token_type: 'Bearer', ...claims };
   }

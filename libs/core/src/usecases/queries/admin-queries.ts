@@ -51,16 +51,35 @@ export interface AuditEventView {
 }
 
 export const auditEventView = (e: AuditEventRow): AuditEventView => ({
-  id: e.id.toString(), seq: e.seq?.toString() ?? null, type: e.type, actor: e.actor, sourceIp: e.sourceIp, requestId: e.requestId,
-  grantId: e.grantId, agentId: e.agentId, data: e.data, createdAt: e.createdAt.toISOString(), hash: e.hash,
+  id: e.id.toString(),
+  seq: e.seq?.toString() ?? null,
+  type: e.type,
+  actor: e.actor,
+  sourceIp: e.sourceIp,
+  requestId: e.requestId,
+  grantId: e.grantId,
+  agentId: e.agentId,
+  data: e.data,
+  createdAt: e.createdAt.toISOString(),
+  hash: e.hash,
 });
 
 function grantSummary(g: GrantRow, now: Date): GrantSummary {
   return {
-    id: g.id, requestId: g.requestId, agentId: g.agentId, subject: g.subject,
+    id: g.id,
+    requestId: g.requestId,
+    agentId: g.agentId,
+    subject: g.subject,
     status: effectiveGrantStatus(g, now),
-    resource: g.resource, audience: g.audience, actions: g.actions, columns: g.columns, issuedAt: g.issuedAt.toISOString(),
-    expiresAt: g.expiresAt.toISOString(), endedAt: g.endedAt?.toISOString() ?? null, endedBy: g.endedBy, endReason: g.endReason,
+    resource: g.resource,
+    audience: g.audience,
+    actions: g.actions,
+    columns: g.columns,
+    issuedAt: g.issuedAt.toISOString(),
+    expiresAt: g.expiresAt.toISOString(),
+    endedAt: g.endedAt?.toISOString() ?? null,
+    endedBy: g.endedBy,
+    endReason: g.endReason,
   };
 }
 
@@ -81,17 +100,22 @@ export class AdminQueries {
     private readonly presenter: AccessRequestPresenter,
   ) {}
 
-  async listRequests(filter: { status?: string; agentId?: string; resource?: string; limit: number; cursor?: string }, now: Date): Promise<Page<AccessRequestView>> {
+  async listRequests(
+    filter: { status?: string; agentId?: string; resource?: string; limit: number; cursor?: string },
+    now: Date,
+  ): Promise<Page<AccessRequestView>> {
     const rows = await this.requests.listForAdmin(this.db.pool, { ...filter, after: filter.cursor ? decodeCursor(filter.cursor) : undefined });
     const ids = rows.map((r) => r.id);
     const [grants, counts] = await Promise.all([this.grants.findByRequestIds(this.db.pool, ids), this.requests.countApprovals(this.db.pool, ids)]);
     const grantOf = new Map(grants.map((g) => [g.requestId, g]));
     // Admin lists never carry tokens: render grants without signing.
-    const items = await Promise.all(rows.map(async (r) => {
-      const view = await this.presenter.request(r, null, counts.get(r.id) ?? 0, now);
-      const g = grantOf.get(r.id);
-      return g ? { ...view, grant: { ...grantSummary(g, now) } } : view;
-    }));
+    const items = await Promise.all(
+      rows.map(async (r) => {
+        const view = await this.presenter.request(r, null, counts.get(r.id) ?? 0, now);
+        const g = grantOf.get(r.id);
+        return g ? { ...view, grant: { ...grantSummary(g, now) } } : view;
+      }),
+    );
     return { items, ...(rows.length === filter.limit ? { nextCursor: encodeCursor(rows[rows.length - 1]) } : {}) };
   }
 
@@ -117,7 +141,13 @@ export class AdminQueries {
         requiredApprovals: row.requiredApprovals,
         approvalExpiresAt: row.approvalExpiresAt?.toISOString() ?? null,
       },
-      approvals: approvals.map((a) => ({ approver: a.approver, columns: a.columns, durationSeconds: a.durationSeconds, comment: a.comment, at: a.createdAt.toISOString() })),
+      approvals: approvals.map((a) => ({
+        approver: a.approver,
+        columns: a.columns,
+        durationSeconds: a.durationSeconds,
+        comment: a.comment,
+        at: a.createdAt.toISOString(),
+      })),
       sourceIp: row.sourceIp,
       decisionComment: row.decisionComment,
       events: events.map(auditEventView),
@@ -126,7 +156,12 @@ export class AdminQueries {
 
   async listGrants(filter: { status?: string; agentId?: string; limit: number; cursor?: string }, now: Date): Promise<Page<GrantSummary>> {
     const rows = await this.grants.list(this.db.client, { ...filter, now, after: filter.cursor ? decodeCursor(filter.cursor) : undefined });
-    return page(rows, filter.limit, (g) => grantSummary(g, now), (g) => encodeCursor({ createdAt: g.issuedAt, id: g.id }));
+    return page(
+      rows,
+      filter.limit,
+      (g) => grantSummary(g, now),
+      (g) => encodeCursor({ createdAt: g.issuedAt, id: g.id }),
+    );
   }
 
   async listAudit(filter: { requestId?: string; agentId?: string; type?: string; limit: number; cursor?: string }): Promise<Page<AuditEventView>> {

@@ -23,7 +23,13 @@ export interface ApproverBrief {
   columns: { name: string; sensitivity: string }[];
   approverGroup: string | null;
   required: number;
-  approvals: { by: PersonRef | { id: string; displayName: string; slackUserId: null }; at: string; columns: string[]; durationSeconds: number | null; comment: string | null }[];
+  approvals: {
+    by: PersonRef | { id: string; displayName: string; slackUserId: null };
+    at: string;
+    columns: string[];
+    durationSeconds: number | null;
+    comment: string | null;
+  }[];
   decidedBy: PersonRef | { id: string; displayName: string; slackUserId: null } | null;
   escalation: { to: string | null; at: string | null; escalatedAt: string | null; remindAt: string | null };
   /** The named user's answer when they were asked to let the agent act for them: pending, allowed or refused. */
@@ -61,7 +67,7 @@ export class DescribeForApprovers {
     const linked = groups.length > 0 ? await this.users.findSlackLinkedInGroups(db, groups) : [];
     const membersOf = (group: string | null) =>
       linked.filter((u) => group && u.groups.includes(group) && u.id !== row.onBehalfOf).map((u) => u.slackUserId!);
-    const requester = row.onBehalfOf ? byId.get(row.onBehalfOf) ?? null : null;
+    const requester = row.onBehalfOf ? (byId.get(row.onBehalfOf) ?? null) : null;
     const resource = this.policy.current().resources[row.resource];
     return {
       view,
@@ -70,10 +76,21 @@ export class DescribeForApprovers {
       columns: row.columns.map((name) => ({ name, sensitivity: resource?.columns[name] ?? resource?.defaultSensitivity ?? 'unknown' })),
       approverGroup: row.approverGroup,
       required: row.requiredApprovals,
-      approvals: approvals.map((a) => ({ by: person(a.approver), at: a.createdAt.toISOString(), columns: a.columns, durationSeconds: a.durationSeconds, comment: a.comment })),
+      approvals: approvals.map((a) => ({
+        by: person(a.approver),
+        at: a.createdAt.toISOString(),
+        columns: a.columns,
+        durationSeconds: a.durationSeconds,
+        comment: a.comment,
+      })),
       decidedBy: row.decidedBy ? person(row.decidedBy) : null,
       consent: row.consent,
-      escalation: { to: row.escalateTo, at: row.escalateAt?.toISOString() ?? null, escalatedAt: row.escalatedAt?.toISOString() ?? null, remindAt: row.remindAt?.toISOString() ?? null },
+      escalation: {
+        to: row.escalateTo,
+        at: row.escalateAt?.toISOString() ?? null,
+        escalatedAt: row.escalatedAt?.toISOString() ?? null,
+        remindAt: row.remindAt?.toISOString() ?? null,
+      },
       mention: {
         approvers: row.approverGroup === 'requester' ? (requester?.slackUserId ? [requester.slackUserId] : []) : membersOf(row.approverGroup),
         escalation: membersOf(row.escalateTo),

@@ -32,7 +32,9 @@ describe('readDirectoryFile', () => {
     const path = file('nul.yaml', 'users:\n  - { id: alice, email: alice@example.com, displayName: "Ali\\0ce", groups: [] }\n');
     const error = refusal(path);
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error.message).toBe(`GATEHOUSE_DIRECTORY_FILE: The directory file ${path} is invalid: users.0.displayName: contains a NUL character (U+0000), which cannot be stored`);
+    expect(error.message).toBe(
+      `GATEHOUSE_DIRECTORY_FILE: The directory file ${path} is invalid: users.0.displayName: contains a NUL character (U+0000), which cannot be stored`,
+    );
   });
 
   it('refuses a lone surrogate anywhere, a group name included', () => {

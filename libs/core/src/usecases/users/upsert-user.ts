@@ -20,18 +20,35 @@ export interface UserView {
   groups: string[];
 }
 
-export const userView = (u: UserRow): UserView => ({ id: u.id, email: u.email, displayName: u.displayName, slackUserId: u.slackUserId, groups: u.groups });
+export const userView = (u: UserRow): UserView => ({
+  id: u.id,
+  email: u.email,
+  displayName: u.displayName,
+  slackUserId: u.slackUserId,
+  groups: u.groups,
+});
 
 /** Creates or replaces a user (PUT semantics). */
 @Injectable()
 export class UpsertUser {
-  constructor(private readonly db: Database, private readonly users: UsersRepository, private readonly audit: AuditEventsRepository) {}
+  constructor(
+    private readonly db: Database,
+    private readonly users: UsersRepository,
+    private readonly audit: AuditEventsRepository,
+  ) {}
 
   async execute(input: { id: string; user: z.infer<typeof userBody>; origin: Origin }): Promise<UserView> {
     try {
       return await this.db.transaction(async (tx) => {
         const row = await this.users.upsert(tx, { id: input.id, ...input.user, groups: [...new Set(input.user.groups)] });
-        await this.audit.append(tx, [{ type: 'user.upserted', actor: actorName(input.origin.actor), sourceIp: input.origin.sourceIp, data: userView(row) as unknown as Record<string, unknown> }]);
+        await this.audit.append(tx, [
+          {
+            type: 'user.upserted',
+            actor: actorName(input.origin.actor),
+            sourceIp: input.origin.sourceIp,
+            data: userView(row) as unknown as Record<string, unknown>,
+          },
+        ]);
         return userView(row);
       });
     } catch (error) {
@@ -62,7 +79,10 @@ export function readDirectoryFile(file: string): z.infer<typeof directorySchema>
 export class LoadDirectory {
   private readonly logger = new Logger(LoadDirectory.name);
 
-  constructor(private readonly config: Config, private readonly upsert: UpsertUser) {}
+  constructor(
+    private readonly config: Config,
+    private readonly upsert: UpsertUser,
+  ) {}
 
   async execute(): Promise<number> {
     const file = this.config.directoryFile;
