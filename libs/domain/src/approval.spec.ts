@@ -46,16 +46,17 @@ describe('narrowScope', () => {
   const granted = { columns: ['name', 'email', 'phone'], durationSeconds: 1800 };
 
   it('keeps everything when nothing changes', () => {
-    expect(narrowScope(granted, {})).toEqual(granted);
+    expect(narrowScope(granted, {})).toEqual({ ...granted, operations: [] });
   });
 
   it('accepts fewer columns and a shorter duration', () => {
-    expect(narrowScope(granted, { columns: ['email'], durationSeconds: 600 })).toEqual({ columns: ['email'], durationSeconds: 600 });
+    expect(narrowScope(granted, { columns: ['email'], durationSeconds: 600 })).toEqual({ columns: ['email'], operations: [], durationSeconds: 600 });
   });
 
   it('accepts the same columns and duration', () => {
     expect(narrowScope(granted, { columns: ['phone', 'name', 'email', 'name'], durationSeconds: 1800 })).toEqual({
       columns: ['phone', 'name', 'email'],
+      operations: [],
       durationSeconds: 1800,
     });
   });

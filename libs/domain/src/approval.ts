@@ -47,22 +47,32 @@ export function checkApprover(input: { approvers: string; onBehalfOf: string | n
   }
 }
 
+/** What a grant would give: its columns (data) or operations (HTTP), and for how long. */
+export interface GrantedScope {
+  columns: string[];
+  operations: string[];
+  durationSeconds: number;
+}
+
 /**
- * Applies an approver's changes, which may only narrow what was asked for.
- * Throws NARROWING_ONLY naming what broadened.
+ * Applies an approver's changes, which may only narrow what was asked for (fewer columns or
+ * operations, a shorter duration). Throws NARROWING_ONLY naming what broadened.
  */
 export function narrowScope(
-  granted: { columns: string[]; durationSeconds: number },
-  changes: { columns?: string[]; durationSeconds?: number },
-): { columns: string[]; durationSeconds: number } {
+  granted: Omit<GrantedScope, 'operations'> & { operations?: string[] },
+  changes: { columns?: string[]; operations?: string[]; durationSeconds?: number },
+): GrantedScope {
   const invalid: ErrorDetail[] = [];
   const broadened: ErrorDetail[] = [];
-  if (changes.columns !== undefined) {
-    if (changes.columns.length === 0) {
-      invalid.push({ path: 'columns', message: 'must not be empty; omit it to keep the requested columns' });
-    }
-    changes.columns.forEach((column, i) => {
-      if (!granted.columns.includes(column)) broadened.push({ path: `columns[${i}]`, message: `column "${column}" was not requested` });
+  for (const [key, noun] of [
+    ['columns', 'column'],
+    ['operations', 'operation'],
+  ] as const) {
+    const asked = changes[key];
+    if (asked === undefined) continue;
+    if (asked.length === 0) invalid.push({ path: key, message: `must not be empty; omit it to keep the requested ${key}` });
+    asked.forEach((part, i) => {
+      if (!(granted[key] ?? []).includes(part)) broadened.push({ path: `${key}[${i}]`, message: `${noun} "${part}" was not requested` });
     });
   }
   const duration = changes.durationSeconds;
@@ -86,6 +96,7 @@ export function narrowScope(
   }
   return {
     columns: changes.columns === undefined ? [...granted.columns] : [...new Set(changes.columns)],
+    operations: changes.operations === undefined ? [...(granted.operations ?? [])] : [...new Set(changes.operations)],
     durationSeconds: duration ?? granted.durationSeconds,
   };
 }

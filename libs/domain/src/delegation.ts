@@ -1,7 +1,7 @@
 import { riskScore } from './risk';
 import { globMatches } from './policy/conditions';
 import type { Decision } from './policy/evaluate';
-import { highestSensitivity } from './policy/scope';
+import { highestSensitivity, partsOf } from './policy/scope';
 import type { Policy } from './policy/types';
 
 /** Where a delegation came from: an admin, or the user's own answer to a consent request. */
@@ -64,11 +64,11 @@ export function clampToDelegation(durationSeconds: number, delegation: Pick<Dele
  */
 export function decisionAwaitingConsent(
   policy: Policy,
-  request: { resource: string; actions: string[]; columns: string[]; durationSeconds: number },
+  request: { resource: string; actions: string[]; columns: string[]; operations?: string[]; durationSeconds: number },
   names: { user: string; agent: string },
   now: Date,
 ): Decision {
-  const sensitivity = highestSensitivity(policy, request.resource, request.columns);
+  const sensitivity = highestSensitivity(policy, request.resource, partsOf({ columns: request.columns, operations: request.operations ?? [] }));
   return {
     outcome: 'require_approval',
     rules: [],

@@ -8,6 +8,7 @@ export * from './delegation';
 export * from './policy/types';
 export * from './policy/parse';
 export * from './policy/scope';
+export * from './policy/http';
 export * from './policy/evaluate';
 export * from './policy/reminders';
 export * from './text';

@@ -29,6 +29,7 @@ export function slackTextOf(error: AccessError, format: 'mrkdwn' | 'plain_text' 
     case AccessErrorCode.INVALID_DURATION:
     case AccessErrorCode.DURATION_TOO_LONG:
     case AccessErrorCode.UNKNOWN_COLUMN:
+    case AccessErrorCode.UNKNOWN_OPERATION:
       return `:warning: ${message} Nothing was recorded; fix it and try again.`;
     case AccessErrorCode.RATE_LIMITED:
     case AccessErrorCode.UNAVAILABLE:
@@ -54,6 +55,7 @@ export function slackTextOf(error: AccessError, format: 'mrkdwn' | 'plain_text' 
     case AccessErrorCode.INVALID_KEY:
     case AccessErrorCode.INVALID_POLICY:
     case AccessErrorCode.DELEGATION_REQUIRED:
+    case AccessErrorCode.NOT_GRANTED:
       return `:warning: ${message} Nothing was recorded.`;
   }
 }

@@ -19,6 +19,7 @@ export function httpStatusOf(code: AccessErrorCode): number {
     case AccessErrorCode.SELF_APPROVAL:
     case AccessErrorCode.NOT_AN_APPROVER:
     case AccessErrorCode.DELEGATION_REQUIRED:
+    case AccessErrorCode.NOT_GRANTED:
       return 403;
     case AccessErrorCode.AGENT_NOT_FOUND:
     case AccessErrorCode.REQUEST_NOT_FOUND:
@@ -39,6 +40,7 @@ export function httpStatusOf(code: AccessErrorCode): number {
       return 415;
     case AccessErrorCode.UNKNOWN_RESOURCE:
     case AccessErrorCode.UNKNOWN_COLUMN:
+    case AccessErrorCode.UNKNOWN_OPERATION:
     case AccessErrorCode.ACTION_NOT_ALLOWED:
     case AccessErrorCode.INVALID_DURATION:
     case AccessErrorCode.DURATION_TOO_LONG:

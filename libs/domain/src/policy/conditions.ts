@@ -7,11 +7,12 @@ export interface MatchContext {
   agent: { id: string; name: string; attributes: Record<string, unknown> };
   resource: string;
   actions: string[];
+  operations: string[];
   durationSeconds: number;
   onBehalfOf: { groups: string[] } | null;
   sourceIp: string | null;
   now: Date;
-  /** Position of the highest requested column's label in policy.sensitivity. */
+  /** Position of the highest requested column's (or operation's) label in policy.sensitivity. */
   sensitivityRank: number;
   /** Rank of a sensitivity label named by a condition. */
   rankOf: (label: string) => number;
@@ -58,6 +59,8 @@ export function conditionsHold(when: Conditions, ctx: MatchContext): boolean {
   }
   if (when.resources && !when.resources.some((pattern) => globMatches(pattern, ctx.resource))) return false;
   if (when.actions && !ctx.actions.every((action) => when.actions!.includes(action))) return false;
+  // Only requests for operations (HTTP resources) can match a rule that lists operations.
+  if (when.operations && (ctx.operations.length === 0 || !ctx.operations.every((name) => when.operations!.includes(name)))) return false;
   if (when.sensitivity) {
     // A label the policy does not know matches nothing (the parser refuses such policies anyway).
     const atMost = when.sensitivity.atMost === undefined ? undefined : ctx.rankOf(when.sensitivity.atMost);

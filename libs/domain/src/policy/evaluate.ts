@@ -2,7 +2,7 @@ import { AccessError, AccessErrorCode } from '../errors';
 import { riskScore } from '../risk';
 import { conditionsHold, globMatches } from './conditions';
 import { ReminderTimes, reminderTimes } from './reminders';
-import { highestSensitivity } from './scope';
+import { highestSensitivity, partsOf } from './scope';
 import { Outcome, Policy, ResourcePolicy, Rule } from './types';
 
 /** One access request as the policy sees it; resource, actions and columns come from resolveScope. */
@@ -11,6 +11,8 @@ export interface EvaluationInput {
   resource: string;
   actions: string[];
   columns: string[];
+  /** HTTP resources: the requested operations (columns is then empty); omitted means none. */
+  operations?: string[];
   durationSeconds: number;
   onBehalfOf?: { id: string; email: string; groups: string[] } | null;
   /** May be IPv4-mapped IPv6 (::ffff:10.1.2.3); it is then read as the IPv4 address. */
@@ -25,7 +27,7 @@ export interface Decision {
   rules: string[];
   message: string;
   riskScore: number;
-  /** Highest sensitivity among the requested columns. */
+  /** Highest sensitivity among the requested columns or operations. */
   sensitivity: string;
   policyVersion: string;
   /** What would be granted after clamping; for deny, the requested duration. */
@@ -94,7 +96,7 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
   if (!Number.isInteger(requested) || requested <= 0) {
     throw new AccessError(AccessErrorCode.INVALID_DURATION, `duration must be a whole number of seconds above zero, got ${requested}`);
   }
-  const sensitivity = highestSensitivity(policy, input.resource, input.columns); // throws UNKNOWN_RESOURCE
+  const sensitivity = highestSensitivity(policy, input.resource, partsOf({ columns: input.columns, operations: input.operations ?? [] })); // throws UNKNOWN_RESOURCE
   const resource = policy.resources[input.resource];
   const onBehalfOf = input.onBehalfOf ?? null;
   const score = riskScore(policy, {
@@ -110,6 +112,7 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
         agent: input.agent,
         resource: input.resource,
         actions: input.actions,
+        operations: input.operations ?? [],
         durationSeconds: requested,
         onBehalfOf,
         sourceIp: input.sourceIp ?? null,

@@ -62,10 +62,13 @@ describe('parsePolicy: a valid file', () => {
     });
     expect(policy.resources['crm.customers']).toEqual({
       id: 'crm.customers',
+      kind: 'data',
       audience: 'crm-api',
       owners: 'crm-owners',
       defaultSensitivity: 'internal',
       columns: { id: 'public', name: 'internal', email: 'pii', phone: 'pii', ssn: 'restricted' },
+      operations: {},
+      hosts: [],
       actions: ['read', 'write'],
     });
     expect(policy.rules).toEqual([
@@ -96,9 +99,12 @@ describe('parsePolicy: a valid file', () => {
     expect(policy.rules).toEqual([]);
     expect(policy.resources.tickets).toEqual({
       id: 'tickets',
+      kind: 'data',
       audience: 'tickets',
       defaultSensitivity: 'public',
       columns: {},
+      operations: {},
+      hosts: [],
       actions: ['read', 'write'],
     });
   });

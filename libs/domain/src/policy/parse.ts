@@ -6,7 +6,8 @@ import { findUnstorableText } from '../text';
 import { formatPath, listKnown } from './format';
 import { reminderTimes } from './reminders';
 import { issueMessage, policyFileSchema, PolicyFile } from './schema';
-import { BusinessHours, Conditions, Policy, ResourcePolicy, Rule } from './types';
+import { normalizeHost } from './http';
+import { BusinessHours, Conditions, HttpOperation, Policy, ResourcePolicy, Rule } from './types';
 
 const DEFAULT_SENSITIVITY = ['public', 'internal', 'pii', 'restricted'];
 const DEFAULT_BUSINESS_HOURS: BusinessHours = { days: [1, 2, 3, 4, 5], from: '08:00', to: '18:00', tz: 'UTC' };
@@ -29,8 +30,14 @@ export class PolicyError extends AccessError {
   }
 }
 
+/** What parsing may check beyond the file itself. */
+export interface ParseOptions {
+  /** When given, every `upstreamAuthorization.env` must be set in it. */
+  env?: Record<string, string | undefined>;
+}
+
 /** Parses and validates a policy file's text; throws PolicyError naming every problem. */
-export function parsePolicy(text: string, source: string): Policy {
+export function parsePolicy(text: string, source: string, options: ParseOptions = {}): Policy {
   const data = readYaml(text, source);
   if (data === null || data === undefined) {
     throw new PolicyError(source, [{ message: 'the file is empty; a policy needs at least "version: 1"' }]);
@@ -43,7 +50,7 @@ export function parsePolicy(text: string, source: string): Policy {
     throw new PolicyError(source, parsed.error.issues.flatMap(toDetails));
   }
   const issues: ErrorDetail[] = [];
-  const policy = normalize(parsed.data, text, source, issues);
+  const policy = normalize(parsed.data, text, source, options, issues);
   if (issues.length > 0) throw new PolicyError(source, issues);
   return policy;
 }
@@ -78,7 +85,7 @@ function toDetails(issue: { code: string; path: PropertyKey[]; message: string; 
   return [{ path: formatPath(issue.path), message: issue.message }];
 }
 
-function normalize(file: PolicyFile, text: string, source: string, issues: ErrorDetail[]): Policy {
+function normalize(file: PolicyFile, text: string, source: string, options: ParseOptions, issues: ErrorDetail[]): Policy {
   const sensitivity = file.sensitivity ?? DEFAULT_SENSITIVITY;
   sensitivity.forEach((level, i) => {
     if (sensitivity.indexOf(level) !== i) issues.push({ path: `sensitivity[${i}]`, message: `duplicate level "${level}"` });
@@ -130,13 +137,49 @@ function normalize(file: PolicyFile, text: string, source: string, issues: Error
       checkLabel(label, columnPath);
     }
     checkLabel(raw.defaultSensitivity, `${path}.defaultSensitivity`);
+    const defaultSensitivity = raw.defaultSensitivity ?? sensitivity[0];
+    const kind = raw.kind ?? (raw.upstream !== undefined || raw.operations !== undefined ? 'http' : 'data');
+    const operations: Record<string, HttpOperation> = {};
+    if (kind === 'http') {
+      if (raw.upstream === undefined)
+        issues.push({ path: `${path}.upstream`, message: 'an HTTP resource needs its upstream, like https://api.github.com' });
+      if (Object.keys(raw.operations ?? {}).length === 0) {
+        issues.push({ path: `${path}.operations`, message: 'an HTTP resource needs at least one operation (method and path)' });
+      }
+      if (raw.columns !== undefined) issues.push({ path: `${path}.columns`, message: 'an HTTP resource grants operations, not columns' });
+      for (const [name, operation] of Object.entries(raw.operations ?? {})) {
+        const operationPath = formatPath(['resources', id, 'operations', name]);
+        if (!COLUMN_NAME.test(name) || name === '__proto__') issues.push({ path: operationPath, message: `invalid operation name "${name}"` });
+        checkLabel(operation.sensitivity, `${operationPath}.sensitivity`);
+        const action = operation.action ?? (operation.method === 'GET' || operation.method === 'HEAD' ? 'read' : 'write');
+        if (raw.actions !== undefined && !raw.actions.includes(action)) {
+          issues.push({ path: `${operationPath}.action`, message: `"${action}" is not among the resource's actions (${raw.actions.join(', ')})` });
+        }
+        operations[name] = { name, method: operation.method, path: operation.path, sensitivity: operation.sensitivity ?? defaultSensitivity, action };
+      }
+      const missing = raw.upstreamAuthorization && options.env && options.env[raw.upstreamAuthorization.env] === undefined;
+      if (missing) {
+        issues.push({ path: `${path}.upstreamAuthorization.env`, message: `${raw.upstreamAuthorization!.env} is not set in the environment` });
+      }
+    } else {
+      for (const key of ['upstream', 'hosts', 'upstreamAuthorization', 'operations'] as const) {
+        if (raw[key] !== undefined) issues.push({ path: `${path}.${key}`, message: `only an HTTP resource (kind: http) takes ${key}` });
+      }
+    }
+    const upstreamHost = raw.upstream === undefined ? [] : [normalizeHost(new URL(raw.upstream).host)];
+    const actionsOfOperations = Object.values(operations).map((operation) => operation.action);
     resources[id] = {
       id,
+      kind,
       audience: raw.audience ?? id,
       ...(raw.owners !== undefined && { owners: raw.owners }),
-      defaultSensitivity: raw.defaultSensitivity ?? sensitivity[0],
+      defaultSensitivity,
       columns: { ...columns },
-      actions: [...new Set(raw.actions ?? ['read', 'write'])],
+      operations,
+      ...(raw.upstream !== undefined && { upstream: new URL(raw.upstream).origin }),
+      hosts: [...new Set([...upstreamHost, ...(raw.hosts ?? []).map(normalizeHost)])],
+      ...(raw.upstreamAuthorization !== undefined && { upstreamAuthorization: { ...raw.upstreamAuthorization } }),
+      actions: [...new Set(raw.actions ?? (kind === 'http' ? actionsOfOperations : ['read', 'write']))],
     };
   }
 
@@ -169,6 +212,10 @@ function normalize(file: PolicyFile, text: string, source: string, issues: Error
         const message = `unknown resource "${pattern}"; known: ${listKnown(Object.keys(resources))}`;
         issues.push({ path: `${path}.when.resources[${j}]`, message });
       }
+    });
+    when.operations?.forEach((name, j) => {
+      const known = Object.values(resources).some((resource) => Object.hasOwn(resource.operations, name));
+      if (!known) issues.push({ path: `${path}.when.operations[${j}]`, message: `no HTTP resource has an operation "${name}"` });
     });
     return {
       id: raw.id,

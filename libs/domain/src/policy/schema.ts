@@ -2,6 +2,7 @@ import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { parseDuration } from '../duration';
 import { AccessError } from '../errors';
+import { pathPatternProblem } from './http';
 import { isValidCidr } from './network';
 
 // The shape of the YAML file. Checks that need the whole file (sensitivity labels, duplicate ids)
@@ -76,6 +77,7 @@ const conditions = strict({
   agentAttributes: z.record(z.string(), z.union([attributeValue, z.array(attributeValue).min(1, 'must not be empty')])).optional(),
   resources: z.array(text).min(1, 'must not be empty; omit it to match every resource').optional(),
   actions: z.array(text).min(1, 'must not be empty; omit it to match every action').optional(),
+  operations: z.array(text).min(1, 'must not be empty; omit it to match every operation').optional(),
   sensitivity: strict({ atMost: text.optional(), atLeast: text.optional() }).optional(),
   duration: strict({ atMost: duration.optional(), atLeast: duration.optional() }).optional(),
   onBehalfOf: strict({
@@ -104,12 +106,61 @@ const rule = strict({
   escalateTo: text.optional(),
 });
 
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', '*'];
+
+const method = z.string({ error: `expected an HTTP method: ${METHODS.join(', ')}` }).transform((value, ctx) => {
+  const upper = value.toUpperCase();
+  if (!METHODS.includes(upper)) {
+    ctx.addIssue({ code: 'custom', message: `unknown method "${value}"; use ${METHODS.join(', ')} ('*' for any)` });
+    return z.NEVER;
+  }
+  return upper;
+});
+
+const pathPattern = z.string({ error: 'expected a path pattern like /repos/*/*/issues/**' }).superRefine((value, ctx) => {
+  const problem = pathPatternProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const operation = strict({
+  method,
+  path: pathPattern,
+  sensitivity: text.optional(),
+  action: text.optional(),
+});
+
+const upstream = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL like https://api.github.com' }).superRefine((value, ctx) => {
+  const url = new URL(value);
+  if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
+    ctx.addIssue({ code: 'custom', message: `expected an origin only (scheme://host[:port]), like ${url.origin}; operations name the paths` });
+  }
+});
+
+const hostName = z
+  .string({ error: 'expected a host name like github.egress.internal or host:8080' })
+  .regex(/^[a-z0-9.-]+(:\d{1,5})?$/i, 'expected a host name like github.egress.internal or host:8080');
+
+const envName = z
+  .string({ error: 'expected an environment variable name' })
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name like GITHUB_TOKEN');
+
 const resource = strict({
+  kind: z.enum(['data', 'http']).optional(),
   audience: text.optional(),
   owners: text.optional(),
   defaultSensitivity: text.optional(),
   columns: z.record(z.string(), text).optional(),
   actions: z.array(text).min(1, 'must not be empty; omit it to allow read and write').optional(),
+  upstream: upstream.optional(),
+  hosts: z.array(hostName).min(1, "must not be empty; omit it to use the upstream's host").optional(),
+  upstreamAuthorization: strict({
+    env: envName,
+    scheme: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]*$/, 'expected a scheme like Bearer')
+      .optional(),
+  }).optional(),
+  operations: z.record(z.string(), operation).optional(),
 });
 
 const businessHours = strict({ days: days.optional(), from: time.optional(), to: time.optional(), tz: timeZone.optional() });

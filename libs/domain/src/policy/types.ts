@@ -16,18 +16,48 @@ export interface BusinessHours {
   tz: string;
 }
 
-/** One resource an agent can ask for, with the sensitivity of each of its columns. */
+/** A named operation of an HTTP resource: the calls it covers, how sensitive they are, what they do. */
+export interface HttpOperation {
+  name: string;
+  /** Upper-case HTTP method, or '*' for any. A GET operation also covers HEAD. */
+  method: string;
+  /** Path pattern: `*` is one segment (or part of one), `**` any number of whole segments. */
+  path: string;
+  sensitivity: string;
+  /** 'read' unless the policy says otherwise for GET and HEAD; 'write' for the other methods. */
+  action: string;
+}
+
+/** Where the gateway finds the upstream's own credential: an environment variable, never the policy file. */
+export interface UpstreamAuthorization {
+  env: string;
+  /** Prefixed to the variable's value with a space (`Bearer`), when the variable holds only the secret. */
+  scheme?: string;
+}
+
+/**
+ * One resource an agent can ask for: data (its grantable parts are columns, each with a
+ * sensitivity) or an HTTP API (its grantable parts are named operations).
+ */
 export interface ResourcePolicy {
   id: string;
+  kind: 'data' | 'http';
   /** `aud` of grant tokens for this resource. */
   audience: string;
   /** Group that approves when a rule says `approvers: owners`. */
   owners?: string;
-  /** Sensitivity of a column not listed (only reachable when no columns are listed). */
+  /** Sensitivity of a column not listed (only reachable when no columns are listed), and of an operation that sets none. */
   defaultSensitivity: string;
-  /** column -> sensitivity label, in the order the policy lists them. */
+  /** column -> sensitivity label, in the order the policy lists them (data resources). */
   columns: Record<string, string>;
-  /** Actions that may be asked for; default ['read', 'write']. */
+  /** Operation name -> operation (HTTP resources), in the order the policy lists them. */
+  operations: Record<string, HttpOperation>;
+  /** HTTP resources: the origin the gateway forwards to (`https://api.github.com`). */
+  upstream?: string;
+  /** HTTP resources: the hosts (host or host:port, lower case) a gateway call names for it: the upstream's and any listed. */
+  hosts: string[];
+  upstreamAuthorization?: UpstreamAuthorization;
+  /** Actions that may be asked for; default ['read', 'write'] (HTTP: the operations' actions). */
   actions: string[];
 }
 
@@ -45,6 +75,8 @@ export interface Conditions {
   agentAttributes?: Record<string, string | number | boolean | Array<string | number | boolean>>;
   resources?: string[];
   actions?: string[];
+  /** HTTP resources: the requested operations must all be listed here. */
+  operations?: string[];
   sensitivity?: { atMost?: string; atLeast?: string };
   /** Seconds, compared with the requested duration. */
   duration?: { atMost?: number; atLeast?: number };
