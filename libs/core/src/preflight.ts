@@ -8,7 +8,7 @@ import { readDirectoryFile } from './usecases/users/upsert-user';
  * does not close the providers of a failed boot, so a late failure would leave the process hanging.
  */
 export async function preflight(config: Config): Promise<void> {
-  readPolicyFile(config.policyFile);
+  readPolicyFile(config.policyFile, config.secret);
   if (config.directoryFile) readDirectoryFile(config.directoryFile);
   if (config.signingKey) await importConfiguredKey(config.signingKey);
 }

@@ -41,6 +41,7 @@ export const accessRequestBody = z
     resource: identifier,
     actions: z.array(z.string().min(1).max(50)).min(1).max(20),
     columns: z.array(z.string().min(1).max(100)).max(500).optional(),
+    operations: z.array(z.string().min(1).max(100)).max(200).optional(),
     duration: z.string().min(1).max(40),
     reason: z.string().trim().min(1, 'reason is required: say why the task needs this access').max(1000),
     onBehalfOf: z.string().min(1).max(320).optional(),
@@ -136,6 +137,7 @@ export const approveBody = z
     asUser: userId.optional(),
     duration: z.string().min(1).max(40).optional(),
     columns: z.array(z.string().min(1).max(100)).min(1).max(500).optional(),
+    operations: z.array(z.string().min(1).max(100)).min(1).max(200).optional(),
     comment: text(1000).optional(),
   })
   .strict();

@@ -4,8 +4,10 @@ import type { Decision } from './errors';
 export interface AccessRequestInput {
   resource: string;
   actions: string[];
-  /** Omitted means every column of the resource. */
+  /** Data resources: omitted means every column of the resource. */
   columns?: string[];
+  /** HTTP resources (kind: http): the named operations; omitted means every operation within `actions`. */
+  operations?: string[];
   /** `90s`, `15m`, `1h` or ISO 8601 (`PT15M`). */
   duration: string;
   reason: string;
@@ -25,6 +27,8 @@ export interface Grant {
   resource: string;
   actions: string[];
   columns: string[];
+  /** HTTP resources: the operations granted (columns is then empty). */
+  operations?: string[];
 }
 
 /** Request statuses of the API. */
@@ -38,6 +42,7 @@ export interface AccessRequest {
   resource: string;
   actions: string[];
   columns: string[];
+  operations?: string[];
   duration: string;
   reason: string;
   onBehalfOf: string | null;
@@ -77,6 +82,7 @@ export interface GrantSummary {
   audience: string;
   actions: string[];
   columns: string[];
+  operations?: string[];
   issuedAt: string;
   expiresAt: string;
   endedAt: string | null;

@@ -1,6 +1,6 @@
 import type { ApproverBrief } from '@gatehouse/core';
 import type { Block, SlackMessage } from './message';
-import { when } from './message';
+import { partsSection, partsText, when } from './message';
 import { escapeMrkdwn } from './mrkdwn';
 
 // The direct message that asks a user whether an agent may act for them. Pure: everything comes
@@ -15,7 +15,7 @@ export const CONSENT_ACTIONS = {
 
 function scopeOf(brief: ApproverBrief): string {
   const { view } = brief;
-  return `${view.actions.join('/')} ${view.resource} (${view.columns.join(', ')}) for ${view.duration}`;
+  return `${view.actions.join('/')} ${view.resource} (${partsText(view)}) for ${view.duration}`;
 }
 
 /** What the user decided, and what became of the request since. */
@@ -57,13 +57,7 @@ export function buildConsentMessage(brief: ApproverBrief): SlackMessage {
       },
     },
     { type: 'section', text: { type: 'mrkdwn', text: `*Reason given by the agent*\n>${escapeMrkdwn(view.reason).replace(/\n/g, '\n>')}` } },
-    {
-      type: 'section',
-      text: {
-        type: 'mrkdwn',
-        text: `*Columns*\n${brief.columns.map((c) => `• \`${escapeMrkdwn(c.name)}\` (${escapeMrkdwn(c.sensitivity)})`).join('\n')}`,
-      },
-    },
+    partsSection(brief),
     {
       type: 'context',
       elements: [

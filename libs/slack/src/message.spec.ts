@@ -36,6 +36,7 @@ function brief(overrides: Partial<ApproverBrief> = {}, view: Partial<ApproverBri
       { name: 'email', sensitivity: 'pii' },
       { name: 'phone', sensitivity: 'pii' },
     ],
+    operations: [],
     approverGroup: 'crm-owners',
     required: 2,
     approvals: [],
@@ -210,7 +211,7 @@ describe('buildThreadReply', () => {
 
   it('counts approvals received', () => {
     const reply = buildThreadReply(
-      brief({ approvals: [{ by: carol, at: 'x', columns: [], durationSeconds: null, comment: null }] }),
+      brief({ approvals: [{ by: carol, at: 'x', columns: [], operations: [], durationSeconds: null, comment: null }] }),
       'approval_received',
     );
     expect(reply).toBe('Approval 1 of 2 from <@UCAROL>. Waiting for 1 more from *crm-owners*.');
@@ -235,6 +236,35 @@ describe('the changes modal', () => {
       },
     });
     expect(read).toEqual({ requestId: 'req-1', channel: 'C1', columns: ['email'], duration: '5m', comment: undefined });
+  });
+
+  it('offers the operations of a request on an HTTP API, and reads back those kept', () => {
+    const http = brief(
+      {
+        columns: [],
+        operations: [
+          { name: 'read-issues', method: 'GET', path: '/repos/*/*/issues/**', sensitivity: 'internal' },
+          { name: 'comment', method: 'POST', path: '/repos/*/*/issues/*/comments', sensitivity: 'pii' },
+        ],
+      },
+      { resource: 'github.issues', actions: ['read', 'write'], columns: [], operations: ['read-issues', 'comment'] },
+    );
+    const message = textOf(buildApprovalMessage(http));
+    expect(message).toContain('read/write github.issues (read-issues, comment) for 15m');
+    expect(message).toContain('*Operations*\\n• `read-issues`: GET `/repos/*/*/issues/**` (internal)\\n• `comment`: POST `/repos/*/*/issues/*/comments` (pii)');
+    expect(message).not.toContain('*Columns*');
+    const modal = buildChangesModal(http, { channel: 'C1' }) as {
+      private_metadata: string;
+      blocks: { block_id?: string; element?: { options?: { value: string }[] } }[];
+    };
+    expect(modal.blocks.find((b) => b.block_id === 'columns')).toBeUndefined();
+    expect(modal.blocks.find((b) => b.block_id === 'operations')!.element!.options!.map((o) => o.value)).toEqual(['read-issues', 'comment']);
+    const read = readChangesSubmission({
+      private_metadata: modal.private_metadata,
+      state: { values: { operations: { value: { selected_options: [{ value: 'read-issues' }] } }, duration: { value: { value: '5m' } } } },
+    });
+    expect(read).toEqual({ requestId: 'req-1', channel: 'C1', operations: ['read-issues'], duration: '5m', comment: undefined });
+    expect(modalBlockOf('operations[0]')).toBe('operations');
   });
 
   it('refuses a malformed submission with VALIDATION_FAILED, naming the modal field', () => {

@@ -47,11 +47,25 @@ function approversText(brief: ApproverBrief): string {
   return `${group}${escalated}`;
 }
 
+/** What a request or grant covers: its columns, or its operations on an HTTP API. */
+export function partsText(scope: { columns: string[]; operations?: string[] }): string {
+  return (scope.operations ?? scope.columns).join(', ');
+}
+
+/** One bullet per requested column or operation, with its sensitivity (and an operation's method and path). */
+export function partsSection(brief: ApproverBrief): Block {
+  const lines =
+    brief.operations.length > 0
+      ? brief.operations.map((o) => `• \`${e(o.name)}\`: ${e(o.method)} \`${e(o.path)}\` (${e(o.sensitivity)})`)
+      : brief.columns.map((c) => `• \`${e(c.name)}\` (${e(c.sensitivity)})`);
+  return { type: 'section', text: { type: 'mrkdwn', text: `*${brief.operations.length > 0 ? 'Operations' : 'Columns'}*\n${lines.join('\n')}` } };
+}
+
 /** What the reader has to do, or what happened: the first thing a person reads (mrkdwn, escaped). */
 export function summary(brief: ApproverBrief): string {
   const { view } = brief;
   const agent = e(brief.agent.name);
-  const scope = e(`${view.actions.join('/')} ${view.resource} (${view.columns.join(', ')}) for ${view.duration}`);
+  const scope = e(`${view.actions.join('/')} ${view.resource} (${partsText(view)}) for ${view.duration}`);
   const forWhom = brief.onBehalfOf ? ` on behalf of ${e(brief.onBehalfOf.displayName)}` : '';
   if (view.status === 'pending') {
     const left = Math.max(0, brief.required - brief.approvals.length);
@@ -78,7 +92,7 @@ function outcome(brief: ApproverBrief): string {
   if (view.grant) {
     const g = view.grant;
     const state = g.status === 'active' ? `active until ${when(g.expiresAt)}` : g.status;
-    line += `\nGrant: ${e(g.columns.join(', '))} for ${e(g.actions.join('/'))}, ${state}.`;
+    line += `\nGrant: ${e(partsText(g))} for ${e(g.actions.join('/'))}, ${state}.`;
   }
   return line;
 }
@@ -103,10 +117,7 @@ export function buildApprovalMessage(brief: ApproverBrief): SlackMessage {
         { type: 'mrkdwn', text: `*Risk score*\n${view.decision.riskScore} / 100` },
       ],
     },
-    {
-      type: 'section',
-      text: { type: 'mrkdwn', text: `*Columns*\n${brief.columns.map((c) => `• \`${e(c.name)}\` (${e(c.sensitivity)})`).join('\n')}` },
-    },
+    partsSection(brief),
     { type: 'section', text: { type: 'mrkdwn', text: `*Reason*\n>${e(view.reason).replace(/\n/g, '\n>')}` } },
     { type: 'context', elements: [{ type: 'mrkdwn', text: `Rules matched: ${rules} · ${e(view.decision.message)} · request \`${e(view.id)}\`` }] },
     { type: 'section', text: { type: 'mrkdwn', text: outcome(brief) } },
@@ -140,7 +151,7 @@ export function buildThreadReply(brief: ApproverBrief, event: string): string {
     case 'escalated':
       return `:rotating_light: Escalated to *${e(String(brief.escalation.to))}*: ${mention(brief.mention.escalation, `members of ${e(String(brief.escalation.to))}`)} you may now approve or deny this request; it times out ${when(view.approval?.expiresAt ?? view.createdAt)}.`;
     case 'approved':
-      return `:white_check_mark: Approved by ${who(brief.decidedBy)}${view.grant ? `: ${e(view.grant.columns.join(', '))} until ${when(view.grant.expiresAt)}` : ''}.`;
+      return `:white_check_mark: Approved by ${who(brief.decidedBy)}${view.grant ? `: ${e(partsText(view.grant))} until ${when(view.grant.expiresAt)}` : ''}.`;
     case 'denied':
       return `:no_entry: Denied by ${who(brief.decidedBy)}. The agent gets no access.`;
     case 'timed_out':
@@ -158,9 +169,11 @@ export function buildThreadReply(brief: ApproverBrief, event: string): string {
   }
 }
 
-/** The "Approve with changes" modal: fewer columns and/or a shorter duration. */
+/** The "Approve with changes" modal: fewer columns (or operations) and/or a shorter duration. */
 export function buildChangesModal(brief: ApproverBrief, origin: { channel?: string }): Record<string, unknown> {
-  const options = brief.columns.map((c) => ({ text: { type: 'plain_text', text: `${c.name} (${c.sensitivity})` }, value: c.name }));
+  const http = brief.operations.length > 0;
+  const parts = http ? brief.operations : brief.columns;
+  const options = parts.map((c) => ({ text: { type: 'plain_text', text: `${c.name} (${c.sensitivity})`.slice(0, 75) }, value: c.name }));
   return {
     type: 'modal',
     callback_id: CHANGES_MODAL,
@@ -172,8 +185,8 @@ export function buildChangesModal(brief: ApproverBrief, origin: { channel?: stri
       { type: 'section', text: { type: 'mrkdwn', text: summary(brief) } },
       {
         type: 'input',
-        block_id: 'columns',
-        label: { type: 'plain_text', text: 'Columns to grant' },
+        block_id: http ? 'operations' : 'columns',
+        label: { type: 'plain_text', text: http ? 'Operations to grant' : 'Columns to grant' },
         element: { type: 'checkboxes', action_id: 'value', options, initial_options: options },
       },
       {
@@ -196,7 +209,12 @@ export function buildChangesModal(brief: ApproverBrief, origin: { channel?: stri
 /** The changes modal as submitted: the REST approve body's limits, plus where it came from. */
 const changesSubmission = approveBody
   .pick({ duration: true, comment: true })
-  .extend({ requestId: z.string().max(100), channel: z.string().max(40).nullable(), columns: z.array(z.string().min(1).max(100)).max(500) })
+  .extend({
+    requestId: z.string().max(100),
+    channel: z.string().max(40).nullable(),
+    columns: z.array(z.string().min(1).max(100)).max(500).optional(),
+    operations: z.array(z.string().min(1).max(100)).max(500).optional(),
+  })
   .strict();
 
 /** Reads the changes modal; a malformed submission is a VALIDATION_FAILED naming the field. */
@@ -216,13 +234,18 @@ export function readChangesSubmission(view: {
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw foreign();
   const values = view.state?.values ?? {};
   const text = (block: string) => (typeof values[block]?.value?.value === 'string' ? values[block].value.value.trim() || undefined : undefined);
-  const selected = values.columns?.value?.selected_options;
+  // The form shows a "columns" block for data, an "operations" block for an HTTP API.
+  const checked = (block: string) => {
+    const selected = values[block]?.value?.selected_options;
+    return values[block] === undefined ? undefined : Array.isArray(selected) ? selected.map((o: { value?: unknown }) => o?.value) : [];
+  };
   return parseInput(
     changesSubmission,
     {
       requestId: String(meta.requestId ?? ''),
       channel: typeof meta.channel === 'string' ? meta.channel : null,
-      columns: Array.isArray(selected) ? selected.map((o: { value?: unknown }) => o?.value) : [],
+      columns: checked('columns') ?? (values.operations === undefined ? [] : undefined),
+      operations: checked('operations'),
       duration: text('duration'),
       comment: text('comment'),
     },
@@ -231,6 +254,7 @@ export function readChangesSubmission(view: {
 }
 
 /** The modal block a refusal is about, so Slack shows it next to that field. */
-export function modalBlockOf(field: string | undefined): 'columns' | 'duration' | 'comment' {
+export function modalBlockOf(field: string | undefined): 'columns' | 'operations' | 'duration' | 'comment' {
+  if (field?.startsWith('operations')) return 'operations';
   return field === 'duration' || field === 'comment' ? field : 'columns';
 }

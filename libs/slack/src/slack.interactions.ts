@@ -29,7 +29,7 @@ type Decision = {
   action: 'approve' | 'deny';
   requestId: string;
   slackUserId: string;
-  changes?: { columns?: string[]; duration?: string };
+  changes?: { columns?: string[]; operations?: string[]; duration?: string };
   comment?: string;
 };
 
@@ -99,7 +99,10 @@ export class SlackInteractions {
           requestId: input.requestId,
           slackUserId: body.user.id,
           comment: input.comment,
-          changes: { columns: input.columns, ...(input.duration ? { duration: input.duration } : {}) },
+          changes: {
+            ...(input.operations ? { operations: input.operations } : { columns: input.columns }),
+            ...(input.duration ? { duration: input.duration } : {}),
+          },
         },
         'plain_text',
       );

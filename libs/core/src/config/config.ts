@@ -52,6 +52,8 @@ export class Config {
   /** Where logs go: stdout, unless the host process (a test) hands over a stream. Never read from the environment. */
   logDestination?: DestinationStream;
   trustProxy!: boolean;
+  /** Reads one variable of the environment the broker started with: the policy's upstream credentials. Never logged. */
+  secret!: (name: string) => string | undefined;
 }
 
 const nameTokenList = (variable: string) =>
@@ -204,5 +206,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutSeconds: e.GATEHOUSE_SHUTDOWN_TIMEOUT,
     logLevel: e.LOG_LEVEL,
     trustProxy: e.GATEHOUSE_TRUST_PROXY === 'true',
+    secret: (name: string) => (Object.hasOwn(cleaned, name) ? cleaned[name] : undefined),
   });
 }

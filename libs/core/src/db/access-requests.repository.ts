@@ -212,7 +212,15 @@ export class AccessRequestsRepository {
   /** Idempotent: a second approval by the same person is ignored. Returns whether it was new. */
   async addApproval(
     db: Tx,
-    approval: { id: string; requestId: string; approver: string; columns: string[]; durationSeconds: number | null; comment?: string | null },
+    approval: {
+      id: string;
+      requestId: string;
+      approver: string;
+      columns: string[];
+      operations: string[];
+      durationSeconds: number | null;
+      comment?: string | null;
+    },
   ): Promise<boolean> {
     const { count } = await db.approval.createMany({ data: [approval], skipDuplicates: true });
     return count === 1;

@@ -14,6 +14,7 @@ const REQUEST: Record<keyof AccessRequest, Column> = {
   resource: ['resource', '::text'],
   actions: ['actions', '::text[]'],
   columns: ['columns', '::text[]'],
+  operations: ['operations', '::text[]'],
   durationSeconds: ['duration_seconds', '::int'],
   reason: ['reason', '::text'],
   task: ['task', '::jsonb'],
@@ -49,6 +50,7 @@ const GRANT: Record<Exclude<keyof Grant, 'requestId'>, Column> = {
   resource: ['resource', '::text'],
   actions: ['actions', '::text[]'],
   columns: ['columns', '::text[]'],
+  operations: ['operations', '::text[]'],
   purpose: ['purpose', '::text'],
   kid: ['kid', '::text'],
   issuedAt: ['issued_at', '::timestamptz'],
@@ -74,7 +76,7 @@ const audit = flag + 1;
  * suspended or re-keyed a moment ago (another replica, a stale cache) inserts nothing.
  */
 export const SUBMIT_STATEMENT = {
-  name: 'gatehouse_submit_v1',
+  name: 'gatehouse_submit_v2',
   text: `
     WITH agent AS (
       SELECT 1 FROM agents WHERE id = $1::uuid AND status = 'active' AND key_id = $2::text

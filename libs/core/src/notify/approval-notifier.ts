@@ -27,7 +27,7 @@ export class LogApprovalNotifier implements ApprovalNotifier {
   }
 
   async requestChanged(view: AccessRequestView, event: string): Promise<void> {
-    const { id, status, resource, actions, columns, duration, reason, onBehalfOf, approval, decision } = view;
+    const { id, status, resource, actions, columns, operations, duration, reason, onBehalfOf, approval, decision } = view;
     this.logger.log({
       msg: `access request ${event}`,
       event,
@@ -37,6 +37,7 @@ export class LogApprovalNotifier implements ApprovalNotifier {
         resource,
         actions,
         columns,
+        operations,
         duration,
         reason,
         onBehalfOf,

@@ -6,9 +6,12 @@ import { Config } from '../config/config';
 import { Database } from '../db/database';
 import { AuditEventsRepository } from '../db/audit-events.repository';
 
-/** Reads and validates the policy file; throws PolicyError naming file, path and reason. */
-export function readPolicyFile(file: string): Policy {
-  return parsePolicy(readFileSync(file, 'utf8'), file);
+/**
+ * Reads and validates the policy file; throws PolicyError naming file, path and reason. With `env`,
+ * the upstream credentials it names must be set there.
+ */
+export function readPolicyFile(file: string, env?: (name: string) => string | undefined): Policy {
+  return parsePolicy(readFileSync(file, 'utf8'), file, env ? { env } : {});
 }
 
 /**
@@ -28,7 +31,7 @@ export class PolicyStore implements OnModuleDestroy {
     private readonly db: Database,
     private readonly audit: AuditEventsRepository,
   ) {
-    this.policy = readPolicyFile(config.policyFile);
+    this.policy = readPolicyFile(config.policyFile, config.secret);
   }
 
   current(): Policy {
@@ -52,7 +55,7 @@ export class PolicyStore implements OnModuleDestroy {
   async reload(): Promise<boolean> {
     let next: Policy;
     try {
-      next = readPolicyFile(this.config.policyFile);
+      next = readPolicyFile(this.config.policyFile, this.config.secret);
     } catch (error) {
       this.lastError = (error as Error).message;
       this.logger.error(`Policy reload refused, keeping ${this.policy.version}: ${this.lastError}`);

@@ -28,6 +28,8 @@ export interface GrantView {
   resource: string;
   actions: string[];
   columns: string[];
+  /** HTTP resources: the operations granted (columns is then empty). */
+  operations?: string[];
 }
 
 /** The contract's access-request answer. */
@@ -38,6 +40,8 @@ export interface AccessRequestView {
   resource: string;
   actions: string[];
   columns: string[];
+  /** HTTP resources: the operations asked for (columns is then empty). */
+  operations?: string[];
   duration: string;
   reason: string;
   onBehalfOf: string | null;
@@ -68,6 +72,11 @@ function approvalOf(row: AccessRequestRow, received: number): NonNullable<Access
   };
 }
 
+/** `{operations}` for a request or grant on an HTTP API, nothing for data. */
+export function operationsOf(row: { operations: string[] }): { operations?: string[] } {
+  return row.operations.length > 0 ? { operations: row.operations } : {};
+}
+
 /** Renders requests and grants in the contract's shape. */
 @Injectable()
 export class AccessRequestPresenter {
@@ -83,6 +92,7 @@ export class AccessRequestPresenter {
       resource: grant.resource,
       actions: grant.actions,
       columns: grant.columns,
+      ...operationsOf(grant),
     };
   }
 
@@ -95,6 +105,7 @@ export class AccessRequestPresenter {
       resource: row.resource,
       actions: row.actions,
       columns: row.columns,
+      ...operationsOf(row),
       duration: formatDuration(row.durationSeconds),
       reason: row.reason,
       onBehalfOf: row.onBehalfOf,

@@ -41,6 +41,7 @@ export class EvaluatePolicy {
       status: plan.status,
       ...shown(decision),
       columns: prepared.scope.columns,
+      ...(prepared.scope.operations.length > 0 && { operations: prepared.scope.operations }),
       actions: prepared.scope.actions,
       ...(approval ? { approval } : {}),
       delegation:

@@ -34,8 +34,10 @@ rules:
 const policy = parsePolicy(FILE, 'http.yaml');
 const github = policy.resources['github.issues'];
 
+const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
+
 function policyError(text: string, env?: Record<string, string>): PolicyError {
-  return thrown(() => parsePolicy(text, 'bad.yaml', env ? { env } : {})) as PolicyError;
+  return thrown(() => parsePolicy(text, 'bad.yaml', env ? { env: envOf(env) } : {})) as PolicyError;
 }
 
 describe('HTTP resources in the policy', () => {
@@ -111,7 +113,7 @@ describe('HTTP resources in the policy', () => {
     expect(unset.details).toEqual([
       { path: 'resources["github.issues"].upstreamAuthorization.env', message: 'GITHUB_TOKEN is not set in the environment' },
     ]);
-    expect(parsePolicy(FILE, 'ok.yaml', { env: { GITHUB_TOKEN: 'ghp_x' } }).resources['github.issues'].upstreamAuthorization).toEqual({
+    expect(parsePolicy(FILE, 'ok.yaml', { env: envOf({ GITHUB_TOKEN: 'ghp_x' }) }).resources['github.issues'].upstreamAuthorization).toEqual({
       env: 'GITHUB_TOKEN',
       scheme: 'Bearer',
     });
@@ -235,8 +237,8 @@ describe('a gateway call', () => {
   });
 
   it('carries the upstream credential from the environment, with its scheme, only when set', () => {
-    expect(upstreamAuthorizationValue(github, { GITHUB_TOKEN: 'ghp_secret' })).toBe('Bearer ghp_secret');
-    expect(upstreamAuthorizationValue(github, {})).toBeUndefined();
-    expect(upstreamAuthorizationValue(policy.resources['crm.customers'], { GITHUB_TOKEN: 'x' })).toBeUndefined();
+    expect(upstreamAuthorizationValue(github, envOf({ GITHUB_TOKEN: 'ghp_secret' }))).toBe('Bearer ghp_secret');
+    expect(upstreamAuthorizationValue(github, envOf({}))).toBeUndefined();
+    expect(upstreamAuthorizationValue(policy.resources['crm.customers'], envOf({ GITHUB_TOKEN: 'x' }))).toBeUndefined();
   });
 });

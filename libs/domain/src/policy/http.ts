@@ -149,10 +149,10 @@ export function neededFor(policy: Policy, call: HttpCall): NeededAccess | null {
 }
 
 /** The header value a gateway sets on the upstream call, from the environment; undefined when not configured or unset. */
-export function upstreamAuthorizationValue(resource: ResourcePolicy, env: Record<string, string | undefined>): string | undefined {
+export function upstreamAuthorizationValue(resource: ResourcePolicy, env: (name: string) => string | undefined): string | undefined {
   const source = resource.upstreamAuthorization;
   if (!source) return undefined;
-  const value = env[source.env];
+  const value = env(source.env);
   if (value === undefined || value === '') return undefined;
   return source.scheme ? `${source.scheme} ${value}` : value;
 }

@@ -32,8 +32,8 @@ export class PolicyError extends AccessError {
 
 /** What parsing may check beyond the file itself. */
 export interface ParseOptions {
-  /** When given, every `upstreamAuthorization.env` must be set in it. */
-  env?: Record<string, string | undefined>;
+  /** The environment, when the policy is loaded to be used: every `upstreamAuthorization.env` must be set in it. */
+  env?: (name: string) => string | undefined;
 }
 
 /** Parses and validates a policy file's text; throws PolicyError naming every problem. */
@@ -157,7 +157,7 @@ function normalize(file: PolicyFile, text: string, source: string, options: Pars
         }
         operations[name] = { name, method: operation.method, path: operation.path, sensitivity: operation.sensitivity ?? defaultSensitivity, action };
       }
-      const missing = raw.upstreamAuthorization && options.env && options.env[raw.upstreamAuthorization.env] === undefined;
+      const missing = raw.upstreamAuthorization && options.env && options.env(raw.upstreamAuthorization.env) === undefined;
       if (missing) {
         issues.push({ path: `${path}.upstreamAuthorization.env`, message: `${raw.upstreamAuthorization!.env} is not set in the environment` });
       }

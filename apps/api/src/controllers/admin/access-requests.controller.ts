@@ -42,14 +42,14 @@ export class AccessRequestsController {
 
   @Post(':id/approve')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Approve, as yourself (override) or as a directory user (asUser); may only narrow duration or columns' })
+  @ApiOperation({ summary: 'Approve, as yourself (override) or as a directory user (asUser); may only narrow duration, columns or operations' })
   @ApiBody(bodySchema(approveBody))
   async approveRequest(@CurrentAdmin() admin: string, @SourceIp() ip: string | null, @Param('id') id: string, @Body() body: unknown) {
     const input = parseInput(approveBody, body ?? {});
     const { view } = await this.approve.execute({
       requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'),
       by: decidedBy(admin, ip, input.asUser),
-      changes: { columns: input.columns, duration: input.duration },
+      changes: { columns: input.columns, operations: input.operations, duration: input.duration },
       comment: input.comment,
       now: new Date(),
     });

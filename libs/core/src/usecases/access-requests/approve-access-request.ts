@@ -6,6 +6,7 @@ import {
   approvalComplete,
   clampToDelegation,
   delegationStatus,
+  GrantedScope,
   narrowScope,
   parseDuration,
   requestTransition,
@@ -21,11 +22,11 @@ import { GrantIssuer } from '../grants/grant-issuer';
 import { Decider, DecisionBy, relayOf } from './decider';
 import { RequestEffects } from './request-effects';
 
-/** An approval, possibly narrowing what was asked (fewer columns, a shorter duration). */
+/** An approval, possibly narrowing what was asked (fewer columns or operations, a shorter duration). */
 export interface ApproveInput {
   requestId: string;
   by: DecisionBy;
-  changes?: { columns?: string[]; duration?: string };
+  changes?: { columns?: string[]; operations?: string[]; duration?: string };
   comment?: string;
   now: Date;
 }
@@ -51,6 +52,7 @@ export class ApproveAccessRequest {
     const { by, now } = input;
     const changes = {
       columns: input.changes?.columns,
+      operations: input.changes?.operations,
       durationSeconds: input.changes?.duration !== undefined ? parseDuration(input.changes.duration) : undefined,
     };
     let outcome: { event?: 'approval_received' | 'approved'; grant?: GrantRow };
@@ -60,13 +62,14 @@ export class ApproveAccessRequest {
         if (!request) throw new AccessError(AccessErrorCode.REQUEST_NOT_FOUND, `No access request ${input.requestId}.`);
         if (requestTransition(request.status, 'approved') === 'noop') return {};
         const { key, override } = await this.decider.authorize(tx, request, by, 'approve');
-        const granted = { columns: request.columns, durationSeconds: request.decision.durationSeconds };
+        const granted = { columns: request.columns, operations: request.operations, durationSeconds: request.decision.durationSeconds };
         const narrowed = narrowScope(granted, changes);
         const isNew = await this.requests.addApproval(tx, {
           id: randomUUID(),
           requestId: request.id,
           approver: key,
           columns: changes.columns ? narrowed.columns : [],
+          operations: changes.operations ? narrowed.operations : [],
           durationSeconds: changes.durationSeconds ?? null,
           comment: input.comment ?? null,
         });
@@ -83,7 +86,7 @@ export class ApproveAccessRequest {
                 ...relayOf(by),
                 received: people,
                 required: request.requiredApprovals,
-                columns: narrowed.columns,
+                ...partsOf(narrowed),
                 durationSeconds: narrowed.durationSeconds,
                 comment: input.comment ?? null,
               },
@@ -103,7 +106,7 @@ export class ApproveAccessRequest {
               ...relayOf(by),
               approvers: approvals.map((a) => a.approver),
               override,
-              columns: scope.columns,
+              ...partsOf(scope),
               durationSeconds: scope.durationSeconds,
               comment: input.comment ?? null,
             },
@@ -140,16 +143,26 @@ export class ApproveAccessRequest {
   }
 }
 
-/** The grant gets what every approver agreed to: the common columns and the shortest duration. */
-function intersect(granted: { columns: string[]; durationSeconds: number }, approvals: ApprovalRow[]) {
-  let columns = granted.columns;
-  let durationSeconds = granted.durationSeconds;
+/** The grant gets what every approver agreed to: the common columns or operations and the shortest duration. */
+function intersect(granted: GrantedScope, approvals: ApprovalRow[]): GrantedScope {
+  let { columns, operations, durationSeconds } = granted;
   for (const a of approvals) {
     if (a.columns.length > 0) columns = columns.filter((c) => a.columns.includes(c));
+    if (a.operations.length > 0) operations = operations.filter((o) => a.operations.includes(o));
     if (a.durationSeconds !== null) durationSeconds = Math.min(durationSeconds, a.durationSeconds);
   }
-  if (columns.length === 0) {
-    throw new AccessError(AccessErrorCode.NARROWING_ONLY, 'The approvers narrowed the columns to nothing in common; deny the request instead.');
+  for (const [key, left] of [
+    ['columns', columns],
+    ['operations', operations],
+  ] as const) {
+    if (granted[key].length > 0 && left.length === 0) {
+      throw new AccessError(AccessErrorCode.NARROWING_ONLY, `The approvers narrowed the ${key} to nothing in common; deny the request instead.`);
+    }
   }
-  return { columns, durationSeconds };
+  return { columns, operations, durationSeconds };
+}
+
+/** An approval's audit data names what it grants: columns, or operations for an HTTP API. */
+function partsOf(scope: GrantedScope): { columns: string[] } | { operations: string[] } {
+  return scope.operations.length > 0 ? { operations: scope.operations } : { columns: scope.columns };
 }

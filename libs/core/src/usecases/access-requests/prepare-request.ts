@@ -38,6 +38,7 @@ export interface RequestShape {
   resource: string;
   actions: string[];
   columns?: string[];
+  operations?: string[];
   duration: string;
   onBehalfOf?: string;
 }
@@ -100,7 +101,7 @@ export class RequestPreparer {
     const { scope } = prepared;
     const decision = decisionAwaitingConsent(
       prepared.policy,
-      { resource: scope.resource.id, actions: scope.actions, columns: scope.columns, durationSeconds: prepared.durationSeconds },
+      { resource: scope.resource.id, actions: scope.actions, columns: scope.columns, operations: scope.operations, durationSeconds: prepared.durationSeconds },
       { user: user.displayName, agent: agent.name },
       now,
     );
@@ -150,6 +151,7 @@ export class RequestPreparer {
       resource: scope.resource.id,
       actions: scope.actions,
       columns: scope.columns,
+      operations: scope.operations,
       durationSeconds: prepared.durationSeconds,
       onBehalfOf: user ? { id: user.id, email: user.email, groups: user.groups } : null,
       sourceIp,

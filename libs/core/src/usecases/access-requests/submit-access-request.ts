@@ -67,7 +67,7 @@ export class SubmitAccessRequest {
     });
     const entries = auditOf(row, body, prepared, decision);
     const issued =
-      row.status === 'approved' ? this.issuer.build(row, { columns: row.columns, durationSeconds: decision.durationSeconds }, now, 'policy') : null;
+      row.status === 'approved' ? this.issuer.build(row, { columns: row.columns, operations: row.operations, durationSeconds: decision.durationSeconds }, now, 'policy') : null;
     if (issued) entries.push(issued.audit);
     const grant = issued?.grant ?? null;
     let inserted: boolean;
@@ -145,6 +145,7 @@ function newRequestRow(input: {
     resource: prepared.scope.resource.id,
     actions: prepared.scope.actions,
     columns: prepared.scope.columns,
+    operations: prepared.scope.operations,
     durationSeconds: prepared.durationSeconds,
     reason: body.reason,
     task: body.task ?? null,
@@ -184,6 +185,7 @@ function auditOf(row: AccessRequestRow, body: AccessRequestBody, prepared: Prepa
         resource: row.resource,
         actions: row.actions,
         columns: row.columns,
+        ...(row.operations.length > 0 && { operations: row.operations }),
         duration: body.duration,
         reason: body.reason,
         onBehalfOf: row.onBehalfOf,

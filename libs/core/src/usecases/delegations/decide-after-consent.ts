@@ -75,7 +75,7 @@ export class DecideAfterConsent {
     ];
     let grant: GrantRow | undefined;
     if (status === 'approved') {
-      const issued = await this.issuer.issue(tx, row, { columns: row.columns, durationSeconds: decision.durationSeconds }, now, 'policy');
+      const issued = await this.issuer.issue(tx, row, { columns: row.columns, operations: row.operations, durationSeconds: decision.durationSeconds }, now, 'policy');
       entries.push(issued.audit);
       grant = issued.grant;
     }
@@ -98,7 +98,11 @@ export class DecideAfterConsent {
     if (!agent || !user) return refused('the agent or the user is no longer registered.');
     if (agent.status !== 'active') return refused('the agent is suspended.');
     try {
-      const scope = resolveScope(policy, { resource: request.resource, actions: request.actions, columns: request.columns });
+      const scope = resolveScope(policy, {
+        resource: request.resource,
+        actions: request.actions,
+        ...(request.operations.length > 0 ? { operations: request.operations } : { columns: request.columns }),
+      });
       return this.preparer.decide({ policy, scope, durationSeconds: request.durationSeconds, user, delegation }, agent, request.sourceIp, now);
     } catch (error) {
       if (error instanceof AccessError) return refused(error.message);

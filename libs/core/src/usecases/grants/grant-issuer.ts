@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { GrantedScope } from '@gatehouse/domain';
 import { randomUUID } from 'node:crypto';
 import { Tx } from '../../db/prisma.service';
 import { GrantRow, GrantsRepository } from '../../db/grants.repository';
@@ -19,7 +20,7 @@ export class GrantIssuer {
   /** The grant row and its audit entry, not yet stored (the submit path inserts them in one statement). */
   build(
     request: AccessRequestRow,
-    scope: { columns: string[]; durationSeconds: number },
+    scope: GrantedScope,
     now: Date,
     actor: string,
   ): { grant: GrantRow; audit: AuditEntry } {
@@ -35,6 +36,7 @@ export class GrantIssuer {
       resource: request.resource,
       actions: request.actions,
       columns: scope.columns,
+      operations: scope.operations,
       purpose: request.reason,
       kid: this.keys.currentKeyId,
       issuedAt,
@@ -55,6 +57,7 @@ export class GrantIssuer {
         audience: grant.audience,
         actions: grant.actions,
         columns: grant.columns,
+        ...(grant.operations.length > 0 && { operations: grant.operations }),
         expiresAt: grant.expiresAt.toISOString(),
         kid: grant.kid,
       },
@@ -66,7 +69,7 @@ export class GrantIssuer {
   async issue(
     tx: Tx,
     request: AccessRequestRow,
-    scope: { columns: string[]; durationSeconds: number },
+    scope: GrantedScope,
     now: Date,
     actor: string,
   ): Promise<{ grant: GrantRow; audit: AuditEntry }> {

@@ -7,7 +7,7 @@ import { AuditEventRow, AuditEventsRepository } from '../../db/audit-events.repo
 import { GrantRow, GrantsRepository } from '../../db/grants.repository';
 import { UsersRepository } from '../../db/users.repository';
 import { decodeCursor, decodeUuidCursor, encodeCursor } from '../../db/pagination';
-import { AccessRequestPresenter, AccessRequestView } from '../access-request.view';
+import { AccessRequestPresenter, AccessRequestView, operationsOf } from '../access-request.view';
 import { AgentView, agentView } from '../agents/agent.view';
 import { UserView, userView } from '../users/upsert-user';
 
@@ -28,6 +28,7 @@ export interface GrantSummary {
   audience: string;
   actions: string[];
   columns: string[];
+  operations?: string[];
   issuedAt: string;
   expiresAt: string;
   endedAt: string | null;
@@ -75,6 +76,7 @@ function grantSummary(g: GrantRow, now: Date): GrantSummary {
     audience: g.audience,
     actions: g.actions,
     columns: g.columns,
+    ...operationsOf(g),
     issuedAt: g.issuedAt.toISOString(),
     expiresAt: g.expiresAt.toISOString(),
     endedAt: g.endedAt?.toISOString() ?? null,
@@ -144,6 +146,7 @@ export class AdminQueries {
       approvals: approvals.map((a) => ({
         approver: a.approver,
         columns: a.columns,
+        ...operationsOf(a),
         durationSeconds: a.durationSeconds,
         comment: a.comment,
         at: a.createdAt.toISOString(),

@@ -21,12 +21,15 @@ export interface ApproverBrief {
   onBehalfOf: PersonRef | null;
   /** Each requested column with its sensitivity in the loaded policy. */
   columns: { name: string; sensitivity: string }[];
+  /** HTTP resources: each requested operation with its method, path pattern and sensitivity. */
+  operations: { name: string; method: string; path: string; sensitivity: string }[];
   approverGroup: string | null;
   required: number;
   approvals: {
     by: PersonRef | { id: string; displayName: string; slackUserId: null };
     at: string;
     columns: string[];
+    operations: string[];
     durationSeconds: number | null;
     comment: string | null;
   }[];
@@ -74,12 +77,17 @@ export class DescribeForApprovers {
       agent: { id: row.agentId, name: agent?.name ?? row.agentId, owner: agent?.owner ?? null },
       onBehalfOf: requester,
       columns: row.columns.map((name) => ({ name, sensitivity: resource?.columns[name] ?? resource?.defaultSensitivity ?? 'unknown' })),
+      operations: row.operations.map((name) => {
+        const operation = resource?.operations[name];
+        return { name, method: operation?.method ?? '?', path: operation?.path ?? '?', sensitivity: operation?.sensitivity ?? 'unknown' };
+      }),
       approverGroup: row.approverGroup,
       required: row.requiredApprovals,
       approvals: approvals.map((a) => ({
         by: person(a.approver),
         at: a.createdAt.toISOString(),
         columns: a.columns,
+        operations: a.operations,
         durationSeconds: a.durationSeconds,
         comment: a.comment,
       })),
