@@ -33,6 +33,7 @@ let postgres: CuttableProxy;
 let broker: Broker;
 let agent: TestAgent;
 let token: string;
+let httpToken: string;
 const figures: Record<string, number> = {};
 
 beforeAll(async () => {
@@ -45,11 +46,17 @@ beforeAll(async () => {
     REDIS_URL: redis.url,
     GATEHOUSE_REDIS_PREFIX: 'outages',
     GATEHOUSE_RECONCILE_INTERVAL: '1s',
+    // HTTP resources too: gateways' checks must go on through an outage.
+    GATEHOUSE_POLICY_FILE: 'test/fixtures/http-policy.yaml',
+    GATEHOUSE_TEST_GITHUB_TOKEN: 'ghp_outage_test',
   });
   agent = await registerAgent(broker);
   const granted = await ask(agent);
   expect(granted.body.status).toBe('approved');
   token = granted.body.grant.token;
+  const http = await ask(agent, { resource: 'github.issues', columns: undefined, operations: ['read-issues'] });
+  expect(http.body.status).toBe('approved');
+  httpToken = http.body.grant.token;
 }, 120_000);
 
 afterAll(async () => {
@@ -101,6 +108,26 @@ async function expectEveryEndpointUnavailable(dependency: 'postgres' | 'redis'):
   return slowest;
 }
 
+/** Forward-auth decides in memory: allowed and refused calls answer as usual, promptly, whatever is down. */
+async function expectGatewayChecksServed(): Promise<number> {
+  let slowest = 0;
+  const check = (method: string, uri: string) =>
+    timed(() =>
+      call(`${broker.url}/v1/authz/forward`, 'GET', {
+        token: httpToken,
+        headers: { 'x-forwarded-method': method, 'x-forwarded-host': 'github.egress.test', 'x-forwarded-uri': uri },
+      }),
+    );
+  for (let i = 0; i < 5; i++) {
+    const allowed = await check('GET', `/repos/acme/app/issues/${i}`);
+    const refused = await check('POST', `/repos/acme/app/issues/${i}/comments`);
+    expect([allowed.status, refused.status, refused.body.error.code]).toEqual([200, 403, 'NOT_GRANTED']);
+    slowest = Math.max(slowest, allowed.ms, refused.ms);
+  }
+  expect(slowest).toBeLessThan(PROMPT_MS);
+  return slowest;
+}
+
 /** Polls the agent's submit until it is served again; returns how long that took. */
 async function recoveryTime(from: number): Promise<number> {
   await eventually(async () => (await ask(agent)).status === 201, RECOVERY_MS, 50);
@@ -118,6 +145,7 @@ describe('Redis down', () => {
   it('every endpoint answers 503 UNAVAILABLE with Retry-After, never 500, and serves again once Redis is back, with no restart', async () => {
     await redis.kill();
     figures.redisDownSlowestAnswer = await expectEveryEndpointUnavailable('redis');
+    figures.redisDownSlowestGatewayCheck = await expectGatewayChecksServed();
     // Metrics answer during an outage, when they matter most, with the gauges' last values.
     const scrape = await timed(() => call(`${broker.url}/metrics`, 'GET'));
     expect({ status: scrape.status, fast: scrape.ms < PROMPT_MS }).toEqual({ status: 200, fast: true });
@@ -138,6 +166,7 @@ describe('Postgres down', () => {
   it('every endpoint answers 503 UNAVAILABLE with Retry-After while connections are refused, and serves again once healed', async () => {
     await postgres.cut();
     figures.postgresDownSlowestAnswer = await expectEveryEndpointUnavailable('postgres');
+    figures.postgresDownSlowestGatewayCheck = await expectGatewayChecksServed();
 
     const back = Date.now();
     await postgres.heal();

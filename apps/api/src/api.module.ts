@@ -14,6 +14,7 @@ import { PolicyController } from './controllers/admin/policy.controller';
 import { UsersController } from './controllers/admin/users.controller';
 import { ErrorFilter } from './http/error.filter';
 import { AdminGuard, AgentGuard } from './http/guards';
+import { EnforcementLifecycle } from './enforcement.lifecycle';
 
 /** HTTP transport only: controllers translate requests into use-case calls. */
 @Module({
@@ -31,6 +32,6 @@ import { AdminGuard, AgentGuard } from './http/guards';
     PolicyController,
     KeysController,
   ],
-  providers: [AgentGuard, AdminGuard, { provide: APP_FILTER, useClass: ErrorFilter }],
+  providers: [AgentGuard, AdminGuard, EnforcementLifecycle, { provide: APP_FILTER, useClass: ErrorFilter }],
 })
 export class ApiModule {}

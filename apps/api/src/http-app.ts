@@ -4,12 +4,13 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
-import { Availability, Config, Metrics, preflight, requestIdOf, unavailableError } from '@gatehouse/core';
+import { AdminAuthenticator, Availability, CheckCall, Config, Metrics, preflight, requestIdOf, unavailableError } from '@gatehouse/core';
 import { drainOnShutdown, rootModule } from '@gatehouse/bootstrap';
 import { ApiModule } from './api.module';
 import { BODY_LIMIT, registerBodyParsers } from './http/body';
 import { registerAuthFailureLimit } from './http/auth-failures';
 import { registerInputChecks, routerRefusals } from './http/input';
+import { isEnforcementRoute, registerForwardAuth } from './http/forward-auth';
 
 /** Paths served whatever the dependencies do: liveness, readiness (it names what is down), metrics and the docs. */
 const ALWAYS_OPEN = /^\/(health\/(live|ready)|metrics|docs)(\/|\?|$)/;
@@ -22,7 +23,7 @@ const ALWAYS_OPEN = /^\/(health\/(live|ready)|metrics|docs)(\/|\?|$)/;
 function answerUnavailableWhileDown(fastify: FastifyInstance, availability: () => Availability | undefined): void {
   fastify.addHook('onRequest', (request, _reply, done) => {
     const down = availability()?.unavailable ?? [];
-    done(down.length > 0 && !ALWAYS_OPEN.test(request.url) ? unavailableError(down) : undefined);
+    done(down.length > 0 && !ALWAYS_OPEN.test(request.url) && !isEnforcementRoute(request) ? unavailableError(down) : undefined);
   });
 }
 
@@ -61,6 +62,7 @@ export async function createHttpApp(config: Config, extra: DynamicModule['import
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
+  registerForwardAuth(adapter.getInstance(), app.get(CheckCall), app.get(AdminAuthenticator));
   availability = app.get(Availability);
   metrics = app.get(Metrics);
   // Not Nest's shutdown hooks: they close Redis and Postgres before HTTP. runMain calls `shutdown`.

@@ -51,6 +51,9 @@ import { Availability } from './availability/availability';
 import { ProcessLifecycle } from './availability/process-lifecycle';
 import { RestoreLostJobs } from './usecases/restore-lost-jobs';
 import { AgentChanges } from './events/agent-changes';
+import { EndedGrants } from './enforcement/ended-grants';
+import { UsageRecorder } from './enforcement/usage-recorder';
+import { CheckCall } from './enforcement/check-call';
 
 const services: Provider[] = [
   PrismaService,
@@ -112,6 +115,9 @@ const services: Provider[] = [
   ProcessLifecycle,
   RestoreLostJobs,
   AgentChanges,
+  EndedGrants,
+  UsageRecorder,
+  CheckCall,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

@@ -52,3 +52,6 @@ export * from './availability/process-lifecycle';
 export * from './redis/redis-options';
 export * from './usecases/restore-lost-jobs';
 export * from './events/agent-changes';
+export * from './enforcement/ended-grants';
+export * from './enforcement/usage-recorder';
+export * from './enforcement/check-call';

@@ -42,6 +42,7 @@ export function slackTextOf(error: AccessError, format: 'mrkdwn' | 'plain_text' 
     case AccessErrorCode.ASSERTION_REPLAYED:
     case AccessErrorCode.INVALID_ADMIN_TOKEN:
     case AccessErrorCode.INVALID_SLACK_SIGNATURE:
+    case AccessErrorCode.INVALID_TOKEN:
     case AccessErrorCode.AGENT_NOT_FOUND:
     case AccessErrorCode.GRANT_NOT_FOUND:
     case AccessErrorCode.ROUTE_NOT_FOUND:

@@ -251,7 +251,9 @@ describe('the changes modal', () => {
     );
     const message = textOf(buildApprovalMessage(http));
     expect(message).toContain('read/write github.issues (read-issues, comment) for 15m');
-    expect(message).toContain('*Operations*\\n• `read-issues`: GET `/repos/*/*/issues/**` (internal)\\n• `comment`: POST `/repos/*/*/issues/*/comments` (pii)');
+    expect(message).toContain(
+      '*Operations*\\n• `read-issues`: GET `/repos/*/*/issues/**` (internal)\\n• `comment`: POST `/repos/*/*/issues/*/comments` (pii)',
+    );
     expect(message).not.toContain('*Columns*');
     const modal = buildChangesModal(http, { channel: 'C1' }) as {
       private_metadata: string;

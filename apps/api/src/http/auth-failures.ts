@@ -4,6 +4,7 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import { Config } from '@gatehouse/core';
 import { sourceIpOf } from './request';
+import { isEnforcementRoute } from './forward-auth';
 
 /**
  * Throttles failed authentications per source address (GATEHOUSE_AUTH_FAILURE_LIMIT). Every 401
@@ -24,6 +25,8 @@ export function registerAuthFailureLimit(fastify: FastifyInstance, config: Confi
   fastify.addHook('onRequest', async (request, reply) => {
     // Health probes never authenticate, and a load balancer sharing a blocked address must still see the replica up.
     if (request.url.startsWith('/health/')) return;
+    // Gateways ask for every agent behind them: one agent's bad tokens must not shut the gateway out.
+    if (isEnforcementRoute(request)) return;
     const ip = sourceIpOf(request);
     const counted = ip ? await failures.get(ip) : null;
     if (!counted || counted.consumedPoints < points || counted.msBeforeNext <= 0) return;
@@ -36,7 +39,7 @@ export function registerAuthFailureLimit(fastify: FastifyInstance, config: Confi
   });
 
   fastify.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode !== 401) return;
+    if (reply.statusCode !== 401 || isEnforcementRoute(request)) return;
     const ip = sourceIpOf(request);
     if (!ip) return;
     const counted = await failures.penalty(ip);

@@ -14,6 +14,7 @@ export function httpStatusOf(code: AccessErrorCode): number {
     case AccessErrorCode.ASSERTION_REPLAYED:
     case AccessErrorCode.INVALID_ADMIN_TOKEN:
     case AccessErrorCode.INVALID_SLACK_SIGNATURE:
+    case AccessErrorCode.INVALID_TOKEN:
       return 401;
     case AccessErrorCode.AGENT_SUSPENDED:
     case AccessErrorCode.SELF_APPROVAL:

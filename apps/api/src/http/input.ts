@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import { refuseUnstorableText } from '@gatehouse/core';
 import { httpStatusOf } from './error.filter';
+import { isEnforcementRoute } from './forward-auth';
 
 /** Longest path segment the router accepts: room for a user id (128) and a UUID, no more. */
 export const MAX_PATH_SEGMENT = 200;
@@ -51,6 +52,8 @@ export const routerRefusals = {
  */
 export function registerInputChecks(fastify: FastifyInstance): void {
   fastify.addHook('preValidation', async (request) => {
+    // Forward-auth reads only headers, and must answer a gateway 200, 401 or 403 whatever the URL holds.
+    if (isEnforcementRoute(request)) return;
     refuseUnstorableText(request.params, 'path');
     refuseUnstorableText(request.query, 'query');
     refuseUnstorableText(request.body, 'request body');

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
-import { Config } from '../config/config';
+import { Config, IntrospectionCredential } from '../config/config';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -37,14 +37,34 @@ export interface Introspector {
 export class AdminAuthenticator {
   private readonly admins: TokenList<string>;
   private readonly introspectors: TokenList<Introspector>;
+  private readonly gateways: TokenList<Introspector>;
 
   constructor(config: Config) {
     this.admins = new TokenList(config.adminTokens);
-    const introspectors = [...config.introspectionTokens].map(([token, { name, audiences }]): [string, Introspector] => [
-      token,
-      { name, audiences: audiences && new Set(audiences) },
-    ]);
-    this.introspectors = new TokenList(new Map(introspectors));
+    this.introspectors = new TokenList(holders(config.introspectionTokens));
+    this.gateways = new TokenList(holders(config.gatewayTokens));
+  }
+
+  /** The gateway a forward-auth call comes from (X-Gatehouse-Gateway), or undefined: then it gets decisions, never upstream credentials. */
+  gateway(presented: string | undefined): Introspector | undefined {
+    return presented ? this.gateways.match(presented) : undefined;
+  }
+
+  /**
+   * An AuthZEN client (a policy enforcement point): an admin, a resource server holding an
+   * introspection credential, or a gateway. Its audiences bound the decisions it may get as true.
+   */
+  enforcementPoint(bearer: string | undefined): Introspector {
+    const admin = bearer ? this.admins.match(bearer) : undefined;
+    const credential = bearer ? this.introspectors.match(bearer) : undefined;
+    const gateway = bearer ? this.gateways.match(bearer) : undefined;
+    if (admin) return { name: admin };
+    const found = credential ?? gateway;
+    if (found) return found;
+    throw new AccessError(
+      AccessErrorCode.INVALID_ADMIN_TOKEN,
+      'The AuthZEN API needs Authorization: Bearer <token> from GATEHOUSE_INTROSPECTION_TOKENS, GATEHOUSE_GATEWAY_TOKENS or GATEHOUSE_ADMIN_TOKENS.',
+    );
   }
 
   /** Returns the admin's name, the actor recorded in the audit trail. */
@@ -67,6 +87,10 @@ export class AdminAuthenticator {
       'Introspection needs Authorization: Bearer <token> from GATEHOUSE_ADMIN_TOKENS or GATEHOUSE_INTROSPECTION_TOKENS.',
     );
   }
+}
+
+function holders(tokens: Map<string, IntrospectionCredential>): Map<string, Introspector> {
+  return new Map([...tokens].map(([token, { name, audiences }]) => [token, { name, audiences: audiences && new Set(audiences) }]));
 }
 
 /** Extracts the token of an `Authorization: Bearer` header. */

@@ -34,6 +34,10 @@ export class Config {
   adminTokens!: Map<string, string>;
   /** token -> a resource server allowed to call /v1/introspect, and the audiences it may see (none listed: all) */
   introspectionTokens!: Map<string, IntrospectionCredential>;
+  /** token -> a gateway allowed to receive upstream credentials from forward-auth (for the audiences listed; none listed: all) */
+  gatewayTokens!: Map<string, IntrospectionCredential>;
+  /** How often what gateways saw (grant usage, refusals) is written to the trail. */
+  usageFlushIntervalSeconds!: number;
   policyFile!: string;
   directoryFile?: string;
   signingKey?: string;
@@ -148,6 +152,8 @@ const schema = z.object({
   GATEHOUSE_ISSUER: z.url().optional(),
   GATEHOUSE_ADMIN_TOKENS: nameTokenList('GATEHOUSE_ADMIN_TOKENS'),
   GATEHOUSE_INTROSPECTION_TOKENS: introspectionTokenList('GATEHOUSE_INTROSPECTION_TOKENS'),
+  GATEHOUSE_GATEWAY_TOKENS: introspectionTokenList('GATEHOUSE_GATEWAY_TOKENS'),
+  GATEHOUSE_USAGE_FLUSH_INTERVAL: durationSeconds.default(10),
   GATEHOUSE_POLICY_FILE: z.string().min(1).default('policies/default.yaml'),
   GATEHOUSE_DIRECTORY_FILE: z.string().min(1).optional(),
   GATEHOUSE_SIGNING_KEY: z.string().min(1).optional(),
@@ -192,6 +198,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     issuer: (e.GATEHOUSE_ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     adminTokens: e.GATEHOUSE_ADMIN_TOKENS,
     introspectionTokens: e.GATEHOUSE_INTROSPECTION_TOKENS,
+    gatewayTokens: e.GATEHOUSE_GATEWAY_TOKENS,
+    usageFlushIntervalSeconds: e.GATEHOUSE_USAGE_FLUSH_INTERVAL,
     policyFile: e.GATEHOUSE_POLICY_FILE,
     directoryFile: e.GATEHOUSE_DIRECTORY_FILE,
     signingKey: e.GATEHOUSE_SIGNING_KEY,

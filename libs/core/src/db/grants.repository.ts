@@ -29,6 +29,43 @@ export class GrantsRepository {
     return row ? typed(row) : null;
   }
 
+  /**
+   * Grants that ended before their expiry and have not expired yet, ended at or after `since` (all
+   * of them when null): what forward-auth must refuse although their tokens still verify.
+   */
+  async listEndedEarly(pool: Pool, since: Date | null, now: Date): Promise<{ id: string; expiresAt: Date }[]> {
+    const { rows } = await pool.query<{ id: string; expiresAt: Date }>({
+      name: 'gatehouse_grants_ended_early',
+      text: `SELECT id::text AS id, expires_at AS "expiresAt" FROM grants
+              WHERE ended_at IS NOT NULL AND ended_at >= coalesce($1::timestamptz, '-infinity') AND expires_at > $2::timestamptz`,
+      values: [since, now],
+    });
+    return rows;
+  }
+
+  /** Adds calls seen at the gateways to each grant's usage per operation, in one statement. */
+  async addUsage(db: Tx, uses: { grantId: string; operation: string; calls: number; firstAt: Date; lastAt: Date }[]): Promise<void> {
+    if (uses.length === 0) return;
+    await db.$executeRaw`
+      INSERT INTO grant_usage (grant_id, operation, calls, first_at, last_at)
+      SELECT * FROM unnest(${uses.map((u) => u.grantId)}::uuid[], ${uses.map((u) => u.operation)}::text[],
+                           ${uses.map((u) => u.calls)}::bigint[], ${uses.map((u) => u.firstAt)}::timestamptz[],
+                           ${uses.map((u) => u.lastAt)}::timestamptz[])
+      ON CONFLICT (grant_id, operation) DO UPDATE
+        SET calls = grant_usage.calls + excluded.calls,
+            first_at = least(grant_usage.first_at, excluded.first_at),
+            last_at = greatest(grant_usage.last_at, excluded.last_at)`;
+  }
+
+  /** A grant's usage per operation, most used first. */
+  usageOf(db: Tx, grantId: string): Promise<{ operation: string; calls: bigint; firstAt: Date; lastAt: Date }[]> {
+    return db.grantUsage.findMany({
+      where: { grantId },
+      select: { operation: true, calls: true, firstAt: true, lastAt: true },
+      orderBy: [{ calls: 'desc' }, { operation: 'asc' }],
+    });
+  }
+
   /** The grants of many requests in one query (list pages, batches of notifications). */
   async findByRequestIds(pool: Pool, requestIds: string[]): Promise<GrantRow[]> {
     const { rows } = await pool.query<GrantRow>({
@@ -51,15 +88,14 @@ export class GrantsRepository {
     return count;
   }
 
-  /** Revokes every active grant of an agent at once; returns the ids it ended. */
-  async revokeAllForAgent(db: Tx, agentId: string, by: string, at: Date, reason: string): Promise<string[]> {
-    const rows = await db.$queryRaw<{ id: string }[]>`
+  /** Revokes every active grant of an agent at once; returns those it ended. */
+  revokeAllForAgent(db: Tx, agentId: string, by: string, at: Date, reason: string): Promise<{ id: string; expiresAt: Date }[]> {
+    return db.$queryRaw<{ id: string; expiresAt: Date }[]>`
       UPDATE grants SET status = 'revoked', ended_at = ${at}, ended_by = ${by}, end_reason = ${reason}
-      WHERE agent_id = ${agentId}::uuid AND status = 'active' RETURNING id::text AS id`;
-    return rows.map((r) => r.id);
+      WHERE agent_id = ${agentId}::uuid AND status = 'active' RETURNING id::text AS id, expires_at AS "expiresAt"`;
   }
 
-  /** Revokes an agent's active grants that act for one user; returns the ids it ended. */
+  /** Revokes an agent's active grants that act for one user; returns those it ended. */
   async revokeActingFor(
     db: Tx,
     agentId: string,
@@ -67,11 +103,11 @@ export class GrantsRepository {
     by: string,
     at: Date,
     reason: string,
-  ): Promise<Pick<GrantRow, 'id' | 'requestId'>[]> {
-    return db.$queryRaw<Pick<GrantRow, 'id' | 'requestId'>[]>`
+  ): Promise<Pick<GrantRow, 'id' | 'requestId' | 'expiresAt'>[]> {
+    return db.$queryRaw<Pick<GrantRow, 'id' | 'requestId' | 'expiresAt'>[]>`
       UPDATE grants SET status = 'revoked', ended_at = ${at}, ended_by = ${by}, end_reason = ${reason}
       WHERE agent_id = ${agentId}::uuid AND subject = ${userId} AND status = 'active'
-      RETURNING id::text AS id, request_id::text AS "requestId"`;
+      RETURNING id::text AS id, request_id::text AS "requestId", expires_at AS "expiresAt"`;
   }
 
   /**

@@ -1,5 +1,5 @@
-import { createPrivateKey, type webcrypto } from 'node:crypto';
-import { createSigner } from 'fast-jwt';
+import { createPrivateKey, createPublicKey, type webcrypto } from 'node:crypto';
+import { createSigner, createVerifier } from 'fast-jwt';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import {
   calculateJwkThumbprint,
@@ -33,7 +33,19 @@ interface LoadedKey {
   privatePem: string;
   /** One signer per token type, built on first use. */
   signers: Map<string, (claims: JWTPayload) => string>;
+  /** One verifier per token type, built on first use. */
+  verifiers: Map<string, TokenVerifier>;
 }
+
+/** A token checked by one of our keys: its header and claims (signature, alg, typ and lifetime hold). */
+export interface VerifiedToken {
+  header: { kid?: string; typ?: string; alg?: string };
+  payload: Record<string, unknown>;
+}
+type TokenVerifier = (token: string) => VerifiedToken;
+
+/** Reloading the keys for a kid we do not hold happens at most this often (a forged kid costs no query). */
+const UNKNOWN_KID_RELOAD_MS = 5_000;
 
 /**
  * The broker's EdDSA signing keys: loaded once at start and kept in memory, so the hot path signs
@@ -46,6 +58,7 @@ export class KeyService implements CheckpointSigner, OnModuleDestroy {
   private currentKid?: string;
   private jwkSet?: ReturnType<typeof createLocalJWKSet>;
   private timer?: NodeJS.Timeout;
+  private lastUnknownKidReload = 0;
 
   constructor(
     private readonly config: Config,
@@ -110,6 +123,41 @@ export class KeyService implements CheckpointSigner, OnModuleDestroy {
     return jwtVerify(token, this.jwks(), { algorithms: [ALG], typ, issuer: this.config.issuer });
   }
 
+  /**
+   * A verifier of tokens of type `typ` signed by key `kid`, in memory (node:crypto through fast-jwt,
+   * which also remembers tokens it verified until they expire): signature, alg, typ, exp and nbf.
+   * Undefined for a kid this process does not hold; see reloadForUnknownKid.
+   */
+  verifierFor(kid: string, typ: string): TokenVerifier | undefined {
+    const key = this.keys.get(kid);
+    if (!key) return undefined;
+    let verifier = key.verifiers.get(typ);
+    if (!verifier) {
+      const pem = createPublicKey({ key: key.publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
+      verifier = createVerifier({
+        key: pem,
+        algorithms: [ALG],
+        checkTyp: typ,
+        complete: true,
+        cache: 10_000,
+        requiredClaims: ['exp', 'jti'],
+      }) as TokenVerifier;
+      key.verifiers.set(typ, verifier);
+    }
+    return verifier;
+  }
+
+  /**
+   * A token names a kid we do not hold: a key rotated in by another replica a moment ago, or a forgery.
+   * Reloads the keys, at most once per few seconds; returns whether it did.
+   */
+  async reloadForUnknownKid(): Promise<boolean> {
+    if (Date.now() - this.lastUnknownKidReload < UNKNOWN_KID_RELOAD_MS) return false;
+    this.lastUnknownKidReload = Date.now();
+    await this.reload();
+    return true;
+  }
+
   publicJwks(): { keys: JWK[] } {
     return { keys: [...this.keys.values()].map((k) => k.publicJwk) };
   }
@@ -151,6 +199,7 @@ export class KeyService implements CheckpointSigner, OnModuleDestroy {
           privateKey: (await importJWK(row.privateJwk as JWK, ALG)) as CryptoKey,
           privatePem: createPrivateKey({ key: row.privateJwk as never, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' }) as string,
           signers: new Map(),
+          verifiers: new Map(),
         },
       );
     }

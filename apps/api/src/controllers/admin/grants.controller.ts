@@ -1,12 +1,12 @@
 import { Body, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBody } from '@nestjs/swagger';
+import { ApiBody, ApiOperation } from '@nestjs/swagger';
 import { AccessErrorCode } from '@gatehouse/domain';
 import { AdminQueries, listGrantsQuery, parseInput, revokeBody, RevokeGrant } from '@gatehouse/core';
 import { CurrentAdmin, SourceIp } from '../../http/request';
 import { idParam } from '../agent.controller';
 import { AdminController, bodySchema } from './admin-http';
 
-/** Grants: lists and revocation. */
+/** Grants: lists, one grant with its usage, and revocation. */
 @AdminController('grants')
 export class GrantsController {
   constructor(
@@ -17,6 +17,12 @@ export class GrantsController {
   @Get()
   list(@Query() query: unknown) {
     return this.queries.listGrants(parseInput(listGrantsQuery, query, 'query'), new Date());
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One grant, with what the gateways saw it used for (calls per operation, first and last time)' })
+  get(@Param('id') id: string) {
+    return this.queries.grantDetail(idParam(id, AccessErrorCode.GRANT_NOT_FOUND, 'grant'), new Date());
   }
 
   @Post(':id/revoke')

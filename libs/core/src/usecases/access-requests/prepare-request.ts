@@ -101,7 +101,13 @@ export class RequestPreparer {
     const { scope } = prepared;
     const decision = decisionAwaitingConsent(
       prepared.policy,
-      { resource: scope.resource.id, actions: scope.actions, columns: scope.columns, operations: scope.operations, durationSeconds: prepared.durationSeconds },
+      {
+        resource: scope.resource.id,
+        actions: scope.actions,
+        columns: scope.columns,
+        operations: scope.operations,
+        durationSeconds: prepared.durationSeconds,
+      },
       { user: user.displayName, agent: agent.name },
       now,
     );

@@ -67,7 +67,9 @@ export class SubmitAccessRequest {
     });
     const entries = auditOf(row, body, prepared, decision);
     const issued =
-      row.status === 'approved' ? this.issuer.build(row, { columns: row.columns, operations: row.operations, durationSeconds: decision.durationSeconds }, now, 'policy') : null;
+      row.status === 'approved'
+        ? this.issuer.build(row, { columns: row.columns, operations: row.operations, durationSeconds: decision.durationSeconds }, now, 'policy')
+        : null;
     if (issued) entries.push(issued.audit);
     const grant = issued?.grant ?? null;
     let inserted: boolean;

@@ -7,6 +7,7 @@ import { Database } from '../../db/database';
 import { AgentsRepository } from '../../db/agents.repository';
 import { AuditEventsRepository } from '../../db/audit-events.repository';
 import { GrantsRepository } from '../../db/grants.repository';
+import { EndedGrants } from '../../enforcement/ended-grants';
 import { AgentChanges } from '../../events/agent-changes';
 import { algorithmFor } from '../../auth/agent-authenticator';
 import { Origin, actorName } from '../actor';
@@ -82,15 +83,17 @@ export class SuspendAgent {
     private readonly grants: GrantsRepository,
     private readonly audit: AuditEventsRepository,
     private readonly changes: AgentChanges,
+    private readonly ended: EndedGrants,
   ) {}
 
   async execute(input: { agentId: string; origin: Origin; now: Date }): Promise<{ agent: AgentView; revokedGrants: string[] }> {
     const actor = actorName(input.origin.actor);
     const result = await this.db.transaction(async (tx) => {
       if (!(await this.agents.findById(tx, input.agentId))) throw notFound(input.agentId);
-      let revoked: string[] = [];
+      let revokedRows: { id: string; expiresAt: Date }[] = [];
       if ((await this.agents.setStatus(tx, input.agentId, 'suspended', input.now)) === 1) {
-        revoked = await this.grants.revokeAllForAgent(tx, input.agentId, actor, input.now, 'agent suspended');
+        revokedRows = await this.grants.revokeAllForAgent(tx, input.agentId, actor, input.now, 'agent suspended');
+        const revoked = revokedRows.map((g) => g.id);
         await this.audit.append(tx, [
           { type: 'agent.suspended', actor, sourceIp: input.origin.sourceIp, agentId: input.agentId, data: { revokedGrants: revoked } },
           ...revoked.map((grantId) => ({
@@ -103,10 +106,11 @@ export class SuspendAgent {
           })),
         ]);
       }
-      return { agent: agentView((await this.agents.findById(tx, input.agentId))!), revokedGrants: revoked };
+      return { agent: agentView((await this.agents.findById(tx, input.agentId))!), revoked: revokedRows };
     });
+    await this.ended.announce(result.revoked);
     await this.changes.changed(input.agentId);
-    return result;
+    return { agent: result.agent, revokedGrants: result.revoked.map((g) => g.id) };
   }
 }
 

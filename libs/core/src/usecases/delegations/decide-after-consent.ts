@@ -75,7 +75,13 @@ export class DecideAfterConsent {
     ];
     let grant: GrantRow | undefined;
     if (status === 'approved') {
-      const issued = await this.issuer.issue(tx, row, { columns: row.columns, operations: row.operations, durationSeconds: decision.durationSeconds }, now, 'policy');
+      const issued = await this.issuer.issue(
+        tx,
+        row,
+        { columns: row.columns, operations: row.operations, durationSeconds: decision.durationSeconds },
+        now,
+        'policy',
+      );
       entries.push(issued.audit);
       grant = issued.grant;
     }

@@ -10,6 +10,7 @@ import { GrantsRepository } from '../../db/grants.repository';
 import { UsersRepository } from '../../db/users.repository';
 import { PolicyStore } from '../../policy/policy.store';
 import { Origin, actorName } from '../actor';
+import { EndedGrants } from '../../enforcement/ended-grants';
 import { RequestEffects } from '../access-requests/request-effects';
 import { DecideAfterConsent } from './decide-after-consent';
 import { DelegationView, delegationView } from './delegation.view';
@@ -152,6 +153,7 @@ export class EndDelegation {
     private readonly requests: AccessRequestsRepository,
     private readonly audit: AuditEventsRepository,
     private readonly effects: RequestEffects,
+    private readonly ended: EndedGrants,
   ) {}
 
   async execute(input: {
@@ -183,6 +185,7 @@ export class EndDelegation {
       ]);
       return { ended: ended.map((d) => ({ ...d, endedAt: now, endedBy: actor })), revoked, denied };
     });
+    await this.ended.announce(result.revoked);
     for (const g of result.revoked) await this.effects.changed(g.requestId, 'revoked');
     for (const id of result.denied) await this.effects.changed(id, 'denied');
     return { ended: result.ended.map((d) => delegationView(d, now)), revokedGrants: result.revoked.map((g) => g.id), deniedRequests: result.denied };

@@ -5,6 +5,7 @@ import { GrantsRepository } from '../../db/grants.repository';
 import { AuditEventsRepository } from '../../db/audit-events.repository';
 import { AccessRequestPresenter, GrantView } from '../access-request.view';
 import { RequestEffects } from '../access-requests/request-effects';
+import { EndedGrants } from '../../enforcement/ended-grants';
 
 type Ending = 'released' | 'revoked';
 
@@ -17,6 +18,7 @@ export class GrantEnder {
     private readonly audit: AuditEventsRepository,
     private readonly presenter: AccessRequestPresenter,
     private readonly effects: RequestEffects,
+    private readonly ended: EndedGrants,
   ) {}
 
   async end(input: {
@@ -54,7 +56,10 @@ export class GrantEnder {
       return row;
     });
     const row = (await this.grants.findById(this.db.client, input.grantId))!;
-    if (grant) await this.effects.changed(row.requestId, input.to);
+    if (grant) {
+      await this.ended.announce([row]);
+      await this.effects.changed(row.requestId, input.to);
+    }
     return this.presenter.grant(row, now);
   }
 }

@@ -18,12 +18,7 @@ export class GrantIssuer {
   ) {}
 
   /** The grant row and its audit entry, not yet stored (the submit path inserts them in one statement). */
-  build(
-    request: AccessRequestRow,
-    scope: GrantedScope,
-    now: Date,
-    actor: string,
-  ): { grant: GrantRow; audit: AuditEntry } {
+  build(request: AccessRequestRow, scope: GrantedScope, now: Date, actor: string): { grant: GrantRow; audit: AuditEntry } {
     // Whole seconds, so the row re-signs to the very token first handed out (iat/exp are seconds).
     const issuedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const resource = this.policy.current().resources[request.resource];
@@ -66,13 +61,7 @@ export class GrantIssuer {
   }
 
   /** Builds and stores the grant inside the caller's transaction. */
-  async issue(
-    tx: Tx,
-    request: AccessRequestRow,
-    scope: GrantedScope,
-    now: Date,
-    actor: string,
-  ): Promise<{ grant: GrantRow; audit: AuditEntry }> {
+  async issue(tx: Tx, request: AccessRequestRow, scope: GrantedScope, now: Date, actor: string): Promise<{ grant: GrantRow; audit: AuditEntry }> {
     const built = this.build(request, scope, now, actor);
     return { grant: await this.grants.create(tx, built.grant), audit: built.audit };
   }

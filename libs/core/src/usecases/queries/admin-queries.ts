@@ -157,6 +157,17 @@ export class AdminQueries {
     };
   }
 
+  /** A grant with what the gateways saw it used for, per operation. */
+  async grantDetail(id: string, now: Date) {
+    const grant = await this.grants.findById(this.db.client, id);
+    if (!grant) throw new AccessError(AccessErrorCode.GRANT_NOT_FOUND, `No grant ${id}.`);
+    const usage = await this.grants.usageOf(this.db.client, id);
+    return {
+      ...grantSummary(grant, now),
+      usage: usage.map((u) => ({ operation: u.operation, calls: Number(u.calls), firstAt: u.firstAt.toISOString(), lastAt: u.lastAt.toISOString() })),
+    };
+  }
+
   async listGrants(filter: { status?: string; agentId?: string; limit: number; cursor?: string }, now: Date): Promise<Page<GrantSummary>> {
     const rows = await this.grants.list(this.db.client, { ...filter, now, after: filter.cursor ? decodeCursor(filter.cursor) : undefined });
     return page(
