@@ -10,4 +10,5 @@ export * from './policy/parse';
 export * from './policy/scope';
 export * from './policy/evaluate';
 export * from './policy/reminders';
+export * from './policy/request';
 export * from './text';
