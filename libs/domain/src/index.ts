@@ -11,4 +11,6 @@ export * from './policy/scope';
 export * from './policy/evaluate';
 export * from './policy/reminders';
 export * from './policy/request';
+export * from './policy/policy-test';
+export * from './policy/policy-test.run';
 export * from './text';
