@@ -13,4 +13,5 @@ export * from './policy/reminders';
 export * from './policy/request';
 export * from './policy/policy-test';
 export * from './policy/policy-test.run';
+export * from './policy/lint';
 export * from './text';
