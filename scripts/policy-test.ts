@@ -41,7 +41,13 @@ function read(file: string, what: string): string {
 }
 
 function defaultFiles(): string[] {
-  const files = readdirSync('policies')
+  let names: string[];
+  try {
+    names = readdirSync('policies');
+  } catch {
+    names = [];
+  }
+  const files = names
     .filter((name) => name.endsWith('.test.yaml'))
     .sort()
     .map((name) => join('policies', name));

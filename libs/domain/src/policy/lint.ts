@@ -51,9 +51,9 @@ interface Reach {
   ranks: number[];
 }
 
+/** Every warning about a parsed policy, in the order of the rules they are about, then the resources. */
 export function lintPolicy(policy: Policy, options: LintOptions): LintWarning[] {
   const analysis = new Analysis(policy, options.maxRequestDurationSeconds);
-  // Warnings come in the order of the rules they are about, then the resources.
   const found: Array<{ order: number; warning: LintWarning }> = [];
   const warn = (order: number, warning: LintWarning) => found.push({ order, warning });
   const reaches = new Map<Rule, Reach[]>();
