@@ -11,4 +11,8 @@ export * from './policy/scope';
 export * from './policy/http';
 export * from './policy/evaluate';
 export * from './policy/reminders';
+export * from './policy/request';
+export * from './policy/policy-test';
+export * from './policy/policy-test.run';
+export * from './policy/lint';
 export * from './text';

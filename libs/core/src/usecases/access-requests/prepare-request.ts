@@ -2,18 +2,16 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   AccessError,
   AccessErrorCode,
+  checkRequest,
   clampToDelegation,
   DelegationFacts,
   Decision,
+  decideRequest,
   decisionAwaitingConsent,
-  evaluatePolicy,
-  formatDuration,
-  parseDuration,
   Policy,
   provingDelegation,
   RequestStatus,
   ResolvedScope,
-  resolveScope,
 } from '@gatehouse/domain';
 import { Config } from '../../config/config';
 import { Database } from '../../db/database';
@@ -116,16 +114,7 @@ export class RequestPreparer {
 
   async prepare(agentId: string, body: RequestShape, now: Date): Promise<PreparedRequest> {
     const policy = this.policy.current();
-    const durationSeconds = parseDuration(body.duration);
-    const cap = this.config.maxRequestDurationSeconds;
-    if (durationSeconds > cap) {
-      throw new AccessError(
-        AccessErrorCode.DURATION_TOO_LONG,
-        `duration ${body.duration} is over the broker's cap of ${formatDuration(cap)}; ask for less.`,
-        [{ path: 'duration', message: 'over the cap' }],
-      );
-    }
-    const scope = resolveScope(policy, body);
+    const { durationSeconds, scope } = checkRequest(policy, body, this.config.maxRequestDurationSeconds);
     if (body.onBehalfOf === undefined) return { policy, scope, durationSeconds, user: null, delegation: null };
     const named = await this.users.findNamedWithDelegations(this.db.client, body.onBehalfOf, agentId, now);
     if (!named) {
@@ -151,18 +140,6 @@ export class RequestPreparer {
     sourceIp: string | null | undefined,
     now: Date,
   ): Decision {
-    const { policy, scope, user } = prepared;
-    const decision = evaluatePolicy(policy, {
-      agent: { id: agent.id, name: agent.name, attributes: (agent.attributes ?? {}) as Record<string, unknown> },
-      resource: scope.resource.id,
-      actions: scope.actions,
-      columns: scope.columns,
-      operations: scope.operations,
-      durationSeconds: prepared.durationSeconds,
-      onBehalfOf: user ? { id: user.id, email: user.email, groups: user.groups } : null,
-      sourceIp,
-      now,
-    });
-    return { ...decision, durationSeconds: clampToDelegation(decision.durationSeconds, prepared.delegation, now) };
+    return decideRequest(prepared, agent, sourceIp, now);
   }
 }
