@@ -3,6 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { AgentController } from './controllers/agent.controller';
 import { TokenController } from './controllers/token.controller';
+import { AuthzenController } from './controllers/authzen.controller';
 import { OpsController } from './controllers/ops.controller';
 import { AccessRequestsController } from './controllers/admin/access-requests.controller';
 import { AgentsController } from './controllers/admin/agents.controller';
@@ -22,6 +23,7 @@ import { EnforcementLifecycle } from './enforcement.lifecycle';
   controllers: [
     AgentController,
     TokenController,
+    AuthzenController,
     OpsController,
     AgentsController,
     DelegationsController,

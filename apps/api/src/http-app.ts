@@ -12,8 +12,11 @@ import { registerAuthFailureLimit } from './http/auth-failures';
 import { registerInputChecks, routerRefusals } from './http/input';
 import { isEnforcementRoute, registerForwardAuth } from './http/forward-auth';
 
-/** Paths served whatever the dependencies do: liveness, readiness (it names what is down), metrics and the docs. */
-const ALWAYS_OPEN = /^\/(health\/(live|ready)|metrics|docs)(\/|\?|$)/;
+/**
+ * Paths served whatever the dependencies do: liveness, readiness (it names what is down), metrics,
+ * the docs, and the AuthZEN decisions (made in memory, like forward-auth's).
+ */
+const ALWAYS_OPEN = /^\/(health\/(live|ready)|metrics|docs|access\/v1\/evaluations?|\.well-known\/authzen-configuration)(\/|\?|$)/;
 
 /**
  * While Postgres or Redis is known to be down, every other request is answered 503 at once (with

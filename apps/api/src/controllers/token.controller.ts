@@ -1,7 +1,16 @@
 import { Body, Controller, Get, Headers, HttpCode, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { AdminAuthenticator, AUTHORIZATION_DETAILS_TYPE, bearerToken, Config, IntrospectToken, KeyService, parseInput } from '@gatehouse/core';
+import {
+  AdminAuthenticator,
+  AUTHORIZATION_DETAILS_TYPE,
+  bearerToken,
+  Config,
+  HTTP_AUTHORIZATION_DETAILS_TYPE,
+  IntrospectToken,
+  KeyService,
+  parseInput,
+} from '@gatehouse/core';
 
 const introspectionBody = z.object({ token: z.string().min(1).max(8192), token_type_hint: z.string().max(100).optional() }).strict();
 
@@ -31,7 +40,7 @@ export class TokenController {
       jwks_uri: `${issuer}/.well-known/jwks.json`,
       introspection_endpoint: `${issuer}/v1/introspect`,
       introspection_endpoint_auth_methods_supported: ['bearer'],
-      authorization_details_types_supported: [AUTHORIZATION_DETAILS_TYPE],
+      authorization_details_types_supported: [AUTHORIZATION_DETAILS_TYPE, HTTP_AUTHORIZATION_DETAILS_TYPE],
       token_endpoint_auth_signing_alg_values_supported: ['EdDSA', 'ES256'],
       access_token_signing_alg_values_supported: ['EdDSA'],
       service_documentation: `${issuer}/docs`,

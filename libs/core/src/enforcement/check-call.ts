@@ -61,6 +61,8 @@ export interface DataQuestion {
   action: string;
   columns?: string[];
   token: string | undefined;
+  /** The enforcement point asking, recorded with the usage. */
+  client?: string;
   now: Date;
 }
 
@@ -104,12 +106,17 @@ export class CheckCall {
       audiencesOf(verified.claims).includes(audience) &&
       actions.includes(question.action) &&
       (question.columns ?? []).every((column) => columns.includes(column));
-    if (covered) return { allowed: true, holder: verified.holder };
+    const { holder } = verified;
+    if (covered) {
+      this.usage.used({ ...holder, resource: question.resource, operation: question.action, gateway: question.client ?? null, at: question.now });
+      return { allowed: true, holder };
+    }
+    const columnsText = question.columns ? ` (${question.columns.join(', ')})` : '';
     const error = new AccessError(
       AccessErrorCode.NOT_GRANTED,
-      `This grant does not cover ${question.action} on ${question.resource}${question.columns ? ` (${question.columns.join(', ')})` : ''}.`,
+      `Grant ${holder.grantId} does not cover ${question.action} on ${question.resource}${columnsText}.`,
     );
-    return { allowed: false, error, holder: verified.holder };
+    return { allowed: false, error, holder };
   }
 
   private async decide(question: CallQuestion): Promise<CallVerdict> {
