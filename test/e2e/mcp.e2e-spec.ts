@@ -7,6 +7,9 @@ import { generateAgentKeyPair } from '@gatehouse/sdk';
 import { Broker, startBroker } from '../support/broker';
 import { users, verifyGrantToken } from '../support/flows';
 import { typescriptEntry } from '../support/register';
+import { MiniGateway } from '../support/mini-gateway';
+
+const GATEWAY_TOKEN = 'test-gateway-token-0123456789';
 
 type TextResult = { content: { type: string; text: string }[]; isError?: boolean };
 const textOf = (result: unknown) => (result as TextResult).content.map((c) => c.text).join('\n');
@@ -15,9 +18,15 @@ describe('MCP server over stdio', () => {
   let broker: Broker;
   let client: Client;
   let stderr = '';
+  let gateway: MiniGateway;
 
   beforeAll(async () => {
-    broker = await startBroker();
+    broker = await startBroker({
+      GATEHOUSE_POLICY_FILE: 'test/fixtures/http-policy.yaml',
+      GATEHOUSE_TEST_GITHUB_TOKEN: 'ghp_mcp_test',
+      GATEHOUSE_GATEWAY_TOKENS: `edge:${GATEWAY_TOKEN}`,
+    });
+    gateway = await MiniGateway.start(broker.url, GATEWAY_TOKEN, 'github.egress.test');
     const { privateJwk, publicJwk } = await generateAgentKeyPair();
     const res = await broker.admin('POST', '/v1/admin/agents', { name: `mcp-${Date.now()}`, publicJwk, owner: 'team-ai@example.com' });
     // The key goes in as a file path, the way a client configuration would keep it out of its JSON.
@@ -38,18 +47,20 @@ describe('MCP server over stdio', () => {
 
   afterAll(async () => {
     await client?.close();
+    await gateway?.close();
     await broker?.close();
   });
 
-  it('lists the four tools with their inputs', async () => {
+  it('lists the five tools with their inputs', async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['check_access_request', 'list_my_grants', 'release_access', 'request_access']);
+    expect(tools.map((t) => t.name).sort()).toEqual(['call_http_api', 'check_access_request', 'list_my_grants', 'release_access', 'request_access']);
     const request = tools.find((t) => t.name === 'request_access')!;
     expect(Object.keys(request.inputSchema.properties ?? {}).sort()).toEqual([
       'actions',
       'columns',
       'duration',
       'on_behalf_of',
+      'operations',
       'reason',
       'resource',
     ]);
@@ -103,5 +114,33 @@ describe('MCP server over stdio', () => {
     const bad = await client.callTool({ name: 'request_access', arguments: { resource: 'crm.customers', columns: ['shoe_size'], reason: 'x' } });
     expect((bad as TextResult).isError).toBe(true);
     expect(textOf(bad)).toMatch(/^ERROR UNKNOWN_COLUMN \(HTTP 422\): /);
+  });
+
+  it('calls an HTTP API through its gateway: asks for what is missing, waits for a person when it must, then calls', async () => {
+    const { pat } = await users(broker, { pat: ['platform'] });
+    const read = textOf(
+      await client.callTool({ name: 'call_http_api', arguments: { url: `${gateway.url}/repos/acme/app/issues/3`, reason: 'Triage issue 3' } }),
+    );
+    expect(read).toMatch(
+      /^HTTP 200 \(with grant [0-9a-f-]{36}: read on github\.issues, operations read-issues\)\n\{"upstream":"ok","operation":"read-issues"\}$/,
+    );
+    expect(gateway.calls.at(-1)).toMatchObject({ path: '/repos/acme/app/issues/3', authorization: 'Bearer ghp_mcp_test' });
+
+    const comment = { url: `${gateway.url}/repos/acme/app/issues/3/comments`, method: 'POST', body: '{"body":"On it"}', reason: 'Reply on issue 3' };
+    const pending = textOf(await client.callTool({ name: 'call_http_api', arguments: comment }));
+    expect(pending).toMatch(/^PENDING: request [0-9a-f-]{36} for write on github\.issues, operations comment needs approval by platform/);
+    expect(pending).toContain('call call_http_api again');
+    expect(gateway.calls.some((c) => c.path.endsWith('/comments'))).toBe(false);
+    const requestId = /request ([0-9a-f-]{36})/.exec(pending)![1];
+    expect((await broker.admin('POST', `/v1/admin/access-requests/${requestId}/approve`, { asUser: pat })).status).toBe(200);
+    expect(textOf(await client.callTool({ name: 'check_access_request', arguments: { request_id: requestId, wait_seconds: 0 } }))).toMatch(
+      /^APPROVED/,
+    );
+    const sent = textOf(await client.callTool({ name: 'call_http_api', arguments: comment }));
+    expect(sent).toMatch(/^HTTP 200 \(with grant [0-9a-f-]{36}: write on github\.issues, operations comment\)/);
+    expect(gateway.calls.at(-1)).toMatchObject({ method: 'POST', path: '/repos/acme/app/issues/3/comments', body: '{"body":"On it"}' });
+    // One request for the comment, not one per call.
+    const listed = await broker.admin('GET', `/v1/admin/access-requests?resource=github.issues&limit=10`);
+    expect(listed.body.items.filter((r: { operations?: string[] }) => r.operations?.includes('comment'))).toHaveLength(1);
   });
 });

@@ -1,7 +1,8 @@
-import { AccessDeniedError, GatehouseError, InvalidRequestError, NotFoundError, WaitTimeoutError } from '@gatehouse/sdk';
+import { AccessDeniedError, GatehouseError, gatewayRefusal, InvalidRequestError, NotFoundError, WaitTimeoutError } from '@gatehouse/sdk';
 import { Broker, startBroker } from '../support/broker';
 import { introspect, LOW_RISK, PII, users, verifyGrantToken } from '../support/flows';
 import { sdkAgent } from '../support/sdk';
+import { MiniGateway } from '../support/mini-gateway';
 
 describe('SDK against a running broker', () => {
   let broker: Broker;
@@ -152,5 +153,70 @@ describe('SDK against a rate-limited broker (2 requests / 2 s)', () => {
     expect(new Set(attempts.map((a) => a.key)).size).toBe(1);
     const listed = await broker.admin('GET', `/v1/admin/access-requests?agentId=${agent.agentId}`);
     expect(listed.body.items.map((r: { id: string }) => r.id)).toEqual([result.request.id]);
+  });
+});
+
+describe('SDK through a gateway (HTTP resources)', () => {
+  const GATEWAY_TOKEN = 'test-gateway-token-0123456789';
+  let broker: Broker;
+  let gateway: MiniGateway;
+  beforeAll(async () => {
+    broker = await startBroker({
+      GATEHOUSE_POLICY_FILE: 'test/fixtures/http-policy.yaml',
+      GATEHOUSE_TEST_GITHUB_TOKEN: 'ghp_sdk_test',
+      GATEHOUSE_GATEWAY_TOKENS: `edge:${GATEWAY_TOKEN}`,
+    });
+    gateway = await MiniGateway.start(broker.url, GATEWAY_TOKEN, 'github.egress.test');
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await broker?.close();
+  });
+
+  it('asks for exactly what the gateway says is missing, then calls again with the new grant', async () => {
+    const agent = await sdkAgent(broker);
+    const { response, grant } = await agent.fetchWithAccess(
+      `${gateway.url}/repos/acme/app/issues/3`,
+      { method: 'GET' },
+      { reason: 'Triage issue 3', duration: '10m' },
+    );
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ upstream: 'ok', operation: 'read-issues' });
+    expect(grant).toMatchObject({ resource: 'github.issues', operations: ['read-issues'], actions: ['read'] });
+    // The upstream got the gateway's credential, never the agent's token.
+    expect(gateway.calls.at(-1)).toMatchObject({ method: 'GET', path: '/repos/acme/app/issues/3', authorization: 'Bearer ghp_sdk_test' });
+    // The same grant serves the next call without asking again.
+    const again = await agent.fetchWithAccess(`${gateway.url}/repos/acme/app/issues`, { method: 'GET' }, { reason: 'Triage', grant });
+    expect(again.response.status).toBe(200);
+    expect(again.grant?.id).toBe(grant!.id);
+    expect((await agent.listGrants()).map((g) => g.id)).toEqual([grant!.id]);
+  });
+
+  it('reports a call a person must approve as pending (WaitTimeoutError), and the refusal itself when nothing can be asked', async () => {
+    const agent = await sdkAgent(broker);
+    const pending = agent.fetchWithAccess(
+      `${gateway.url}/repos/acme/app/issues/3/comments`,
+      { method: 'POST', body: '{"body":"hi"}' },
+      { reason: 'Reply' },
+    );
+    await expect(pending).rejects.toBeInstanceOf(WaitTimeoutError);
+    expect(gateway.calls.some((c) => c.path.endsWith('/comments'))).toBe(false);
+    const undescribed = agent.fetchWithAccess(`${gateway.url}/users/octocat`, { method: 'GET' }, { reason: 'Look up' });
+    await expect(undescribed).rejects.toMatchObject({ name: 'GatewayRefusalError', code: 'AUTHENTICATION_REQUIRED', status: 401 });
+  });
+
+  it("reads Gatehouse's refusal from nginx's headers as well as from a JSON body", async () => {
+    const needed = { resource: 'github.issues', operations: ['comment'], actions: ['write'] };
+    const fromHeaders = await gatewayRefusal(
+      new Response('<html>403 Forbidden</html>', {
+        status: 403,
+        headers: { 'x-gatehouse-error': 'NOT_GRANTED', 'x-gatehouse-needed': JSON.stringify(needed) },
+      }),
+    );
+    expect(fromHeaders).toMatchObject({ code: 'NOT_GRANTED', status: 403, needed });
+    const fromBody = await gatewayRefusal(new Response(JSON.stringify({ error: { code: 'NOT_GRANTED', message: 'no', needed } }), { status: 403 }));
+    expect(fromBody).toMatchObject({ code: 'NOT_GRANTED', message: 'no', needed });
+    expect(await gatewayRefusal(new Response('upstream says no', { status: 403 }))).toBeNull();
+    expect(await gatewayRefusal(new Response('ok', { status: 200 }))).toBeNull();
   });
 });

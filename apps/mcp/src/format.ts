@@ -8,8 +8,9 @@ function until(expiresAt: string, now: Date): string {
   return `${expiresAt} (${left} from now)`;
 }
 
-function what(g: Pick<Grant, 'actions' | 'resource' | 'columns'>): string {
-  return `${g.actions.join('+')} on ${g.resource}, columns ${g.columns.join(', ')}`;
+function what(g: Pick<Grant, 'actions' | 'resource' | 'columns' | 'operations'>): string {
+  const parts = g.operations && g.operations.length > 0 ? `operations ${g.operations.join(', ')}` : `columns ${g.columns.join(', ')}`;
+  return `${g.actions.join('+')} on ${g.resource}, ${parts}`;
 }
 
 /** The grant: what, until when, the token, and what to do next. */
@@ -19,7 +20,9 @@ export function approvedText(grant: Grant, request: AccessRequest | undefined, n
   return [
     `APPROVED${why}. Grant ${grant.id}: ${what(grant)}, until ${until(grant.expiresAt, now)}.`,
     `Token: ${grant.token}`,
-    `Next: send it to the resource server as "Authorization: Bearer <token>". It only covers the columns above. ` +
+    (grant.operations && grant.operations.length > 0
+      ? `Next: call the API with call_http_api (it sends this token through the gateway). It only covers the operations above. `
+      : `Next: send it to the resource server as "Authorization: Bearer <token>". It only covers the columns above. `) +
       `Call release_access with grant_id "${grant.id}" as soon as the task is done.`,
   ].join('\n');
 }
@@ -73,6 +76,18 @@ export function requestText(request: AccessRequest, now: Date): string {
 export function grantsText(grants: GrantSummary[], now: Date): string {
   if (grants.length === 0) return 'No active grants. Use request_access to ask for what the task needs.';
   return [`${grants.length} active grant(s):`, ...grants.map((g) => `- ${g.id}: ${what(g)}, until ${until(g.expiresAt, now)}`)].join('\n');
+}
+
+/** What an HTTP API answered through the gateway: the status and the start of the body. */
+export function httpResponseText(status: number, body: string, grant: Grant | undefined): string {
+  const shown = body.length > 4000 ? `${body.slice(0, 4000)}\n[... ${body.length - 4000} more characters]` : body;
+  const via = grant ? ` (with grant ${grant.id}: ${what(grant)})` : '';
+  return `HTTP ${status}${via}\n${shown}`;
+}
+
+/** The gateway refused and nothing in the policy describes the call: no grant can make it. */
+export function notDescribedText(status: number, message: string): string {
+  return `REFUSED (HTTP ${status}): ${message}\nNext: no resource of the policy covers this call, so no request can make it. Tell the user, or use another API.`;
 }
 
 /** An error, with what to do about it. */

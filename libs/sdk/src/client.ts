@@ -5,6 +5,7 @@ import {
   ApprovalTimedOutError,
   errorFromResponse,
   GatehouseError,
+  gatewayRefusal,
   RequestCancelledError,
   UnavailableError,
   WaitTimeoutError,
@@ -44,6 +45,14 @@ interface SendOptions {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `init` with `Authorization: Bearer <token>` (or without any Authorization header when no token). */
+function withBearer(init: RequestInit, token: string | undefined): RequestInit {
+  const headers = new Headers(init.headers);
+  if (token) headers.set('authorization', `Bearer ${token}`);
+  else headers.delete('authorization');
+  return { ...init, headers };
+}
 
 /** Parses Retry-After (seconds or an HTTP date) into milliseconds. */
 export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
@@ -136,6 +145,28 @@ export class GatehouseAgent {
     const query = status === 'all' ? '' : `?status=${status}`;
     const page = await this.send<{ items: GrantSummary[] }>('GET', `/v1/grants${query}`);
     return page.items;
+  }
+
+  /**
+   * Calls an HTTP API through a gateway that asks Gatehouse, with `ask.grant`'s token when given.
+   * When the gateway refuses the call naming what it needs, asks for exactly that (with `ask`'s
+   * reason, duration and user), waits up to `ask.waitMs` (default 0: not at all) while people
+   * decide, and calls once more with the new grant. Returns the last response and the grant it
+   * carried. Throws the refusal when nothing can be asked (no `needed`), AccessDeniedError when the
+   * policy or a person says no, and WaitTimeoutError while the request is still pending.
+   */
+  async fetchWithAccess(
+    url: string,
+    init: RequestInit,
+    ask: { reason: string; duration?: string; onBehalfOf?: string; grant?: { token: string }; waitMs?: number },
+  ): Promise<{ response: Response; grant?: Grant & { token: string } }> {
+    const first = await this.fetchImpl(url, withBearer(init, ask.grant?.token));
+    const refusal = await gatewayRefusal(first.clone());
+    if (!refusal) return { response: first, ...(ask.grant ? { grant: ask.grant as Grant & { token: string } } : {}) };
+    if (!refusal.needed) throw refusal;
+    const result = await this.requestAccess({ ...refusal.needed, duration: ask.duration ?? '15m', reason: ask.reason, onBehalfOf: ask.onBehalfOf });
+    const grant = result.status === 'approved' ? result.grant : await this.waitForGrant(result.handle, { timeoutMs: ask.waitMs ?? 0 });
+    return { response: await this.fetchImpl(url, withBearer(init, grant.token)), grant };
   }
 
   private resultOf(request: AccessRequest): AccessResult {

@@ -94,6 +94,62 @@ export class WaitTimeoutError extends GatehouseError {
   }
 }
 
+/** What an agent would ask for to make a call a gateway refused: one request body's worth. */
+export interface NeededAccess {
+  resource: string;
+  operations: string[];
+  actions: string[];
+}
+
+/**
+ * A gateway in front of an HTTP API refused a call on Gatehouse's word: 401 (no valid grant token)
+ * or 403 NOT_GRANTED. `needed` says what to ask for, when a resource of the policy describes the call.
+ */
+export class GatewayRefusalError extends GatehouseError {
+  constructor(
+    code: string,
+    status: number,
+    message: string,
+    readonly needed?: NeededAccess,
+  ) {
+    super(code, status, message);
+  }
+}
+
+function neededOf(value: unknown): NeededAccess | undefined {
+  const v = value as Partial<NeededAccess> | null | undefined;
+  const strings = (list: unknown) => Array.isArray(list) && list.every((item) => typeof item === 'string');
+  return v && typeof v.resource === 'string' && strings(v.operations) && strings(v.actions) ? (v as NeededAccess) : undefined;
+}
+
+/**
+ * Gatehouse's refusal in a gateway's answer (401 or 403), from the JSON body (Traefik, Caddy, Envoy
+ * pass it on) or the X-Gatehouse-Error / X-Gatehouse-Needed headers (nginx); null when the answer is
+ * not one (the upstream's own 403, a success). Reads the body: call it on a response not yet read.
+ */
+export async function gatewayRefusal(response: Response): Promise<GatewayRefusalError | null> {
+  if (response.status !== 401 && response.status !== 403) return null;
+  let body: { error?: { code?: unknown; message?: unknown; needed?: unknown } } | null = null;
+  try {
+    body = JSON.parse(await response.text());
+  } catch {
+    body = null;
+  }
+  const header = response.headers.get('x-gatehouse-error');
+  const code = typeof body?.error?.code === 'string' ? body.error.code : header;
+  if (!code) return null;
+  let needed = neededOf(body?.error?.needed);
+  if (!needed) {
+    try {
+      needed = neededOf(JSON.parse(response.headers.get('x-gatehouse-needed') ?? 'null'));
+    } catch {
+      needed = undefined;
+    }
+  }
+  const message = typeof body?.error?.message === 'string' ? body.error.message : `The gateway refused the call (${code}).`;
+  return new GatewayRefusalError(code, response.status, message, needed);
+}
+
 /** Builds the typed error for an API error answer `{error: {code, message, details}}`. */
 export function errorFromResponse(status: number, body: unknown, retryAfterSeconds?: number): GatehouseError {
   const e = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | null)?.error;
