@@ -12,6 +12,7 @@ import { AccessDeniedError, DelegationRequiredError, GatehouseAgent, generateAge
 import { createHttpApp } from '../apps/api/src/http-app';
 import { WorkerModule } from '../apps/worker/src/worker.module';
 import { seedCrm, startCrm } from './demo-crm';
+import { NodeGateway, UpstreamCall } from './demo-gateway';
 
 /** Options of runDemo; the defaults are what `npm run demo` uses. */
 export interface DemoOptions {
@@ -42,6 +43,10 @@ export interface DemoResult {
   restricted: { denied: boolean; rules: string[]; message: string };
   released: { grantStatus?: string; read: CrmReply };
   expiry: { seconds: number; before: CrmReply; after: CrmReply };
+  gateway: {
+    read: { status: number; operation?: string; asked: string[] };
+    reply: { refused: string | null; needed?: string[]; requestStatus?: string; decidedBy?: string; status: number; upstreamSawAgentToken: boolean };
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -83,12 +88,19 @@ export function unexpected(r: DemoResult): string[] {
   if (!r.restricted.denied) problems.push('(c) restricted request was not denied');
   if (r.released.read.status !== 401 || r.released.read.error?.code !== 'TOKEN_INACTIVE') problems.push('(d) a released grant still read');
   if (r.expiry.before.status !== 200 || r.expiry.after.status !== 401 || r.expiry.after.error?.code !== 'TOKEN_EXPIRED') problems.push('(e) expiry');
+  const g = r.gateway;
+  if (g.read.status !== 200 || g.read.operation !== 'read-tickets' || !sameSet(g.read.asked, ['read-tickets']))
+    problems.push('(f) reading tickets through the gateway');
+  if (g.reply.refused !== 'NOT_GRANTED' || !sameSet(g.reply.needed, ['reply']) || g.reply.requestStatus !== 'pending' || g.reply.status !== 201)
+    problems.push('(f) replying through the gateway after approval');
+  if (g.reply.upstreamSawAgentToken) problems.push("(f) the helpdesk saw the agent's token");
   return problems;
 }
 
 /**
  * Runs the whole story: a broker (API + worker, policies/default.yaml) on a database of its own,
- * a CRM guarded by @gatehouse/guard, and an agent using @gatehouse/sdk through steps (0) and (a)-(e).
+ * a CRM guarded by @gatehouse/guard, a helpdesk API behind a forward-auth gateway, and an agent
+ * using @gatehouse/sdk through steps (0) and (a)-(f).
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const log = options.log ?? ((line: string) => console.log(line));
@@ -110,6 +122,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     // --- the broker: API and worker in this process, with a fresh admin token ---
     const adminToken = randomBytes(24).toString('base64url');
     const introspectionToken = randomBytes(24).toString('base64url');
+    const gatewayToken = randomBytes(24).toString('base64url');
     const port = await freePort();
     const brokerUrl = `http://127.0.0.1:${port}`;
     const config = loadConfig({
@@ -120,6 +133,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       GATEHOUSE_ISSUER: brokerUrl,
       GATEHOUSE_ADMIN_TOKENS: `demo:${adminToken}`,
       GATEHOUSE_INTROSPECTION_TOKENS: `crm:${introspectionToken}`,
+      GATEHOUSE_GATEWAY_TOKENS: `demo-gateway:${gatewayToken}`,
       GATEHOUSE_POLICY_FILE: join(root, 'policies', 'default.yaml'),
       LOG_LEVEL: process.env.DEMO_LOG_LEVEL ?? 'silent',
     });
@@ -171,12 +185,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     // --- people and the agent ---
     await admin('PUT', '/v1/admin/users/alice', { email: 'alice@example.com', displayName: 'Alice (support)', groups: ['support'] });
     await admin('PUT', '/v1/admin/users/dana', { email: 'dana@example.com', displayName: 'Dana (CRM owner)', groups: ['crm-owners'] });
+    await admin('PUT', '/v1/admin/users/sam', { email: 'sam@example.com', displayName: 'Sam (support lead)', groups: ['support-leads'] });
     const { privateJwk, publicJwk } = await generateAgentKeyPair();
     const agentName = `support-assistant-${randomBytes(3).toString('hex')}`;
     const registered = await admin('POST', '/v1/admin/agents', { name: agentName, publicJwk, owner: 'alice@example.com' });
     const agent = new GatehouseAgent({ brokerUrl, agentId: registered.id, privateKey: privateJwk });
     log(`agent     ${agentName} (${registered.id}), Ed25519 key generated here, works for alice`);
-    log(`people    dana is in crm-owners and approves; alice is who the agent works for`);
+    log(`people    dana is in crm-owners and approves; sam leads support; alice is who the agent works for`);
 
     const describe = (r: AccessRequest) =>
       `${r.decision.outcome} by rule ${r.decision.rules.join(', ') || '(default)'} (risk ${r.decision.riskScore}): ${r.decision.message}`;
@@ -261,6 +276,72 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await sleep(waitMs);
     const after = await read(e.grant.token);
 
+    // (f) an HTTP API behind a gateway: every call is checked; a missing operation is asked for
+    log('\n(f) the helpdesk API, through a gateway');
+    const seenTokens: string[] = [];
+    const helpdesk = (call: UpstreamCall) => {
+      if (call.authorization) seenTokens.push(call.authorization);
+      return call.method === 'GET'
+        ? { status: 200, body: { id: 4521, subject: 'Invoice question', status: 'open' } }
+        : { status: 201, body: { replied: true } };
+    };
+    const gateway = await NodeGateway.start({ brokerUrl, gatewayToken, host: 'helpdesk.egress.internal', upstream: helpdesk });
+    cleanup.push(() => gateway.close());
+    log(`gateway   ${gateway.url} -> helpdesk.api (a Node stand-in for deploy/nginx.conf: each call asks ${brokerUrl}/v1/authz/forward)`);
+    log(`    ${agentName} GETs /api/tickets/4521 through the gateway with no grant; the SDK reads what is missing and asks for it`);
+    const readCall = await agent.fetchWithAccess(
+      `${gateway.url}/api/tickets/4521`,
+      { method: 'GET' },
+      { reason: 'Read ticket 4521 to draft the reply', duration: '10m' },
+    );
+    log(
+      `    -> ${readCall.response.status} ${await readCall.response.text()} (grant ${readCall.grant?.id}: operations [${readCall.grant?.operations?.join(', ')}])`,
+    );
+    const read_ = { status: readCall.response.status, operation: gateway.calls.at(-1)?.operation, asked: readCall.grant?.operations ?? [] };
+
+    log(`    ${agentName} POSTs a reply with the read grant: the gateway refuses and says what is needed`);
+    const replyUrl = `${gateway.url}/api/tickets/4521/replies`;
+    const replyInit = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'We have corrected the invoice.' }),
+    };
+    const refusedReply = await fetch(replyUrl, { ...replyInit, headers: { ...replyInit.headers, authorization: `Bearer ${readCall.grant!.token}` } });
+    const refusal = (await refusedReply.json()) as { error: { code: string; message: string; needed?: { operations: string[] } } };
+    log(`    -> ${refusedReply.status} ${refusal.error.code}: ${refusal.error.message}`);
+    const replyRequest = await agent.requestAccess({
+      ...(refusal.error.needed as { resource: string; operations: string[]; actions: string[] }),
+      duration: '10m',
+      reason: 'Send the drafted reply on ticket 4521',
+    });
+    log(`    asked for [${refusal.error.needed?.operations.join(', ')}]: ${describe(replyRequest.request)}`);
+    let replyStatus = 0;
+    let replyDecidedBy: string | undefined;
+    if (replyRequest.status === 'pending') {
+      const waitingReply = agent.waitForGrant(replyRequest.handle, { timeoutMs: 30_000 });
+      await sleep(300);
+      log(`    sam (support-leads) approves: POST /v1/admin/access-requests/${replyRequest.request.id}/approve {asUser: "sam"}`);
+      await admin('POST', `/v1/admin/access-requests/${replyRequest.request.id}/approve`, { asUser: 'sam' });
+      const replyGrant = await waitingReply;
+      replyDecidedBy = (await agent.getRequest(replyRequest.request.id)).decidedBy;
+      const sent = await agent.fetchWithAccess(replyUrl, replyInit, { reason: 'Send the reply', grant: replyGrant });
+      replyStatus = sent.response.status;
+      log(`    -> the reply goes through: ${sent.response.status} ${await sent.response.text()}`);
+    }
+    const agentTokens = [readCall.grant?.token].filter(Boolean).map((t) => `Bearer ${t}`);
+    const gatewayResult: DemoResult['gateway'] = {
+      read: read_,
+      reply: {
+        refused: refusal.error.code,
+        needed: refusal.error.needed?.operations,
+        requestStatus: replyRequest.status,
+        decidedBy: replyDecidedBy,
+        status: replyStatus,
+        upstreamSawAgentToken: seenTokens.some((seen) => agentTokens.includes(seen)),
+      },
+    };
+    log(`    the helpdesk received ${gateway.calls.length} calls, none carrying the agent's token; usage is on the trail (grant.used)`);
+
     const result: DemoResult = {
       delegation: {
         refusedBefore,
@@ -271,6 +352,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       restricted,
       released: releasedResult,
       expiry: { seconds, before, after },
+      gateway: gatewayResult,
     };
     const problems = unexpected(result);
     if (problems.length) throw new Error(`the demo did not go as the policy says:\n  ${problems.join('\n  ')}`);

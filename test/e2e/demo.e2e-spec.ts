@@ -14,7 +14,7 @@ describe('npm run demo', () => {
     await admin.end();
   });
 
-  it('tells the whole story (0), (a)-(e) with the outcomes the policy promises', async () => {
+  it('tells the whole story (0), (a)-(f) with the outcomes the policy promises', async () => {
     const lines: string[] = [];
     // A copy of the run's migrated template: `npm run demo` itself migrates (about 11 s).
     const result = await runDemo({
@@ -53,6 +53,21 @@ describe('npm run demo', () => {
     // (e) a 2 s grant reads, then is refused as expired
     expect(result.expiry).toMatchObject({ seconds: 2, before: { status: 200 }, after: { status: 401, error: { code: 'TOKEN_EXPIRED' } } });
 
+    // (f) the helpdesk API through a gateway: reading is asked and approved at once; a reply is refused
+    // NOT_GRANTED naming `reply`, asked for, approved by sam, then goes through; the helpdesk never
+    // saw the agent's token
+    expect(result.gateway).toEqual({
+      read: { status: 200, operation: 'read-tickets', asked: ['read-tickets'] },
+      reply: {
+        refused: 'NOT_GRANTED',
+        needed: ['reply'],
+        requestStatus: 'pending',
+        decidedBy: 'user:sam',
+        status: 201,
+        upstreamSawAgentToken: false,
+      },
+    });
+
     // The SSN never left the CRM's database.
     expect(JSON.stringify(result)).not.toMatch(/078-05-1120|219-09-9999|457-55-5462/);
     // A person can follow it: every step is printed, with the decision and the CRM's answer.
@@ -64,6 +79,7 @@ describe('npm run demo', () => {
       '(c) restricted columns',
       '(d) release',
       '(e) a short grant expires',
+      '(f) the helpdesk API, through a gateway',
     ])
       expect(text).toContain(step);
     expect(text).toContain('decision: require_approval by rule pii-needs-owner');

@@ -7,9 +7,10 @@ import { generateAgentKeyPair } from '@gatehouse/sdk';
 import { Broker, startBroker } from '../support/broker';
 import { users, verifyGrantToken } from '../support/flows';
 import { typescriptEntry } from '../support/register';
-import { MiniGateway } from '../support/mini-gateway';
+import { NodeGateway } from '../../scripts/demo-gateway';
 
 const GATEWAY_TOKEN = 'test-gateway-token-0123456789';
+const echoOperation = (c: { operation?: string }) => ({ status: 200, body: { upstream: 'ok', operation: c.operation } });
 
 type TextResult = { content: { type: string; text: string }[]; isError?: boolean };
 const textOf = (result: unknown) => (result as TextResult).content.map((c) => c.text).join('\n');
@@ -18,7 +19,7 @@ describe('MCP server over stdio', () => {
   let broker: Broker;
   let client: Client;
   let stderr = '';
-  let gateway: MiniGateway;
+  let gateway: NodeGateway;
 
   beforeAll(async () => {
     broker = await startBroker({
@@ -26,7 +27,7 @@ describe('MCP server over stdio', () => {
       GATEHOUSE_TEST_GITHUB_TOKEN: 'ghp_mcp_test',
       GATEHOUSE_GATEWAY_TOKENS: `edge:${GATEWAY_TOKEN}`,
     });
-    gateway = await MiniGateway.start(broker.url, GATEWAY_TOKEN, 'github.egress.test');
+    gateway = await NodeGateway.start({ brokerUrl: broker.url, gatewayToken: GATEWAY_TOKEN, host: 'github.egress.test', upstream: echoOperation });
     const { privateJwk, publicJwk } = await generateAgentKeyPair();
     const res = await broker.admin('POST', '/v1/admin/agents', { name: `mcp-${Date.now()}`, publicJwk, owner: 'team-ai@example.com' });
     // The key goes in as a file path, the way a client configuration would keep it out of its JSON.

@@ -2,7 +2,7 @@ import { AccessDeniedError, GatehouseError, gatewayRefusal, InvalidRequestError,
 import { Broker, startBroker } from '../support/broker';
 import { introspect, LOW_RISK, PII, users, verifyGrantToken } from '../support/flows';
 import { sdkAgent } from '../support/sdk';
-import { MiniGateway } from '../support/mini-gateway';
+import { NodeGateway } from '../../scripts/demo-gateway';
 
 describe('SDK against a running broker', () => {
   let broker: Broker;
@@ -158,15 +158,16 @@ describe('SDK against a rate-limited broker (2 requests / 2 s)', () => {
 
 describe('SDK through a gateway (HTTP resources)', () => {
   const GATEWAY_TOKEN = 'test-gateway-token-0123456789';
+  const echoOperation = (c: { operation?: string }) => ({ status: 200, body: { upstream: 'ok', operation: c.operation } });
   let broker: Broker;
-  let gateway: MiniGateway;
+  let gateway: NodeGateway;
   beforeAll(async () => {
     broker = await startBroker({
       GATEHOUSE_POLICY_FILE: 'test/fixtures/http-policy.yaml',
       GATEHOUSE_TEST_GITHUB_TOKEN: 'ghp_sdk_test',
       GATEHOUSE_GATEWAY_TOKENS: `edge:${GATEWAY_TOKEN}`,
     });
-    gateway = await MiniGateway.start(broker.url, GATEWAY_TOKEN, 'github.egress.test');
+    gateway = await NodeGateway.start({ brokerUrl: broker.url, gatewayToken: GATEWAY_TOKEN, host: 'github.egress.test', upstream: echoOperation });
   });
   afterAll(async () => {
     await gateway?.close();

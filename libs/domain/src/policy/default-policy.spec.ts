@@ -28,7 +28,7 @@ function decide(request: { resource: string; actions: string[]; columns?: string
 
 describe('policies/default.yaml', () => {
   it('parses', () => {
-    expect(Object.keys(policy.resources)).toEqual(['crm.customers', 'billing.invoices', 'support.tickets']);
+    expect(Object.keys(policy.resources)).toEqual(['crm.customers', 'billing.invoices', 'support.tickets', 'helpdesk.api']);
     expect(policy.rules.map((rule) => rule.id)).toEqual([
       'no-restricted',
       'blocked-networks',
@@ -36,11 +36,19 @@ describe('policies/default.yaml', () => {
       'low-risk-reads',
       'pii-needs-owner',
       'writes-need-two',
+      'helpdesk-writes-need-lead',
       'support-pii-by-requester',
     ]);
     expect(policy.resources['crm.customers']).toMatchObject({ audience: 'crm-api', owners: 'crm-owners', actions: ['read', 'write'] });
     expect(policy.resources['billing.invoices']).toMatchObject({ audience: 'billing-api', owners: 'finance', actions: ['read'] });
     expect(policy.resources['support.tickets'].audience).toBe('support-api');
+    expect(policy.resources['helpdesk.api']).toMatchObject({
+      kind: 'http',
+      audience: 'helpdesk-egress',
+      upstream: 'https://helpdesk.example.com',
+      hosts: ['helpdesk.example.com', 'helpdesk.egress.internal'],
+      actions: ['read', 'write'],
+    });
     expect(policy.defaults.businessHours).toEqual({ days: [1, 2, 3, 4, 5], from: '08:00', to: '18:00', tz: 'Europe/Paris' });
   });
 
