@@ -20,6 +20,7 @@ describe('MCP server over stdio', () => {
   let client: Client;
   let stderr = '';
   let gateway: NodeGateway;
+  let agentId: string;
 
   beforeAll(async () => {
     broker = await startBroker({
@@ -30,6 +31,7 @@ describe('MCP server over stdio', () => {
     gateway = await NodeGateway.start({ brokerUrl: broker.url, gatewayToken: GATEWAY_TOKEN, host: 'github.egress.test', upstream: echoOperation });
     const { privateJwk, publicJwk } = await generateAgentKeyPair();
     const res = await broker.admin('POST', '/v1/admin/agents', { name: `mcp-${Date.now()}`, publicJwk, owner: 'team-ai@example.com' });
+    agentId = res.body.id;
     // The key goes in as a file path, the way a client configuration would keep it out of its JSON.
     const keyFile = join(tmpdir(), `gatehouse-mcp-key-${res.body.id}.json`);
     writeFileSync(keyFile, JSON.stringify(privateJwk), { mode: 0o600 });
@@ -140,8 +142,8 @@ describe('MCP server over stdio', () => {
     const sent = textOf(await client.callTool({ name: 'call_http_api', arguments: comment }));
     expect(sent).toMatch(/^HTTP 200 \(with grant [0-9a-f-]{36}: write on github\.issues, operations comment\)/);
     expect(gateway.calls.at(-1)).toMatchObject({ method: 'POST', path: '/repos/acme/app/issues/3/comments', body: '{"body":"On it"}' });
-    // One request for the comment, not one per call.
-    const listed = await broker.admin('GET', `/v1/admin/access-requests?resource=github.issues&limit=10`);
+    // One request for the comment, not one per call (other specs share the database: this agent's only).
+    const listed = await broker.admin('GET', `/v1/admin/access-requests?resource=github.issues&agentId=${agentId}&limit=10`);
     expect(listed.body.items.filter((r: { operations?: string[] }) => r.operations?.includes('comment'))).toHaveLength(1);
   });
 });
