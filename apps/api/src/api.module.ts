@@ -8,6 +8,7 @@ import { OpsController } from './controllers/ops.controller';
 import { AccessRequestsController } from './controllers/admin/access-requests.controller';
 import { AgentsController } from './controllers/admin/agents.controller';
 import { AuditController } from './controllers/admin/audit.controller';
+import { AuditKeyController } from './controllers/audit-key.controller';
 import { DelegationsController } from './controllers/admin/delegations.controller';
 import { GrantsController } from './controllers/admin/grants.controller';
 import { KeysController } from './controllers/admin/keys.controller';
@@ -33,6 +34,7 @@ import { EnforcementLifecycle } from './enforcement.lifecycle';
     AuditController,
     PolicyController,
     KeysController,
+    AuditKeyController,
   ],
   providers: [AgentGuard, AdminGuard, EnforcementLifecycle, { provide: APP_FILTER, useClass: ErrorFilter }],
 })

@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
+import { AuditExportRunner } from './audit-export-runner';
 import { JobRunner } from './job-runner';
 import { ScheduleKeeper } from './schedule-keeper';
 
-/** Queue transport only: processors translate jobs into use-case calls. */
-@Module({ providers: [JobRunner, ScheduleKeeper], exports: [JobRunner, ScheduleKeeper] })
+/** Queue transport (processors translate jobs into use-case calls) and the audit export loops. */
+@Module({ providers: [JobRunner, ScheduleKeeper, AuditExportRunner], exports: [JobRunner, ScheduleKeeper, AuditExportRunner] })
 export class WorkerModule {}

@@ -18,7 +18,7 @@ import { RequestEvents } from './events/request-events';
 import { QueueService } from './queue/queue.service';
 import { Metrics } from './metrics/metrics';
 import { APPROVAL_NOTIFIER, ApprovalNotifier, LogApprovalNotifier } from './notify/approval-notifier';
-import { AuditSealer, AuditVerifier, CHECKPOINT_SIGNER } from './audit';
+import { AuditCheckpointSigner, AuditExportRepository, AuditSealer, AuditVerifier, CHECKPOINT_SIGNER, ExportAuditTrail } from './audit';
 import { AccessRequestPresenter } from './usecases/access-request.view';
 import { GrantIssuer } from './usecases/grants/grant-issuer';
 import { RequestEffects } from './usecases/access-requests/request-effects';
@@ -75,6 +75,9 @@ const services: Provider[] = [
   Metrics,
   AuditSealer,
   AuditVerifier,
+  AuditCheckpointSigner,
+  AuditExportRepository,
+  ExportAuditTrail,
   AccessRequestPresenter,
   GrantIssuer,
   RequestEffects,
@@ -130,7 +133,7 @@ export class CoreModule {
       module: CoreModule,
       providers: [
         { provide: Config, useValue: config },
-        { provide: CHECKPOINT_SIGNER, useExisting: KeyService },
+        { provide: CHECKPOINT_SIGNER, useExisting: AuditCheckpointSigner },
         LogApprovalNotifier,
         { provide: APPROVAL_NOTIFIER, useClass: options.notifier ?? LogApprovalNotifier },
         ...services,

@@ -1,6 +1,8 @@
 import type { DestinationStream } from 'pino';
 import { z } from 'zod';
 import { parseDuration } from '@gatehouse/domain';
+import { ed25519PrivateKey, ed25519PublicJwk } from '../audit/audit-signing-key';
+import { AuditFormat, AuditSink, parseAuditSinks } from '../audit/export-config';
 
 /** Where Slack approvals are sent; present only when all three Slack variables are set. */
 export interface SlackConfig {
@@ -58,6 +60,13 @@ export class Config {
   trustProxy!: boolean;
   /** Reads one variable of the environment the broker started with: the policy's upstream credentials. Never logged. */
   secret!: (name: string) => string | undefined;
+  /** Where sealed audit events are exported (none: no export). */
+  auditSinks!: AuditSink[];
+  auditFormat!: AuditFormat;
+  /** The Authorization header sent to every webhook sink. */
+  auditWebhookAuthorization?: string;
+  /** Ed25519 private key (PEM or JWK) that signs audit checkpoints; never stored in the database. */
+  auditSigningKey?: string;
 }
 
 const nameTokenList = (variable: string) =>
@@ -138,6 +147,26 @@ const durationSeconds = z.string().transform((value, ctx) => {
   }
 });
 
+const auditSinkList = z.string().transform((value, ctx) => {
+  try {
+    return parseAuditSinks(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** An Ed25519 private key (PEM or JWK), checked here and kept as written; the message never quotes it. */
+const privateKeyText = z.string().transform((value, ctx) => {
+  try {
+    ed25519PrivateKey(value);
+    return value;
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
 const intString = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const schema = z.object({
@@ -169,6 +198,14 @@ const schema = z.object({
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_APPROVALS_CHANNEL: z.string().min(1).optional(),
   SLACK_API_URL: z.url().optional(),
+  GATEHOUSE_AUDIT_SINKS: auditSinkList.optional(),
+  GATEHOUSE_AUDIT_FORMAT: z.enum(['json', 'ocsf']).default('json'),
+  // Sent as a header: a line break would let it add headers of its own.
+  GATEHOUSE_AUDIT_WEBHOOK_AUTHORIZATION: z
+    .string()
+    .regex(/^[^\r\n]+$/, { message: 'must be one line (a header value such as "Splunk <token>" or "ApiKey <key>")' })
+    .optional(),
+  GATEHOUSE_AUDIT_SIGNING_KEY: privateKeyText.optional(),
 });
 
 /** Thrown at boot; the message names every offending variable. */
@@ -187,6 +224,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (slackVars.some(Boolean) && !slackVars.every(Boolean)) {
     throw new ConfigError(
       'Invalid configuration:\n  SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APPROVALS_CHANNEL: set all three to turn Slack approvals on, or none',
+    );
+  }
+  const auditSinks = e.GATEHOUSE_AUDIT_SINKS ?? [];
+  if (e.GATEHOUSE_AUDIT_WEBHOOK_AUTHORIZATION && !auditSinks.some((sink) => sink.kind === 'webhook')) {
+    throw new ConfigError(
+      'Invalid configuration:\n  GATEHOUSE_AUDIT_WEBHOOK_AUTHORIZATION: set, but GATEHOUSE_AUDIT_SINKS lists no http(s) sink to send it to',
+    );
+  }
+  if (e.GATEHOUSE_AUDIT_SIGNING_KEY && e.GATEHOUSE_SIGNING_KEY && sameKey(e.GATEHOUSE_AUDIT_SIGNING_KEY, e.GATEHOUSE_SIGNING_KEY)) {
+    throw new ConfigError(
+      'Invalid configuration:\n  GATEHOUSE_AUDIT_SIGNING_KEY: is the broker key (GATEHOUSE_SIGNING_KEY), which is stored in the database; use a key of its own',
     );
   }
   return Object.assign(new Config(), {
@@ -215,5 +263,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     trustProxy: e.GATEHOUSE_TRUST_PROXY === 'true',
     secret: (name: string) => (Object.hasOwn(cleaned, name) ? cleaned[name] : undefined),
+    auditSinks,
+    auditFormat: e.GATEHOUSE_AUDIT_FORMAT,
+    auditWebhookAuthorization: e.GATEHOUSE_AUDIT_WEBHOOK_AUTHORIZATION,
+    auditSigningKey: e.GATEHOUSE_AUDIT_SIGNING_KEY,
   });
+}
+
+/** True when both texts hold the same Ed25519 key (a broker key that does not parse is the broker's own error). */
+function sameKey(a: string, b: string): boolean {
+  try {
+    return ed25519PublicJwk(ed25519PrivateKey(a)).x === ed25519PublicJwk(ed25519PrivateKey(b)).x;
+  } catch {
+    return false;
+  }
 }

@@ -4,6 +4,8 @@ import { Database } from '../db/database';
 import { GrantsRepository } from '../db/grants.repository';
 import { QueueService } from '../queue/queue.service';
 import { Availability } from '../availability/availability';
+import { AuditExportRepository } from '../audit/audit-export.repository';
+import { Config } from '../config/config';
 
 /**
  * Prometheus metrics of this process; gauges are read from their source at scrape time. A scrape
@@ -17,7 +19,14 @@ export class Metrics {
   readonly decisionSeconds: Histogram;
   readonly httpResponses: Counter<'route' | 'status'>;
 
-  constructor(db: Database, grants: GrantsRepository, queues: QueueService, availability: Availability) {
+  constructor(
+    db: Database,
+    grants: GrantsRepository,
+    queues: QueueService,
+    availability: Availability,
+    config: Config,
+    audit: AuditExportRepository,
+  ) {
     const up = (dependency: 'postgres' | 'redis') => !availability.unavailable.includes(dependency);
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_process_' });
     this.decisions = new Counter({
@@ -65,6 +74,36 @@ export class Metrics {
           if (oldest !== undefined)
             this.set({ queue: name }, oldest ? Math.max(0, (Date.now() - oldest.timestamp - (oldest.opts.delay ?? 0)) / 1000) : 0);
         }
+      },
+    });
+    // Read from Postgres, so any process (the API included) shows how far the workers' export got;
+    // both gauges of one scrape share one read.
+    const sinkLabels = new Map(config.auditSinks.map((sink) => [sink.id, sink.label]));
+    let reading: ReturnType<AuditExportRepository['positions']> | undefined;
+    const exportPositions = async () => {
+      if (sinkLabels.size === 0 || !up('postgres')) return undefined;
+      reading ??= audit.positions(db.client).finally(() => (reading = undefined));
+      const positions = await reading.catch(() => undefined);
+      return positions && { head: positions.head, cursors: positions.cursors.filter((c) => sinkLabels.has(c.sink)) };
+    };
+    new Gauge({
+      name: 'gatehouse_audit_export_lag_events',
+      help: 'Sealed audit events not yet delivered, per configured audit sink',
+      labelNames: ['sink'],
+      registers: [this.registry],
+      async collect() {
+        const positions = await exportPositions();
+        for (const cursor of positions?.cursors ?? [])
+          this.set({ sink: sinkLabels.get(cursor.sink)! }, Number(positions!.head - cursor.deliveredSeq));
+      },
+    });
+    new Gauge({
+      name: 'gatehouse_audit_export_failures',
+      help: 'Failed deliveries in a row, per configured audit sink (0 once it takes events again)',
+      labelNames: ['sink'],
+      registers: [this.registry],
+      async collect() {
+        for (const cursor of (await exportPositions())?.cursors ?? []) this.set({ sink: sinkLabels.get(cursor.sink)! }, cursor.failures);
       },
     });
     new Gauge({
