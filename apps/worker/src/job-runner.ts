@@ -59,6 +59,7 @@ export class JobRunner implements OnApplicationBootstrap, OnModuleDestroy {
     slackConsent: (_d, job, token) => this.slack(job, token),
     slackUpdate: (_d, job, token) => this.slack(job, token),
     slackReply: (_d, job, token) => this.slack(job, token),
+    slackAlert: (_d, job, token) => this.slack(job, token),
     reconcile: (_d, _job, _token, now) => this.reconcile.execute(now),
     sealAudit: () => this.sealer.sealAll(),
   };

@@ -2,7 +2,7 @@ import { DynamicModule, INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { Config, CoreModule, loggingModule, preflight } from '@gatehouse/core';
-import { SlackModule, SlackNotifier } from '@gatehouse/slack';
+import { SlackAlertNotifier, SlackModule, SlackNotifier } from '@gatehouse/slack';
 
 /** Root module of a process: logging, the shared core, and the parts this process runs. */
 export function rootModule(config: Config, parts: DynamicModule['imports']): DynamicModule {
@@ -10,7 +10,7 @@ export function rootModule(config: Config, parts: DynamicModule['imports']): Dyn
   class RootModule {}
   // Slack approvals replace the log notifier and add /slack/events only when all three variables are set.
   const slack = config.slack ? [SlackModule.forRoot()] : [];
-  const core = CoreModule.forRoot(config, { notifier: config.slack ? SlackNotifier : undefined });
+  const core = CoreModule.forRoot(config, config.slack ? { notifier: SlackNotifier, alerts: SlackAlertNotifier } : {});
   return { module: RootModule, imports: [loggingModule(config), core, ...slack, ...(parts ?? [])] };
 }
 

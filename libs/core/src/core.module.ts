@@ -18,6 +18,7 @@ import { RequestEvents } from './events/request-events';
 import { QueueService } from './queue/queue.service';
 import { Metrics } from './metrics/metrics';
 import { APPROVAL_NOTIFIER, ApprovalNotifier, LogApprovalNotifier } from './notify/approval-notifier';
+import { ALERT_NOTIFIER, AlertNotifier, LogAlertNotifier } from './notify/alerts';
 import { AuditCheckpointSigner, AuditExportRepository, AuditSealer, AuditVerifier, CHECKPOINT_SIGNER, ExportAuditTrail } from './audit';
 import { AccessRequestPresenter } from './usecases/access-request.view';
 import { GrantIssuer } from './usecases/grants/grant-issuer';
@@ -127,8 +128,8 @@ const services: Provider[] = [
 @Global()
 @Module({})
 export class CoreModule {
-  /** `notifier` replaces the log notifier (Slack, when configured); it may inject core services. */
-  static forRoot(config: Config, options: { notifier?: Type<ApprovalNotifier> } = {}): DynamicModule {
+  /** `notifier` and `alerts` replace the log implementations (Slack, when configured); they may inject core services. */
+  static forRoot(config: Config, options: { notifier?: Type<ApprovalNotifier>; alerts?: Type<AlertNotifier> } = {}): DynamicModule {
     return {
       module: CoreModule,
       providers: [
@@ -136,9 +137,11 @@ export class CoreModule {
         { provide: CHECKPOINT_SIGNER, useExisting: AuditCheckpointSigner },
         LogApprovalNotifier,
         { provide: APPROVAL_NOTIFIER, useClass: options.notifier ?? LogApprovalNotifier },
+        LogAlertNotifier,
+        { provide: ALERT_NOTIFIER, useClass: options.alerts ?? LogAlertNotifier },
         ...services,
       ],
-      exports: [Config, CHECKPOINT_SIGNER, APPROVAL_NOTIFIER, LogApprovalNotifier, ...services],
+      exports: [Config, CHECKPOINT_SIGNER, APPROVAL_NOTIFIER, LogApprovalNotifier, ALERT_NOTIFIER, LogAlertNotifier, ...services],
     };
   }
 }

@@ -12,6 +12,7 @@ export * from './queue/jobs';
 export * from './queue/queue.service';
 export * from './metrics/metrics';
 export * from './notify/approval-notifier';
+export * from './notify/alerts';
 export * from './audit';
 export * from './validation';
 export * from './usecases/actor';

@@ -10,3 +10,4 @@ export * from './slack.module';
 export * from './consent-message';
 export * from './mrkdwn';
 export * from './slack-messages.repository';
+export * from './slack-alerts';

@@ -1,6 +1,6 @@
 import type { ApproverBrief } from '@gatehouse/core';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
-import { ACTIONS, buildApprovalMessage, buildChangesModal, buildThreadReply, modalBlockOf, readChangesSubmission } from './message';
+import { ACTIONS, buildAlertMessage, buildApprovalMessage, buildChangesModal, buildThreadReply, modalBlockOf, readChangesSubmission } from './message';
 import { slackTextOf } from './errors';
 import { escapeMrkdwn } from './mrkdwn';
 
@@ -313,5 +313,23 @@ describe('slackFailure', () => {
       kind: 'permanent',
       reason: 'Slack said channel_not_found',
     });
+  });
+});
+
+describe('buildAlertMessage', () => {
+  it('shows the title and every field, with text an agent wrote made inert', () => {
+    const message = buildAlertMessage({
+      title: 'Break-glass access: support-bot on crm.customers',
+      fields: [
+        { label: 'Reason', value: 'outage <!channel> see <https://evil.example|bank>' },
+        { label: 'Agent', value: 'support-bot' },
+      ],
+    });
+    expect(message.text).toBe('Break-glass access: support-bot on crm.customers');
+    const shown = JSON.stringify(message.blocks);
+    expect(shown).toContain('Break-glass access: support-bot on crm.customers');
+    expect(shown).toContain('outage &lt;!channel&gt; see &lt;https://evil.example|bank&gt;');
+    expect(shown).not.toContain('<!channel>');
+    expect(shown).toContain('*Agent*\\nsupport-bot');
   });
 });

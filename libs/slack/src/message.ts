@@ -258,3 +258,12 @@ export function modalBlockOf(field: string | undefined): 'columns' | 'operations
   if (field?.startsWith('operations')) return 'operations';
   return field === 'duration' || field === 'comment' ? field : 'columns';
 }
+
+/** An alert for the alerts channel: a title and its fields, every value escaped. */
+export function buildAlertMessage(alert: { title: string; fields: { label: string; value: string }[] }): SlackMessage {
+  const fields = alert.fields.map((f) => ({ type: 'mrkdwn', text: `*${e(f.label)}*\n${e(f.value)}` }));
+  const blocks: Block[] = [{ type: 'section', text: { type: 'mrkdwn', text: `:rotating_light: *${e(alert.title)}*` } }];
+  // A section holds at most 10 fields.
+  for (let i = 0; i < fields.length; i += 10) blocks.push({ type: 'section', fields: fields.slice(i, i + 10) });
+  return { text: alert.title, blocks };
+}

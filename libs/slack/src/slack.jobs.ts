@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
-import { ApproverBrief, Config, DescribeForApprovers, JOBS, QUEUES, QueueService } from '@gatehouse/core';
+import { ApproverBrief, Config, DescribeForApprovers, JobData, JOBS, QUEUES, QueueService } from '@gatehouse/core';
 import { buildConsentMessage } from './consent-message';
-import { buildApprovalMessage, buildThreadReply, SlackMessage } from './message';
+import { buildAlertMessage, buildApprovalMessage, buildThreadReply, SlackMessage } from './message';
 import { slackFailure } from './errors';
 import { SlackApi } from './slack-api';
 import { SlackMessageKind, SlackMessageRef, SlackMessagesRepository } from './slack-messages.repository';
@@ -38,6 +38,8 @@ export class SlackJobs {
           return await this.update(job.data.requestId);
         case 'slackReply':
           return await this.reply(job.data.requestId, job.data.event);
+        case 'slackAlert':
+          return await this.alert(job.data as JobData<'slackAlert'>);
         default:
           throw new UnrecoverableError(`unknown Slack job ${job.name}`);
       }
@@ -129,6 +131,12 @@ export class SlackJobs {
     if (stored.requester && ['reminder', 'escalated'].includes(event))
       await this.slack.replyInThread(stored.requester.channel, stored.requester.ts, text);
     return 'replied';
+  }
+
+  /** Posts an alert to the alerts channel. A retry after a timeout may post twice: an alert errs on being seen. */
+  async alert(alert: JobData<'slackAlert'>): Promise<string> {
+    await this.slack.post(this.config.slack!.alertsChannel, buildAlertMessage(alert));
+    return 'alerted';
   }
 
   private render(kind: SlackMessageKind, brief: ApproverBrief): SlackMessage {

@@ -9,6 +9,8 @@ export interface SlackConfig {
   botToken: string;
   signingSecret: string;
   approvalsChannel: string;
+  /** Where alerts go (break-glass, suspensions): `SLACK_ALERTS_CHANNEL`, else the approvals channel. */
+  alertsChannel: string;
   apiUrl?: string;
 }
 
@@ -197,6 +199,7 @@ const schema = z.object({
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_APPROVALS_CHANNEL: z.string().min(1).optional(),
+  SLACK_ALERTS_CHANNEL: z.string().min(1).optional(),
   SLACK_API_URL: z.url().optional(),
   GATEHOUSE_AUDIT_SINKS: auditSinkList.optional(),
   GATEHOUSE_AUDIT_FORMAT: z.enum(['json', 'ocsf']).default('json'),
@@ -252,7 +255,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     directoryFile: e.GATEHOUSE_DIRECTORY_FILE,
     signingKey: e.GATEHOUSE_SIGNING_KEY,
     slack: e.SLACK_BOT_TOKEN
-      ? { botToken: e.SLACK_BOT_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET!, approvalsChannel: e.SLACK_APPROVALS_CHANNEL!, apiUrl: e.SLACK_API_URL }
+      ? { botToken: e.SLACK_BOT_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET!, approvalsChannel: e.SLACK_APPROVALS_CHANNEL!,
+          alertsChannel: e.SLACK_ALERTS_CHANNEL ?? e.SLACK_APPROVALS_CHANNEL!,
+          apiUrl: e.SLACK_API_URL,
+        }
       : undefined,
     maxRequestDurationSeconds: e.GATEHOUSE_MAX_DURATION,
     rateLimit: e.GATEHOUSE_RATE_LIMIT,

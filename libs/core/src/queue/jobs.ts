@@ -39,6 +39,19 @@ export const JOBS = {
     id: (d: SlackChange) => `slack-reply-${d.requestId}-${d.event}-${d.seq}`,
     retry: SLACK_RETRY,
   },
+  /** Posts an alert (break-glass, suspension) to the alerts channel; the payload is the alert itself. */
+  slackAlert: {
+    queue: QUEUES.slack,
+    schema: z
+      .object({
+        id: z.string().regex(/^[\w.:-]{1,120}$/),
+        title: z.string().min(1).max(300),
+        fields: z.array(z.object({ label: z.string().min(1).max(60), value: z.string().max(3000) }).strict()).max(20),
+      })
+      .strict(),
+    id: (d: { id: string }) => `slack-alert-${d.id}`,
+    retry: SLACK_RETRY,
+  },
   reconcile: { queue: QUEUES.maintenance, schema: z.object({}).strict(), id: () => 'reconcile' },
   sealAudit: { queue: QUEUES.maintenance, schema: z.object({}).strict(), id: () => 'seal-audit' },
 } as const;
