@@ -1,6 +1,14 @@
 import type { ApproverBrief } from '@gatehouse/core';
 import { AccessError, AccessErrorCode } from '@gatehouse/domain';
-import { ACTIONS, buildAlertMessage, buildApprovalMessage, buildChangesModal, buildThreadReply, modalBlockOf, readChangesSubmission } from './message';
+import {
+  ACTIONS,
+  buildAlertMessage,
+  buildApprovalMessage,
+  buildChangesModal,
+  buildThreadReply,
+  modalBlockOf,
+  readChangesSubmission,
+} from './message';
 import { slackTextOf } from './errors';
 import { escapeMrkdwn } from './mrkdwn';
 

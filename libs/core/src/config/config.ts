@@ -255,7 +255,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     directoryFile: e.GATEHOUSE_DIRECTORY_FILE,
     signingKey: e.GATEHOUSE_SIGNING_KEY,
     slack: e.SLACK_BOT_TOKEN
-      ? { botToken: e.SLACK_BOT_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET!, approvalsChannel: e.SLACK_APPROVALS_CHANNEL!,
+      ? {
+          botToken: e.SLACK_BOT_TOKEN,
+          signingSecret: e.SLACK_SIGNING_SECRET!,
+          approvalsChannel: e.SLACK_APPROVALS_CHANNEL!,
           alertsChannel: e.SLACK_ALERTS_CHANNEL ?? e.SLACK_APPROVALS_CHANNEL!,
           apiUrl: e.SLACK_API_URL,
         }
