@@ -132,9 +132,20 @@ describe('operations', () => {
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.body.paths)).toEqual(
-      expect.arrayContaining(['/v1/access-requests', '/v1/access-requests/{id}', '/v1/admin/audit/verify']),
+      expect.arrayContaining([
+        '/v1/access-requests',
+        '/v1/access-requests/{id}',
+        '/v1/admin/audit/verify',
+        '/v1/authz/forward',
+        '/access/v1/evaluation',
+        '/access/v1/evaluations',
+        '/.well-known/authzen-configuration',
+      ]),
     );
     expect(Object.keys(doc.body.paths['/v1/access-requests'])).toContain('post');
+    // Forward-auth is a raw Fastify route: it is in the document by hand, with every method a gateway may forward.
+    expect(Object.keys(doc.body.paths['/v1/authz/forward'])).toEqual(expect.arrayContaining(['get', 'post', 'delete']));
+    expect(Object.keys(doc.body.paths['/v1/authz/forward'].get.responses)).toEqual(['200', '401', '403']);
   });
 });
 

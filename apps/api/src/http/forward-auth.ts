@@ -79,3 +79,38 @@ export function registerForwardAuth(fastify: FastifyInstance, check: CheckCall, 
     scope.all(`${FORWARD_AUTH_PATH}/*`, { config }, handler);
   });
 }
+
+/** The forward-auth route in OpenAPI terms: it is a raw Fastify route, so Nest's scan does not see it. */
+export function forwardAuthPathItem(): Record<string, unknown> {
+  const header = (name: string, description: string) => ({ name, in: 'header', required: false, schema: { type: 'string' }, description });
+  const operation = {
+    tags: ['enforcement'],
+    summary: 'Forward-auth for gateways (nginx auth_request, Traefik ForwardAuth, Caddy forward_auth, Envoy ext_authz): may this call go through?',
+    description:
+      'Any method. The call is named by X-Forwarded-Method/-Host/-Uri (or X-Original-Method/-URI; Envoy: its own method, Host and ' +
+      `the path after ${FORWARD_AUTH_PATH}). The body is never read. Decided in memory.`,
+    security: [{ 'grant-token': [] }],
+    parameters: [
+      header('X-Forwarded-Method', 'the method of the call being checked'),
+      header('X-Forwarded-Host', 'the host the agent called (one of the resource’s hosts)'),
+      header('X-Forwarded-Uri', 'the path and query of the call'),
+      header('X-Gatehouse-Gateway', 'a token from GATEHOUSE_GATEWAY_TOKENS: only then is the upstream credential returned'),
+    ],
+    responses: {
+      '200': {
+        description: 'Allowed. Headers name the grant; Authorization carries the upstream credential for an authenticated gateway.',
+        headers: Object.fromEntries(
+          ['x-gatehouse-grant', 'x-gatehouse-agent', 'x-gatehouse-user', 'x-gatehouse-resource', 'x-gatehouse-operation', 'authorization'].map(
+            (name) => [name, { schema: { type: 'string' } }],
+          ),
+        ),
+      },
+      '401': { description: 'No valid grant token (INVALID_TOKEN), with WWW-Authenticate.' },
+      '403': {
+        description:
+          'NOT_GRANTED: body {"error": {code, message, needed: {resource, operations, actions}}}, also in X-Gatehouse-Error and X-Gatehouse-Needed.',
+      },
+    },
+  };
+  return Object.fromEntries(['get', 'post', 'put', 'patch', 'delete', 'head', 'options'].map((method) => [method, operation]));
+}
