@@ -21,13 +21,17 @@ function header(request: FastifyRequest, name: string): string | undefined {
  * The call a gateway asks about. nginx (auth_request), Traefik (ForwardAuth) and Caddy
  * (forward_auth) name it in X-Forwarded-Method / -Host / -Uri (or X-Original-Method / -URI);
  * Envoy's ext_authz (HTTP service) sends the call's own method, Host and path after the prefix.
+ * In Envoy's form the request itself is the call: X-Forwarded-* / X-Original-* headers are then
+ * ignored, since an Envoy that lets client headers through to the check would otherwise let an
+ * agent name a different call from the one it makes.
  */
 export function callOf(request: FastifyRequest): { method: string; host: string; uri: string } {
   const suffix = request.url.slice(FORWARD_AUTH_PATH.length);
+  if (suffix.startsWith('/')) return { method: request.method, host: header(request, 'host') ?? '', uri: suffix };
   return {
     method: header(request, 'x-forwarded-method') ?? header(request, 'x-original-method') ?? request.method,
     host: header(request, 'x-forwarded-host') ?? header(request, 'host') ?? '',
-    uri: header(request, 'x-forwarded-uri') ?? header(request, 'x-original-uri') ?? (suffix.startsWith('/') ? suffix : `/${suffix}`),
+    uri: header(request, 'x-forwarded-uri') ?? header(request, 'x-original-uri') ?? '/',
   };
 }
 
@@ -40,6 +44,8 @@ function answer(reply: FastifyReply, verdict: CallVerdict): void {
     void reply.header('x-gatehouse-operation', verdict.operation);
     // The gateway sets it on the upstream call in place of the agent's token (oauth2-proxy's convention).
     if (verdict.upstreamAuthorization !== undefined) void reply.header('authorization', verdict.upstreamAuthorization);
+    // Envoy's ext_authz keeps the agent's Authorization unless told to remove it (other gateways ignore this).
+    else void reply.header('x-envoy-auth-headers-to-remove', 'authorization');
     if (verdict.upstreamAuthorizationWithheld)
       void reply.header('x-gatehouse-upstream-credential', 'withheld: the caller is not a gateway allowed to receive it');
     void reply.code(200).send();
