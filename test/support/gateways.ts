@@ -22,8 +22,9 @@ export function findBinary(name: string): string | undefined {
 }
 
 /**
- * `describe` when the binary is installed; otherwise a skipped suite that says why. `.ci/run`
- * installs nginx-light and caddy, so CI always runs these suites.
+ * `describe` when the binary is installed; otherwise a skipped suite that says why, or a failing
+ * one under GATEHOUSE_REQUIRE_GATEWAYS=1 (set by `.ci/run`, which installs nginx-light and caddy),
+ * so that CI can never pass by skipping.
  */
 export function describeWithBinary(name: string, title: string, body: (binary: string) => void): void {
   const binary = findBinary(name);
@@ -31,10 +32,19 @@ export function describeWithBinary(name: string, title: string, body: (binary: s
     describe(title, () => body(binary));
     return;
   }
-  describe.skip(`${title} (skipped: no ${name} binary here; .ci/run installs it with apt-get)`, () => {
-    it('needs the binary', () => undefined);
+  const install = `apt-get install -y ${name === 'nginx' ? 'nginx-light' : name}`;
+  if (process.env.GATEHOUSE_REQUIRE_GATEWAYS === '1') {
+    describe(title, () => {
+      it(`needs ${name}`, () => {
+        throw new Error(`${name} is not installed and GATEHOUSE_REQUIRE_GATEWAYS=1: ${install}`);
+      });
+    });
+    return;
+  }
+  describe.skip(`${title} (skipped: no ${name} binary here; ${install})`, () => {
+    it(`needs ${name}`, () => undefined);
   });
-  console.warn(`${title}: skipped, ${name} is not installed (apt-get install -y ${name === 'nginx' ? 'nginx-light' : name}).`);
+  console.warn(`${title}: skipped, ${name} is not installed (${install}).`);
 }
 
 /** Fills `${NAME}` placeholders of a deploy/ template; fails when one it was given is missing or one is left. */
