@@ -68,6 +68,18 @@ describe('gateway request formats (deploy/envoy, deploy/traefik) against forward
   });
   afterAll(() => broker.close());
 
+  it('documents forward-auth in the OpenAPI document, both forms, with its answers and headers', async () => {
+    const doc = (await (await fetch(`${broker.url}/docs/openapi.json`)).json()) as any;
+    const plain = doc.paths['/v1/authz/forward'].get;
+    expect(Object.keys(plain.responses)).toEqual(['200', '401', '403']);
+    expect(Object.keys(plain.responses['200'].headers)).toEqual(
+      expect.arrayContaining(['X-Gatehouse-Grant', 'Authorization', 'X-Envoy-Auth-Headers-To-Remove']),
+    );
+    expect(plain.responses['403'].headers['X-Gatehouse-Needed']).toBeDefined();
+    expect(plain.parameters.map((p: { name: string }) => p.name)).toContain('X-Gatehouse-Gateway');
+    expect(doc.paths['/v1/authz/forward/{path}'].get.parameters[0]).toMatchObject({ name: 'path', in: 'path' });
+  });
+
   describe('Envoy ext_authz (HTTP service)', () => {
     let service: any;
     let route: any;

@@ -10,7 +10,7 @@ import { ApiModule } from './api.module';
 import { BODY_LIMIT, registerBodyParsers } from './http/body';
 import { registerAuthFailureLimit } from './http/auth-failures';
 import { registerInputChecks, routerRefusals } from './http/input';
-import { isEnforcementRoute, registerForwardAuth } from './http/forward-auth';
+import { documentForwardAuth, isEnforcementRoute, registerForwardAuth } from './http/forward-auth';
 
 /**
  * Paths served whatever the dependencies do: liveness, readiness (it names what is down), metrics,
@@ -81,6 +81,7 @@ export async function createHttpApp(config: Config, extra: DynamicModule['import
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'A token from GATEHOUSE_ADMIN_TOKENS' }, 'admin-token')
       .build(),
   );
+  documentForwardAuth(document);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }

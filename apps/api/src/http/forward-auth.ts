@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { OpenAPIObject } from '@nestjs/swagger';
 import { AdminAuthenticator, bearerToken, CallVerdict, CheckCall } from '@gatehouse/core';
 import { httpStatusOf } from './error.filter';
 import { sourceIpOf } from './request';
@@ -84,4 +85,92 @@ export function registerForwardAuth(fastify: FastifyInstance, check: CheckCall, 
     scope.all(FORWARD_AUTH_PATH, { config }, handler);
     scope.all(`${FORWARD_AUTH_PATH}/*`, { config }, handler);
   });
+}
+
+type Operation = NonNullable<OpenAPIObject['paths'][string]['get']>;
+type Parameter = NonNullable<Operation['parameters']>[number];
+const text = { schema: { type: 'string' } } as const;
+const refusal = (description: string) => ({
+  description,
+  headers: {
+    'X-Gatehouse-Error': { description: 'The error code, for gateways that drop the body (nginx)', ...text },
+    'X-Gatehouse-Needed': { description: '`needed` as JSON, when a resource of the policy describes the call', ...text },
+  },
+  content: {
+    'application/json': {
+      schema: {
+        type: 'object',
+        properties: {
+          error: {
+            type: 'object',
+            properties: {
+              code: { type: 'string' },
+              message: { type: 'string' },
+              needed: {
+                type: 'object',
+                description: 'What to ask for (POST /v1/access-requests) so that this call is allowed',
+                properties: {
+                  resource: { type: 'string' },
+                  operations: { type: 'array', items: { type: 'string' } },
+                  actions: { type: 'array', items: { type: 'string' } },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+});
+const parameters: Parameter[] = [
+  { name: 'Authorization', in: 'header', description: "The agent's grant token: `Bearer <token>`", ...text },
+  {
+    name: 'X-Gatehouse-Gateway',
+    in: 'header',
+    description: 'The gateway credential (GATEHOUSE_GATEWAY_TOKENS); without it no upstream credential is returned',
+    ...text,
+  },
+  { name: 'X-Forwarded-Method', in: 'header', description: 'Method of the call', ...text },
+  { name: 'X-Forwarded-Host', in: 'header', description: 'Host the agent called (a `hosts:` entry of a kind: http resource)', ...text },
+  { name: 'X-Forwarded-Uri', in: 'header', description: 'Path and query of the call', ...text },
+];
+const operation: Operation = {
+  tags: ['enforcement'],
+  summary: 'Forward-auth for gateways (nginx auth_request, Traefik ForwardAuth, Caddy forward_auth, Envoy ext_authz)',
+  description:
+    "Any method. The call is named by X-Forwarded-Method / -Host / -Uri (or X-Original-Method / -URI); in Envoy's form " +
+    "(`/v1/authz/forward/<path>`) by the request's own method, Host and the path after the prefix. Decided in memory. " +
+    'Ready configurations: deploy/ (nginx, Caddy, Traefik, Envoy).',
+  parameters,
+  responses: {
+    '200': {
+      description: 'A live grant covers the call',
+      headers: {
+        'X-Gatehouse-Grant': { description: 'The grant', ...text },
+        'X-Gatehouse-Agent': { description: 'The agent', ...text },
+        'X-Gatehouse-User': { description: 'The user acted for, else the agent', ...text },
+        'X-Gatehouse-Resource': { description: 'The kind: http resource', ...text },
+        'X-Gatehouse-Operation': { description: 'The operation covering the call', ...text },
+        Authorization: {
+          description: "The upstream's own credential, for the gateway to set in place of the agent's token (authenticated gateways only)",
+          ...text,
+        },
+        'X-Envoy-Auth-Headers-To-Remove': { description: "`authorization` when no credential is returned: Envoy removes the agent's token", ...text },
+      },
+    },
+    '401': refusal('No valid grant token (missing, forged, expired, or the grant ended)'),
+    '403': refusal('NOT_GRANTED: no live grant covers this method, host and path'),
+  },
+};
+
+/** The forward-auth route in the OpenAPI document (it is served by Fastify directly, outside Nest's controllers). */
+export function documentForwardAuth(document: OpenAPIObject): void {
+  document.paths[FORWARD_AUTH_PATH] = { get: operation, post: operation };
+  document.paths[`${FORWARD_AUTH_PATH}/{path}`] = {
+    get: {
+      ...operation,
+      summary: "Forward-auth in Envoy ext_authz's form: the call's path after the prefix",
+      parameters: [{ name: 'path', in: 'path', required: true, description: 'The path of the call', ...text }, ...parameters.slice(0, 2)],
+    },
+  };
 }
