@@ -87,6 +87,7 @@ export function gatewayScenarios(startGateway: StartGateway): void {
       headers: {
         'x-gatehouse-upstream-authorization': 'Bearer forged',
         'x-gatehouse-grant': 'forged',
+        'x-gatehouse-user': 'someone-else',
         'x-gatehouse-gateway': GATEWAY_TOKEN,
       },
     });
@@ -96,6 +97,8 @@ export function gatewayScenarios(startGateway: StartGateway): void {
     // No Authorization at all: neither the agent's token nor a value the agent planted.
     expect(received.authorization).toBeUndefined();
     expect(received['x-gatehouse-grant']).toBe(status.grant.id);
+    expect(received['x-gatehouse-user']).toBe(agent.id);
+    expect(received['x-gatehouse-resource']).toBe('status.api');
     expect(received['x-gatehouse-gateway']).toBeUndefined();
     expect(JSON.stringify(received)).not.toContain(status.grant.token);
   });
