@@ -74,8 +74,22 @@ async function endGrants(database, count, agentId) {
   );
 }
 
-/** autocannon on forward-auth (or through nginx); every answer must be 200. `rate` caps requests/s. */
-async function load(url, path, tokens, { rate, host, gateway = true } = {}) {
+/** CPU seconds (user + system) a process has used so far, from /proc: robust to other load on the machine. */
+function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / 100;
+}
+
+/**
+ * autocannon on forward-auth (or through nginx); every answer must be 200. `rate` caps requests/s.
+ * `pids`: the server processes whose CPU time per request is reported (µs).
+ */
+async function load(url, path, tokens, { rate, host, gateway = true, pids = [] } = {}) {
+  const cpuBefore = cpuSeconds(pids);
   let next = 0;
   const headers = { 'x-forwarded-method': 'GET', 'x-forwarded-host': HOST, 'x-forwarded-uri': '/items/42?fields=name' };
   if (gateway) headers['x-gatehouse-gateway'] = GATEWAY_TOKEN;
@@ -96,7 +110,14 @@ async function load(url, path, tokens, { rate, host, gateway = true } = {}) {
   });
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(`${url}${path}: ${result.non2xx} non-2xx answers and ${result.errors} errors under load`);
-  return { rps: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, requests: result.requests.total };
+  const cpuUsPerRequest = pids.length ? Math.round(((cpuSeconds(pids) - cpuBefore) * 1e6) / result.requests.total) : undefined;
+  return {
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests: result.requests.total,
+    cpuUsPerRequest,
+  };
 }
 
 function findBinary(name) {
@@ -140,7 +161,9 @@ http {
   const child = spawn(binary, ['-e', `${dir}/error.log`, '-p', dir, '-c', `${dir}/nginx.conf`], { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   await waitFor(async () => (await fetch(`http://127.0.0.1:${plain}/items/1`)).ok, 10_000);
+  const workers = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   return {
+    pids: [child.pid, ...workers],
     gated: `http://127.0.0.1:${gated}`,
     plain: `http://127.0.0.1:${plain}`,
     stop: async () => {
@@ -231,22 +254,22 @@ async function main() {
     // 1. Flat out, alternating.
     const rounds = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      const b = await load(brokerUrl, '/v1/authz/forward', few);
-      const f = await load(floorUrl, '/', few, { gateway: false });
-      rounds.push({ round, broker: b, floor: f, ratio: +(b.rps / f.rps).toFixed(2) });
+      const b = await load(brokerUrl, '/v1/authz/forward', few, { pids: [broker.child.pid] });
+      const f = await load(floorUrl, '/', few, { gateway: false, pids: [floor.child.pid] });
+      rounds.push({ round, broker: b, floor: f, ratio: +(b.rps / f.rps).toFixed(2), cpuRatio: +(f.cpuUsPerRequest / b.cpuUsPerRequest).toFixed(2) });
     }
     const median = (xs) => [...xs].sort((a, c) => a - c)[Math.floor(xs.length / 2)];
     const floorRps = median(rounds.map((r) => r.floor.rps));
     const half = Math.round(floorRps / 2);
 
     // 2. and 3. At half the floor's rate: few live grants, then 100,000 (and 100,000 ended).
-    const atHalfFew = await load(brokerUrl, '/v1/authz/forward', few, { rate: half });
+    const atHalfFew = await load(brokerUrl, '/v1/authz/forward', few, { rate: half, pids: [broker.child.pid] });
     const many = await mintTokens(database, template, MANY, agentId);
     await endGrants(database, MANY, agentId);
     await new Promise((r) => setTimeout(r, 1500)); // the ended-grants poll (every 400 ms) takes them in
     await sql(database, 'CHECKPOINT'); // the inserts' writes behind us, not during the measurement
-    const atHalfMany = await load(brokerUrl, '/v1/authz/forward', many, { rate: half });
-    const atHalfFewAgain = await load(brokerUrl, '/v1/authz/forward', few, { rate: half });
+    const atHalfMany = await load(brokerUrl, '/v1/authz/forward', many, { rate: half, pids: [broker.child.pid] });
+    const atHalfFewAgain = await load(brokerUrl, '/v1/authz/forward', few, { rate: half, pids: [broker.child.pid] });
     const {
       rows: [counts],
     } = await sql(
@@ -264,8 +287,17 @@ async function main() {
       await waitFor(async () => (await fetch(`http://127.0.0.1:${upstreamPort}/`)).ok);
       const server = await startNginx(binary, `127.0.0.1:${brokerPort}`, `http://127.0.0.1:${upstreamPort}`);
       stops.push(() => server.stop());
-      const withGatehouse = await load(server.gated, '/items/42?fields=name', few, { host: HOST, gateway: false });
-      const straight = await load(server.plain, '/items/42?fields=name', few, { host: HOST, gateway: false });
+      // CPU per call: nginx and the upstream, plus the broker where nginx asks it.
+      const withGatehouse = await load(server.gated, '/items/42?fields=name', few, {
+        host: HOST,
+        gateway: false,
+        pids: [...server.pids, upstream.child.pid, broker.child.pid],
+      });
+      const straight = await load(server.plain, '/items/42?fields=name', few, {
+        host: HOST,
+        gateway: false,
+        pids: [...server.pids, upstream.child.pid],
+      });
       nginx = {
         withGatehouse,
         straight,
