@@ -3,7 +3,7 @@ import { GATEWAY_TOKEN, gatewayScenarios } from './gateway-suite';
 
 // deploy/caddy/Caddyfile with Debian's real caddy (forward_auth).
 describeWithBinary('caddy', 'Caddy forward_auth in front of an upstream (deploy/caddy)', (binary) => {
-  gatewayScenarios((broker, upstream) =>
-    startCaddy(binary, { GATEHOUSE_URL: broker.url, GATEWAY_TOKEN, UPSTREAM_URL: upstream.url, SERVER_NAME: 'github.egress.test' }),
+  gatewayScenarios((brokerUrl, upstream) =>
+    startCaddy(binary, { GATEHOUSE_URL: brokerUrl, GATEWAY_TOKEN, UPSTREAM_URL: upstream.url, SERVER_NAME: 'github.egress.test' }),
   );
 });

@@ -1,7 +1,7 @@
 import { gatewayRefusal } from '@gatehouse/sdk';
 import { Broker, registerAgent, startBroker, TestAgent } from '../support/broker';
 import { askFor } from '../support/flows';
-import { asResponse, callThrough, GatewayProcess, GatewayReply, RecordingUpstream } from '../support/gateways';
+import { asResponse, callThrough, freePort, GatewayProcess, GatewayReply, RecordingUpstream } from '../support/gateways';
 
 // One set of scenarios for every real gateway of deploy/: an agent's calls go through the gateway,
 // which asks Gatehouse (real Postgres and Redis behind it) and passes allowed calls to a recording
@@ -19,8 +19,8 @@ const READ = {
   reason: 'Triage issue 12',
 };
 
-/** What a gateway spec provides: how to start its gateway in front of `upstream`, asking `broker`. */
-export type StartGateway = (broker: Broker, upstream: RecordingUpstream) => Promise<GatewayProcess>;
+/** What a gateway spec provides: how to start its gateway in front of `upstream`, asking the broker at `brokerUrl`. */
+export type StartGateway = (brokerUrl: string, upstream: RecordingUpstream) => Promise<GatewayProcess>;
 
 /** Throws unless `reply` is Gatehouse's refusal as the SDK reads it; returns what the SDK saw. */
 async function refusalOf(reply: GatewayReply) {
@@ -45,7 +45,7 @@ export function gatewayScenarios(startGateway: StartGateway): void {
       GATEHOUSE_USAGE_FLUSH_INTERVAL: '1h',
     });
     upstream = await RecordingUpstream.start();
-    gateway = await startGateway(broker, upstream);
+    gateway = await startGateway(broker.url, upstream);
     agent = await registerAgent(broker);
     const request = await askFor(agent, 'approved', READ);
     token = request.grant.token;
@@ -156,6 +156,18 @@ export function gatewayScenarios(startGateway: StartGateway): void {
       expect({ end, status: res.status }).toEqual({ end, status: 401 });
       expect(Date.now() - started).toBeLessThan(1000);
       expect((await refusalOf(res)).message).toBeDefined();
+    }
+  });
+
+  it('refuses every call while Gatehouse cannot be reached (fails closed)', async () => {
+    const unreachable = await startGateway(`http://127.0.0.1:${await freePort()}`, upstream);
+    try {
+      const before = upstream.calls.length;
+      const res = await callThrough(unreachable, { host: HOST, path: '/repos/acme/app/issues', token });
+      expect(res.status).toBeGreaterThanOrEqual(500);
+      expect(upstream.calls).toHaveLength(before);
+    } finally {
+      await unreachable.stop();
     }
   });
 }
