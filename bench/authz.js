@@ -86,10 +86,10 @@ function cpuSeconds(pids) {
 
 /**
  * autocannon on forward-auth (or through nginx); every answer must be 200. `rate` caps requests/s.
- * `pids`: the server processes whose CPU time per request is reported (µs).
+ * `cpu`: the server processes ({label: [pid...]}) whose CPU time per request is reported (µs).
  */
-async function load(url, path, tokens, { rate, host, gateway = true, pids = [] } = {}) {
-  const cpuBefore = cpuSeconds(pids);
+async function load(url, path, tokens, { rate, host, gateway = true, cpu = {} } = {}) {
+  const cpuBefore = Object.fromEntries(Object.entries(cpu).map(([label, pids]) => [label, cpuSeconds(pids)]));
   let next = 0;
   const headers = { 'x-forwarded-method': 'GET', 'x-forwarded-host': HOST, 'x-forwarded-uri': '/items/42?fields=name' };
   if (gateway) headers['x-gatehouse-gateway'] = GATEWAY_TOKEN;
@@ -110,7 +110,9 @@ async function load(url, path, tokens, { rate, host, gateway = true, pids = [] }
   });
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(`${url}${path}: ${result.non2xx} non-2xx answers and ${result.errors} errors under load`);
-  const cpuUsPerRequest = pids.length ? Math.round(((cpuSeconds(pids) - cpuBefore) * 1e6) / result.requests.total) : undefined;
+  const cpuUsPerRequest = Object.fromEntries(
+    Object.entries(cpu).map(([label, pids]) => [label, Math.round(((cpuSeconds(pids) - cpuBefore[label]) * 1e6) / result.requests.total)]),
+  );
   return {
     rps: Math.round(result.requests.average),
     p50: result.latency.p50,
@@ -254,22 +256,32 @@ async function main() {
     // 1. Flat out, alternating.
     const rounds = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      const b = await load(brokerUrl, '/v1/authz/forward', few, { pids: [broker.child.pid] });
-      const f = await load(floorUrl, '/', few, { gateway: false, pids: [floor.child.pid] });
-      rounds.push({ round, broker: b, floor: f, ratio: +(b.rps / f.rps).toFixed(2), cpuRatio: +(f.cpuUsPerRequest / b.cpuUsPerRequest).toFixed(2) });
+      const b = await load(brokerUrl, '/v1/authz/forward', few, { cpu: { broker: [broker.child.pid] } });
+      const f = await load(floorUrl, '/', few, { gateway: false, cpu: { floor: [floor.child.pid] } });
+      rounds.push({
+        round,
+        broker: b,
+        floor: f,
+        ratio: +(b.rps / f.rps).toFixed(2),
+        cpuRatio: +(f.cpuUsPerRequest.floor / b.cpuUsPerRequest.broker).toFixed(2),
+      });
     }
-    const median = (xs) => [...xs].sort((a, c) => a - c)[Math.floor(xs.length / 2)];
+    const median = (xs) => {
+      const sorted = [...xs].sort((a, c) => a - c);
+      const mid = Math.floor(sorted.length / 2);
+      return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    };
     const floorRps = median(rounds.map((r) => r.floor.rps));
     const half = Math.round(floorRps / 2);
 
     // 2. and 3. At half the floor's rate: few live grants, then 100,000 (and 100,000 ended).
-    const atHalfFew = await load(brokerUrl, '/v1/authz/forward', few, { rate: half, pids: [broker.child.pid] });
+    const atHalfFew = await load(brokerUrl, '/v1/authz/forward', few, { rate: half, cpu: { broker: [broker.child.pid] } });
     const many = await mintTokens(database, template, MANY, agentId);
     await endGrants(database, MANY, agentId);
     await new Promise((r) => setTimeout(r, 1500)); // the ended-grants poll (every 400 ms) takes them in
     await sql(database, 'CHECKPOINT'); // the inserts' writes behind us, not during the measurement
-    const atHalfMany = await load(brokerUrl, '/v1/authz/forward', many, { rate: half, pids: [broker.child.pid] });
-    const atHalfFewAgain = await load(brokerUrl, '/v1/authz/forward', few, { rate: half, pids: [broker.child.pid] });
+    const atHalfMany = await load(brokerUrl, '/v1/authz/forward', many, { rate: half, cpu: { broker: [broker.child.pid] } });
+    const atHalfFewAgain = await load(brokerUrl, '/v1/authz/forward', few, { rate: half, cpu: { broker: [broker.child.pid] } });
     const {
       rows: [counts],
     } = await sql(
@@ -291,12 +303,12 @@ async function main() {
       const withGatehouse = await load(server.gated, '/items/42?fields=name', few, {
         host: HOST,
         gateway: false,
-        pids: [...server.pids, upstream.child.pid, broker.child.pid],
+        cpu: { nginx: server.pids, upstream: [upstream.child.pid], broker: [broker.child.pid] },
       });
       const straight = await load(server.plain, '/items/42?fields=name', few, {
         host: HOST,
         gateway: false,
-        pids: [...server.pids, upstream.child.pid],
+        cpu: { nginx: server.pids, upstream: [upstream.child.pid] },
       });
       nginx = {
         withGatehouse,
