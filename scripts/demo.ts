@@ -287,7 +287,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     };
     const gateway = await NodeGateway.start({ brokerUrl, gatewayToken, host: 'helpdesk.egress.internal', upstream: helpdesk });
     cleanup.push(() => gateway.close());
-    log(`gateway   ${gateway.url} -> helpdesk.api (a Node stand-in for deploy/nginx.conf: each call asks ${brokerUrl}/v1/authz/forward)`);
+    log(
+      `gateway   ${gateway.url} -> helpdesk.api (a Node stand-in for deploy/nginx/gatehouse.conf.template: each call asks ${brokerUrl}/v1/authz/forward)`,
+    );
     log(`    ${agentName} GETs /api/tickets/4521 through the gateway with no grant; the SDK reads what is missing and asks for it`);
     const readCall = await agent.fetchWithAccess(
       `${gateway.url}/api/tickets/4521`,

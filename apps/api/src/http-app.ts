@@ -10,7 +10,7 @@ import { ApiModule } from './api.module';
 import { BODY_LIMIT, registerBodyParsers } from './http/body';
 import { registerAuthFailureLimit } from './http/auth-failures';
 import { registerInputChecks, routerRefusals } from './http/input';
-import { FORWARD_AUTH_PATH, forwardAuthPathItem, isEnforcementRoute, registerForwardAuth } from './http/forward-auth';
+import { documentForwardAuth, isEnforcementRoute, registerForwardAuth } from './http/forward-auth';
 
 /**
  * Paths served whatever the dependencies do: liveness, readiness (it names what is down), metrics,
@@ -79,10 +79,9 @@ export async function createHttpApp(config: Config, extra: DynamicModule['import
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A JWT signed by the agent key' }, 'agent-assertion')
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'A token from GATEHOUSE_ADMIN_TOKENS' }, 'admin-token')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A grant token (typ at+jwt)' }, 'grant-token')
       .build(),
   );
-  document.paths[FORWARD_AUTH_PATH] = forwardAuthPathItem();
+  documentForwardAuth(document);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { OpenAPIObject } from '@nestjs/swagger';
 import { AdminAuthenticator, bearerToken, CallVerdict, CheckCall } from '@gatehouse/core';
 import { httpStatusOf } from './error.filter';
 import { sourceIpOf } from './request';
@@ -21,13 +22,17 @@ function header(request: FastifyRequest, name: string): string | undefined {
  * The call a gateway asks about. nginx (auth_request), Traefik (ForwardAuth) and Caddy
  * (forward_auth) name it in X-Forwarded-Method / -Host / -Uri (or X-Original-Method / -URI);
  * Envoy's ext_authz (HTTP service) sends the call's own method, Host and path after the prefix.
+ * In Envoy's form the request itself is the call: X-Forwarded-* / X-Original-* headers are then
+ * ignored, since an Envoy that lets client headers through to the check would otherwise let an
+ * agent name a different call from the one it makes.
  */
 export function callOf(request: FastifyRequest): { method: string; host: string; uri: string } {
   const suffix = request.url.slice(FORWARD_AUTH_PATH.length);
+  if (suffix.startsWith('/')) return { method: request.method, host: header(request, 'host') ?? '', uri: suffix };
   return {
     method: header(request, 'x-forwarded-method') ?? header(request, 'x-original-method') ?? request.method,
     host: header(request, 'x-forwarded-host') ?? header(request, 'host') ?? '',
-    uri: header(request, 'x-forwarded-uri') ?? header(request, 'x-original-uri') ?? (suffix.startsWith('/') ? suffix : `/${suffix}`),
+    uri: header(request, 'x-forwarded-uri') ?? header(request, 'x-original-uri') ?? '/',
   };
 }
 
@@ -40,6 +45,8 @@ function answer(reply: FastifyReply, verdict: CallVerdict): void {
     void reply.header('x-gatehouse-operation', verdict.operation);
     // The gateway sets it on the upstream call in place of the agent's token (oauth2-proxy's convention).
     if (verdict.upstreamAuthorization !== undefined) void reply.header('authorization', verdict.upstreamAuthorization);
+    // Envoy's ext_authz keeps the agent's Authorization unless told to remove it (other gateways ignore this).
+    else void reply.header('x-envoy-auth-headers-to-remove', 'authorization');
     if (verdict.upstreamAuthorizationWithheld)
       void reply.header('x-gatehouse-upstream-credential', 'withheld: the caller is not a gateway allowed to receive it');
     void reply.code(200).send();
@@ -80,37 +87,90 @@ export function registerForwardAuth(fastify: FastifyInstance, check: CheckCall, 
   });
 }
 
-/** The forward-auth route in OpenAPI terms: it is a raw Fastify route, so Nest's scan does not see it. */
-export function forwardAuthPathItem(): Record<string, unknown> {
-  const header = (name: string, description: string) => ({ name, in: 'header', required: false, schema: { type: 'string' }, description });
-  const operation = {
-    tags: ['enforcement'],
-    summary: 'Forward-auth for gateways (nginx auth_request, Traefik ForwardAuth, Caddy forward_auth, Envoy ext_authz): may this call go through?',
-    description:
-      'Any method. The call is named by X-Forwarded-Method/-Host/-Uri (or X-Original-Method/-URI; Envoy: its own method, Host and ' +
-      `the path after ${FORWARD_AUTH_PATH}). The body is never read. Decided in memory.`,
-    security: [{ 'grant-token': [] }],
-    parameters: [
-      header('X-Forwarded-Method', 'the method of the call being checked'),
-      header('X-Forwarded-Host', 'the host the agent called (one of the resource’s hosts)'),
-      header('X-Forwarded-Uri', 'the path and query of the call'),
-      header('X-Gatehouse-Gateway', 'a token from GATEHOUSE_GATEWAY_TOKENS: only then is the upstream credential returned'),
-    ],
-    responses: {
-      '200': {
-        description: 'Allowed. Headers name the grant; Authorization carries the upstream credential for an authenticated gateway.',
-        headers: Object.fromEntries(
-          ['x-gatehouse-grant', 'x-gatehouse-agent', 'x-gatehouse-user', 'x-gatehouse-resource', 'x-gatehouse-operation', 'authorization'].map(
-            (name) => [name, { schema: { type: 'string' } }],
-          ),
-        ),
-      },
-      '401': { description: 'No valid grant token (INVALID_TOKEN), with WWW-Authenticate.' },
-      '403': {
-        description:
-          'NOT_GRANTED: body {"error": {code, message, needed: {resource, operations, actions}}}, also in X-Gatehouse-Error and X-Gatehouse-Needed.',
+type Operation = NonNullable<OpenAPIObject['paths'][string]['get']>;
+type Parameter = NonNullable<Operation['parameters']>[number];
+const text = { schema: { type: 'string' } } as const;
+const refusal = (description: string) => ({
+  description,
+  headers: {
+    'X-Gatehouse-Error': { description: 'The error code, for gateways that drop the body (nginx)', ...text },
+    'X-Gatehouse-Needed': { description: '`needed` as JSON, when a resource of the policy describes the call', ...text },
+  },
+  content: {
+    'application/json': {
+      schema: {
+        type: 'object',
+        properties: {
+          error: {
+            type: 'object',
+            properties: {
+              code: { type: 'string' },
+              message: { type: 'string' },
+              needed: {
+                type: 'object',
+                description: 'What to ask for (POST /v1/access-requests) so that this call is allowed',
+                properties: {
+                  resource: { type: 'string' },
+                  operations: { type: 'array', items: { type: 'string' } },
+                  actions: { type: 'array', items: { type: 'string' } },
+                },
+              },
+            },
+          },
+        },
       },
     },
+  },
+});
+const parameters: Parameter[] = [
+  { name: 'Authorization', in: 'header', description: "The agent's grant token: `Bearer <token>`", ...text },
+  {
+    name: 'X-Gatehouse-Gateway',
+    in: 'header',
+    description: 'The gateway credential (GATEHOUSE_GATEWAY_TOKENS); without it no upstream credential is returned',
+    ...text,
+  },
+  { name: 'X-Forwarded-Method', in: 'header', description: 'Method of the call', ...text },
+  { name: 'X-Forwarded-Host', in: 'header', description: 'Host the agent called (a `hosts:` entry of a kind: http resource)', ...text },
+  { name: 'X-Forwarded-Uri', in: 'header', description: 'Path and query of the call', ...text },
+];
+const operation: Operation = {
+  tags: ['enforcement'],
+  summary: 'Forward-auth for gateways (nginx auth_request, Traefik ForwardAuth, Caddy forward_auth, Envoy ext_authz)',
+  description:
+    "Any method. The call is named by X-Forwarded-Method / -Host / -Uri (or X-Original-Method / -URI); in Envoy's form " +
+    "(`/v1/authz/forward/<path>`) by the request's own method, Host and the path after the prefix. Decided in memory. " +
+    'Ready configurations: deploy/ (nginx, Caddy, Traefik, Envoy).',
+  parameters,
+  responses: {
+    '200': {
+      description: 'A live grant covers the call',
+      headers: {
+        'X-Gatehouse-Grant': { description: 'The grant', ...text },
+        'X-Gatehouse-Agent': { description: 'The agent', ...text },
+        'X-Gatehouse-User': { description: 'The user acted for, else the agent', ...text },
+        'X-Gatehouse-Resource': { description: 'The kind: http resource', ...text },
+        'X-Gatehouse-Operation': { description: 'The operation covering the call', ...text },
+        Authorization: {
+          description: "The upstream's own credential, for the gateway to set in place of the agent's token (authenticated gateways only)",
+          ...text,
+        },
+        'X-Envoy-Auth-Headers-To-Remove': { description: "`authorization` when no credential is returned: Envoy removes the agent's token", ...text },
+      },
+    },
+    '401': refusal('No valid grant token (missing, forged, expired, or the grant ended)'),
+    '403': refusal('NOT_GRANTED: no live grant covers this method, host and path'),
+  },
+};
+
+/** The forward-auth route in the OpenAPI document (it is served by Fastify directly, outside Nest's controllers). */
+export function documentForwardAuth(document: OpenAPIObject): void {
+  document.paths[FORWARD_AUTH_PATH] = { get: operation, post: operation };
+  document.paths[`${FORWARD_AUTH_PATH}/{path}`] = {
+    get: {
+      ...operation,
+      summary: "Forward-auth in Envoy ext_authz's form: the call's path after the prefix",
+      parameters: [{ name: 'path', in: 'path', required: true, description: 'The path of the call', ...text }, ...parameters.slice(0, 2)],
+    },
   };
-  return Object.fromEntries(['get', 'post', 'put', 'patch', 'delete', 'head', 'options'].map((method) => [method, operation]));
 }

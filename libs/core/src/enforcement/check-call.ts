@@ -248,14 +248,26 @@ function audiencesOf(claims: Claims): string[] {
   return (Array.isArray(aud) ? aud : [aud]).filter((a): a is string => typeof a === 'string');
 }
 
+/**
+ * Header segment -> kid. Every grant token signed with one key has the same header, so the decode
+ * is done once per key, not per call. Bounded: headers past the bound are decoded every time.
+ */
+const kidByHeader = new Map<string, string>();
+const KID_CACHE_SIZE = 64;
+
 /** The kid of a compact JWS header, read without trusting it (only to pick the key). */
 function kidOf(token: string): string | undefined {
   const dot = token.indexOf('.');
   if (dot <= 0 || dot > 1024) return undefined;
+  const segment = token.slice(0, dot);
+  const known = kidByHeader.get(segment);
+  if (known !== undefined) return known;
   try {
-    const header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8')) as unknown;
+    const header = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as unknown;
     const kid = typeof header === 'object' && header !== null ? (header as { kid?: unknown }).kid : undefined;
-    return typeof kid === 'string' && kid.length <= 200 ? kid : undefined;
+    if (typeof kid !== 'string' || kid.length > 200) return undefined;
+    if (kidByHeader.size < KID_CACHE_SIZE) kidByHeader.set(segment, kid);
+    return kid;
   } catch {
     return undefined;
   }
