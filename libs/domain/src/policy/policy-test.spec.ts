@@ -105,7 +105,7 @@ cases:
     );
     expect(error.details[3].message).toBe('give either outcome (approve, require_approval or deny) or error (a refusal code)');
     expect(error.details[7].message).toBe(
-      'expected "VALIDATION_FAILED" or "INVALID_DURATION" or "DURATION_TOO_LONG" or "UNKNOWN_RESOURCE" or "ACTION_NOT_ALLOWED" or "UNKNOWN_COLUMN" or "UNKNOWN_OPERATION", got "NOPE"',
+      'expected "VALIDATION_FAILED" or "INVALID_DURATION" or "DURATION_TOO_LONG" or "UNKNOWN_RESOURCE" or "ACTION_NOT_ALLOWED" or "UNKNOWN_COLUMN" or "UNKNOWN_OPERATION" or "BREAK_GLASS_NOT_ALLOWED", got "NOPE"',
     );
   });
 
