@@ -29,6 +29,8 @@ export * from './usecases/reconcile';
 export * from './usecases/agents/agent-admin';
 export * from './usecases/users/upsert-user';
 export * from './usecases/queries/admin-queries';
+export * from './usecases/queries/break-glass-reviews';
+export * from './usecases/access-requests/acknowledge-break-glass';
 export * from './usecases/evaluate-policy';
 export * from './usecases/grants/introspect-token';
 export * from './logging';

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { AccessError, AccessErrorCode, Decision } from '@gatehouse/domain';
 import { isUniqueViolation } from '../../db/errors';
@@ -7,11 +7,14 @@ import { AgentRow, AgentsRepository } from '../../db/agents.repository';
 import { AgentChanges } from '../../events/agent-changes';
 import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AuditEntry } from '../../db/audit-events.repository';
+import type { GrantRow } from '../../db/grants.repository';
 import { Metrics } from '../../metrics/metrics';
+import { ALERT_NOTIFIER, AlertNotifier } from '../../notify/alerts';
 import { AccessRequestBody } from '../../validation';
 import { AccessRequestPresenter, AccessRequestView, storedDecision } from '../access-request.view';
 import { actorName } from '../actor';
 import { GrantIssuer } from '../grants/grant-issuer';
+import { breakGlassAlert, breakGlassAudit } from './break-glass';
 import { PreparedRequest, RequestPlan, RequestPreparer } from './prepare-request';
 import { RequestEffects } from './request-effects';
 
@@ -31,6 +34,8 @@ export interface SubmitInput {
  */
 @Injectable()
 export class SubmitAccessRequest {
+  private readonly logger = new Logger(SubmitAccessRequest.name);
+
   constructor(
     private readonly db: Database,
     private readonly preparer: RequestPreparer,
@@ -41,6 +46,7 @@ export class SubmitAccessRequest {
     private readonly metrics: Metrics,
     private readonly agents: AgentsRepository,
     private readonly agentChanges: AgentChanges,
+    @Inject(ALERT_NOTIFIER) private readonly alerts: AlertNotifier,
   ) {}
 
   async execute(input: SubmitInput): Promise<{ view: AccessRequestView; replayed: boolean }> {
@@ -72,6 +78,7 @@ export class SubmitAccessRequest {
         : null;
     if (issued) entries.push(issued.audit);
     const grant = issued?.grant ?? null;
+    if (grant && row.review === 'open') entries.push(breakGlassAudit(row, grant));
     let inserted: boolean;
     try {
       inserted = await this.requests.insertDecided(this.db.pool, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries);
@@ -89,6 +96,7 @@ export class SubmitAccessRequest {
     this.metrics.decisions.inc({ outcome: askConsent ? 'consent' : decision.outcome });
     this.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (grant) await this.effects.grantIssued(grant);
+    if (grant && row.review === 'open') await this.raiseBreakGlass(row, agent, grant);
     if (row.status === 'pending') {
       await this.effects.pendingCreated(row);
       await this.effects.changed(row.id, askConsent ? 'consent_requested' : 'pending', view);
@@ -110,6 +118,15 @@ export class SubmitAccessRequest {
       AccessErrorCode.INVALID_ASSERTION,
       "The agent's key changed while this call was handled; sign a new assertion with the registered key.",
     );
+  }
+
+  /** After commit: the grant stands whatever happens here, and the open review keeps it visible. */
+  private async raiseBreakGlass(row: AccessRequestRow, agent: AgentRow, grant: GrantRow): Promise<void> {
+    try {
+      await this.alerts.raise(breakGlassAlert(row, agent, grant));
+    } catch (error) {
+      this.logger.error(`the break-glass alert for ${row.id} failed; it waits in GET /v1/admin/reviews: ${error}`);
+    }
   }
 
   private async replay(requestId: string, storedHash: string | null, bodyHash: string): Promise<AccessRequestView> {
@@ -170,6 +187,12 @@ function newRequestRow(input: {
     escalatedAt: null,
     delegationId: prepared.delegation?.id ?? null,
     consent: askConsent ? 'pending' : null,
+    breakGlass: decision.breakGlass === true,
+    // Only a break-glass access granted needs a person's look afterwards; a denied one granted nothing.
+    review: decision.breakGlass && status === 'approved' ? 'open' : null,
+    reviewedAt: null,
+    reviewedBy: null,
+    reviewComment: null,
     createdAt: now,
     updatedAt: now,
   };
