@@ -41,7 +41,7 @@ export function breakGlassAudit(row: AccessRequestRow, grant: GrantRow): AuditEn
 export function breakGlassAlert(row: AccessRequestRow, agent: { id: string; name: string }, grant: GrantRow): Alert {
   const parts = row.operations.length > 0 ? `operations ${row.operations.join(', ')}` : `columns ${row.columns.join(', ') || '(all)'}`;
   return {
-    id: `break-glass:${row.id}`,
+    id: `break-glass-${row.id}`,
     title: `Break-glass access: ${agent.name} on ${row.resource}`,
     fields: [
       { label: 'Agent', value: `${agent.name} (${agent.id})` },
