@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { ForbiddenError, GatehouseAgent, generateAgentKeyPair } from '@gatehouse/sdk';
 import { randomUUID } from 'node:crypto';
 import { Broker, eventually, registerAgent, startBroker, TestAgent } from '../support/broker';
 import { createScratchDatabase } from '../support/database';
@@ -209,6 +210,26 @@ describe('break-glass', () => {
     ]);
     // The request's own view (agent and admin) says so too.
     expect((await oncall.call('GET', `/v1/access-requests/${first.id}`)).body.review).toMatchObject({ status: 'acknowledged' });
+  });
+
+  it('is an option of the SDK: a grant at once, or a ForbiddenError naming BREAK_GLASS_NOT_ALLOWED', async () => {
+    const client = async (attributes: Record<string, string>) => {
+      const { privateJwk, publicJwk } = await generateAgentKeyPair();
+      const res = await broker.admin('POST', '/v1/admin/agents', { name: `sdk-${randomUUID().slice(0, 8)}`, publicJwk, attributes });
+      return new GatehouseAgent({ brokerUrl: broker.url, agentId: res.body.id, privateKey: privateJwk });
+    };
+    const ask = { resource: 'crm.customers', actions: ['read'], columns: ['email'], duration: '30m', reason: 'Outage INC-78', breakGlass: true };
+    const granted = await (await client({ oncall: 'true' })).requestAccess(ask);
+    expect(granted.status).toBe('approved');
+    if (granted.status !== 'approved') return;
+    expect(granted.request.decision).toMatchObject({ breakGlass: true, rules: ['pii-needs-owner', 'break-glass'] });
+    expect(granted.request.review).toEqual({ status: 'open' });
+    const { payload } = await verifyGrantToken(broker, granted.grant.token);
+    expect(payload.exp! - payload.iat!).toBe(600);
+
+    const refused = await (await client({ oncall: 'no' })).requestAccess(ask).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ForbiddenError);
+    expect(refused).toMatchObject({ code: 'BREAK_GLASS_NOT_ALLOWED', status: 403 });
   });
 
   it('answers 404 for an unknown request, 409 for one that is not break-glass, 400 for a bad query', async () => {
