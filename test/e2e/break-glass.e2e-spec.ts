@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { ForbiddenError, GatehouseAgent, generateAgentKeyPair } from '@gatehouse/sdk';
+import { ALERT_NOTIFIER, AlertNotifier, Reconcile } from '@gatehouse/core';
 import { randomUUID } from 'node:crypto';
 import { Broker, eventually, registerAgent, startBroker, TestAgent } from '../support/broker';
 import { createScratchDatabase } from '../support/database';
@@ -73,6 +74,30 @@ describe('break-glass', () => {
     expect(text).toContain('Outage INC-77 &lt;!channel&gt; *now* &lt;https://evil.example|click&gt;');
     expect(text).not.toContain('<!channel>');
     expect(fake.of('chat.postMessage', res.body.id).filter((c) => c.body.channel === CHANNEL)).toEqual([]);
+    expect((await broker.prisma.accessRequest.findUniqueOrThrow({ where: { id: res.body.id } })).alertedAt).not.toBeNull();
+  });
+
+  it('raises an alert lost after the commit from the reconciler, once', async () => {
+    const notifier = broker.app.get<AlertNotifier>(ALERT_NOTIFIER);
+    const raise = jest.spyOn(notifier, 'raise').mockRejectedValueOnce(new Error('Redis is down'));
+    try {
+      const res = await oncall.call('POST', '/v1/access-requests', { ...PII_1H, reason: 'lost alert' });
+      expect(res.body).toMatchObject({ status: 'approved', review: { status: 'open' } });
+      expect((await broker.prisma.accessRequest.findUniqueOrThrow({ where: { id: res.body.id } })).alertedAt).toBeNull();
+
+      const reconcile = broker.app.get(Reconcile);
+      await reconcile.execute(new Date()); // too young to be called lost: the submit may still be raising it
+      expect(raise).toHaveBeenCalledTimes(1);
+      await reconcile.execute(new Date(Date.now() + 61_000));
+      const alert = await eventually(async () => fake.of('chat.postMessage', res.body.id).find((c) => c.body.channel === ALERTS));
+      expect(visibleText(alert.body)).toContain('lost alert');
+      expect((await broker.prisma.accessRequest.findUniqueOrThrow({ where: { id: res.body.id } })).alertedAt).not.toBeNull();
+      await reconcile.execute(new Date(Date.now() + 61_000));
+      expect(raise).toHaveBeenCalledTimes(2);
+      expect(fake.of('chat.postMessage', res.body.id).filter((c) => c.body.channel === ALERTS)).toHaveLength(1);
+    } finally {
+      raise.mockRestore();
+    }
   });
 
   it('keeps an approve an approve (its own duration), flagged and reviewed', async () => {

@@ -57,6 +57,7 @@ import { UsageRecorder } from './enforcement/usage-recorder';
 import { CheckCall } from './enforcement/check-call';
 import { BreakGlassReviews } from './usecases/queries/break-glass-reviews';
 import { AcknowledgeBreakGlass } from './usecases/access-requests/acknowledge-break-glass';
+import { BreakGlassAlerts } from './usecases/access-requests/break-glass';
 
 const services: Provider[] = [
   PrismaService,
@@ -126,6 +127,7 @@ const services: Provider[] = [
   CheckCall,
   BreakGlassReviews,
   AcknowledgeBreakGlass,
+  BreakGlassAlerts,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

@@ -31,6 +31,7 @@ export * from './usecases/users/upsert-user';
 export * from './usecases/queries/admin-queries';
 export * from './usecases/queries/break-glass-reviews';
 export * from './usecases/access-requests/acknowledge-break-glass';
+export * from './usecases/access-requests/break-glass';
 export * from './usecases/evaluate-policy';
 export * from './usecases/grants/introspect-token';
 export * from './logging';

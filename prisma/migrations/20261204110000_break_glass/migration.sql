@@ -1,6 +1,7 @@
--- Break-glass: the request says it broke glass, and the review a person closes afterwards.
+-- Break-glass: the request says it broke glass, the review a person closes afterwards, and when its alert went out.
 -- AlterTable
-ALTER TABLE "access_requests" ADD COLUMN     "break_glass" BOOLEAN NOT NULL DEFAULT false,
+ALTER TABLE "access_requests" ADD COLUMN     "alerted_at" TIMESTAMPTZ(3),
+ADD COLUMN     "break_glass" BOOLEAN NOT NULL DEFAULT false,
 ADD COLUMN     "review" TEXT,
 ADD COLUMN     "review_comment" TEXT,
 ADD COLUMN     "reviewed_at" TIMESTAMPTZ(3),

@@ -262,4 +262,20 @@ export class AccessRequestsRepository {
     });
     return count;
   }
+
+  /** Conditional: records that the break-glass alert went out (once). */
+  async markAlerted(db: Tx, id: string, at: Date): Promise<number> {
+    const { count } = await db.accessRequest.updateMany({ where: { id, alertedAt: null }, data: { alertedAt: at } });
+    return count;
+  }
+
+  /** Open break-glass reviews created by `before` whose alert never went out (oldest first). */
+  async findUnalerted(db: Tx, before: Date, limit: number): Promise<AccessRequestRow[]> {
+    const rows = await db.accessRequest.findMany({
+      where: { review: 'open', alertedAt: null, createdAt: { lte: before } },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+      take: limit,
+    });
+    return rows.map(typed);
+  }
 }

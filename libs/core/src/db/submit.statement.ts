@@ -42,6 +42,7 @@ const REQUEST: Record<keyof AccessRequest, Column> = {
   reviewedAt: ['reviewed_at', '::timestamptz'],
   reviewedBy: ['reviewed_by', '::text'],
   reviewComment: ['review_comment', '::text'],
+  alertedAt: ['alerted_at', '::timestamptz'],
   createdAt: ['created_at', '::timestamptz'],
   updatedAt: ['updated_at', '::timestamptz'],
 };

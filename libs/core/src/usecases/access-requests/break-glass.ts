@@ -1,12 +1,19 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { BREAK_GLASS_MARKER, formatDuration } from '@gatehouse/domain';
-import type { AccessRequestRow } from '../../db/access-requests.repository';
+import { Database } from '../../db/database';
+import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
+import { AgentsRepository } from '../../db/agents.repository';
 import type { AuditEntry } from '../../db/audit-events.repository';
-import type { GrantRow } from '../../db/grants.repository';
-import type { Alert } from '../../notify/alerts';
+import { GrantRow, GrantsRepository } from '../../db/grants.repository';
+import { Alert, ALERT_NOTIFIER, AlertNotifier } from '../../notify/alerts';
 import { actorName } from '../actor';
 
 // What makes break-glass loud: an audit event in the transaction that grants it, and an alert
 // raised after that transaction commits. Both name the same who, what and why.
+
+/** A submit raises its alert within milliseconds of its commit; older ones without `alertedAt` were lost. */
+const LOST_AFTER_MS = 60_000;
+const BATCH = 100;
 
 /** The rules that decided besides break-glass (the marker left out); [] when the default would have asked. */
 const bypassed = (row: AccessRequestRow) => row.decision.rules.filter((rule) => rule !== BREAK_GLASS_MARKER);
@@ -54,4 +61,47 @@ export function breakGlassAlert(row: AccessRequestRow, agent: { id: string; name
       { label: 'Request', value: `${row.id}: review and acknowledge with POST /v1/admin/access-requests/${row.id}/acknowledge` },
     ],
   };
+}
+
+/**
+ * Raises the alert of a break-glass access after its commit, and records that it did, so that the
+ * reconciler raises an alert lost in between (a crash, Redis down) instead of hoping.
+ */
+@Injectable()
+export class BreakGlassAlerts {
+  private readonly logger = new Logger(BreakGlassAlerts.name);
+
+  constructor(
+    private readonly db: Database,
+    private readonly requests: AccessRequestsRepository,
+    private readonly grants: GrantsRepository,
+    private readonly agents: AgentsRepository,
+    @Inject(ALERT_NOTIFIER) private readonly alerts: AlertNotifier,
+  ) {}
+
+  /** Never throws: the grant stands whatever happens here, and the reconciler retries. */
+  async raise(row: AccessRequestRow, agent: { id: string; name: string }, grant: GrantRow, now: Date): Promise<boolean> {
+    try {
+      await this.alerts.raise(breakGlassAlert(row, agent, grant));
+      await this.requests.markAlerted(this.db.client, row.id, now);
+      return true;
+    } catch (error) {
+      this.logger.error(`the break-glass alert for request ${row.id} failed (the reconciler raises it again): ${error}`);
+      return false;
+    }
+  }
+
+  /** Raises the alerts of open reviews that should have been raised by now; returns how many it raised. */
+  async repair(now: Date): Promise<number> {
+    let raised = 0;
+    const due = await this.requests.findUnalerted(this.db.client, new Date(now.getTime() - LOST_AFTER_MS), BATCH);
+    for (const row of due) {
+      const [grant, agent] = await Promise.all([
+        this.grants.findByRequestId(this.db.client, row.id),
+        this.agents.findById(this.db.client, row.agentId),
+      ]);
+      if (grant && agent && (await this.raise(row, agent, grant, now))) raised++;
+    }
+    return raised;
+  }
 }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { AccessError, AccessErrorCode, Decision } from '@gatehouse/domain';
 import { isUniqueViolation } from '../../db/errors';
@@ -7,14 +7,12 @@ import { AgentRow, AgentsRepository } from '../../db/agents.repository';
 import { AgentChanges } from '../../events/agent-changes';
 import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AuditEntry } from '../../db/audit-events.repository';
-import type { GrantRow } from '../../db/grants.repository';
 import { Metrics } from '../../metrics/metrics';
-import { ALERT_NOTIFIER, AlertNotifier } from '../../notify/alerts';
 import { AccessRequestBody } from '../../validation';
 import { AccessRequestPresenter, AccessRequestView, storedDecision } from '../access-request.view';
 import { actorName } from '../actor';
 import { GrantIssuer } from '../grants/grant-issuer';
-import { breakGlassAlert, breakGlassAudit } from './break-glass';
+import { BreakGlassAlerts, breakGlassAudit } from './break-glass';
 import { PreparedRequest, RequestPlan, RequestPreparer } from './prepare-request';
 import { RequestEffects } from './request-effects';
 
@@ -34,8 +32,6 @@ export interface SubmitInput {
  */
 @Injectable()
 export class SubmitAccessRequest {
-  private readonly logger = new Logger(SubmitAccessRequest.name);
-
   constructor(
     private readonly db: Database,
     private readonly preparer: RequestPreparer,
@@ -46,7 +42,7 @@ export class SubmitAccessRequest {
     private readonly metrics: Metrics,
     private readonly agents: AgentsRepository,
     private readonly agentChanges: AgentChanges,
-    @Inject(ALERT_NOTIFIER) private readonly alerts: AlertNotifier,
+    private readonly breakGlassAlerts: BreakGlassAlerts,
   ) {}
 
   async execute(input: SubmitInput): Promise<{ view: AccessRequestView; replayed: boolean }> {
@@ -96,7 +92,7 @@ export class SubmitAccessRequest {
     this.metrics.decisions.inc({ outcome: askConsent ? 'consent' : decision.outcome });
     this.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (grant) await this.effects.grantIssued(grant);
-    if (grant && row.review === 'open') await this.raiseBreakGlass(row, agent, grant);
+    if (grant && row.review === 'open') await this.breakGlassAlerts.raise(row, agent, grant, now);
     if (row.status === 'pending') {
       await this.effects.pendingCreated(row);
       await this.effects.changed(row.id, askConsent ? 'consent_requested' : 'pending', view);
@@ -118,15 +114,6 @@ export class SubmitAccessRequest {
       AccessErrorCode.INVALID_ASSERTION,
       "The agent's key changed while this call was handled; sign a new assertion with the registered key.",
     );
-  }
-
-  /** After commit: the grant stands whatever happens here, and the open review keeps it visible. */
-  private async raiseBreakGlass(row: AccessRequestRow, agent: AgentRow, grant: GrantRow): Promise<void> {
-    try {
-      await this.alerts.raise(breakGlassAlert(row, agent, grant));
-    } catch (error) {
-      this.logger.error(`the break-glass alert for ${row.id} failed; it waits in GET /v1/admin/reviews: ${error}`);
-    }
   }
 
   private async replay(requestId: string, storedHash: string | null, bodyHash: string): Promise<AccessRequestView> {
@@ -193,6 +180,7 @@ function newRequestRow(input: {
     reviewedAt: null,
     reviewedBy: null,
     reviewComment: null,
+    alertedAt: null,
     createdAt: now,
     updatedAt: now,
   };
