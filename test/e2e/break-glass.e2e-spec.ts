@@ -269,6 +269,10 @@ describe('break-glass', () => {
     expectError(await broker.admin('GET', '/v1/admin/reviews?cursor=bm9wZQ'), 400, 'VALIDATION_FAILED');
     expectError(await oncall.call('POST', '/v1/access-requests', { ...PII_1H, breakGlass: 'yes' }), 400, 'VALIDATION_FAILED');
     expect((await broker.admin('GET', '/v1/admin/reviews')).status).toBe(200);
+    expect((await broker.admin('GET', '/v1/admin/policy')).body.breakGlass).toEqual({
+      maxDurationSeconds: 600,
+      allowed: { agentAttributes: { oncall: 'true' } },
+    });
     expectError(await oncall.call('GET', '/v1/admin/reviews'), 401, 'INVALID_ADMIN_TOKEN');
   });
 });
