@@ -44,7 +44,7 @@ describe('break-glass', () => {
     expect(res.body).toMatchObject({ status: 'approved', review: { status: 'open' } });
     expect(res.body.decision).toMatchObject({ outcome: 'approve', breakGlass: true, rules: ['pii-needs-owner', 'break-glass'] });
     expect(res.body.decision.message).toMatch(
-      /^Break-glass: approved at once for 10m, bypassing the approval by crm-owners that rule pii-needs-owner/,
+      /^Break-glass: approved at once for at most 10m, bypassing the approval by crm-owners that rule pii-needs-owner/,
     );
     expect(res.body.approval).toBeUndefined();
 

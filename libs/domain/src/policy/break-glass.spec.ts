@@ -72,7 +72,7 @@ describe('break-glass decisions', () => {
     expect(decision).toMatchObject({ outcome: 'approve', breakGlass: true, rules: ['pii-needs-owner', 'break-glass'], durationSeconds: 900 });
     expect(decision.approval).toBeUndefined();
     expect(decision.message).toMatch(
-      /^Break-glass: approved at once for 15m, bypassing the approval by crm-owners that rule pii-needs-owner asks for/,
+      /^Break-glass: approved at once for at most 15m, bypassing the approval by crm-owners that rule pii-needs-owner asks for/,
     );
   });
 

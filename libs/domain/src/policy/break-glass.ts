@@ -67,7 +67,7 @@ export function applyBreakGlass(policy: Policy, input: EvaluationInput, decision
         breakGlass: true,
         rules: [...decision.rules, BREAK_GLASS_MARKER],
         message:
-          `Break-glass: approved at once for ${formatDuration(durationSeconds)}, bypassing the approval by ${approval?.approvers ?? policy.defaults.approvers} ` +
+          `Break-glass: approved at once for at most ${formatDuration(durationSeconds)}, bypassing the approval by ${approval?.approvers ?? policy.defaults.approvers} ` +
           `that ${named(decision.rules)} asks for. Alerted, and reviewed by a person afterwards.`,
         durationSeconds,
       };
