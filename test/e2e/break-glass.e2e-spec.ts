@@ -119,7 +119,10 @@ describe('break-glass', () => {
     expectError(await broker.admin('POST', `/v1/admin/access-requests/${res.body.id}/acknowledge`, { comment: 'seen' }), 409, 'NOT_AWAITING_REVIEW');
   });
 
-  it('refuses 403 BREAK_GLASS_NOT_ALLOWED an agent the selector does not admit, storing nothing', async () => {
+  const refusals = (agentId: string) =>
+    broker.prisma.auditEvent.findMany({ where: { agentId, type: 'access_request.break_glass_refused' }, orderBy: { id: 'asc' } });
+
+  it('refuses 403 BREAK_GLASS_NOT_ALLOWED an agent the selector does not admit: no request, the attempt audited', async () => {
     for (const body of [PII_1H, { ...PII_1H, columns: ['name', 'ssn'] }, { ...PII_1H, columns: ['id'] }]) {
       const res = await other.call('POST', '/v1/access-requests', body);
       expectError(res, 403, 'BREAK_GLASS_NOT_ALLOWED');
@@ -127,6 +130,13 @@ describe('break-glass', () => {
     }
     expect(await broker.prisma.accessRequest.count({ where: { agentId: other.id } })).toBe(0);
     expect(await broker.prisma.grant.count({ where: { agentId: other.id } })).toBe(0);
+    const audited = await refusals(other.id);
+    expect(audited).toHaveLength(3);
+    expect(audited[0]).toMatchObject({
+      actor: `agent:${other.id}`,
+      requestId: null,
+      data: { resource: 'crm.customers', columns: ['name', 'email'], duration: '1h', reason: REASON, code: 'BREAK_GLASS_NOT_ALLOWED' },
+    });
     // Without the flag the same agent is decided as usual.
     expect((await other.call('POST', '/v1/access-requests', { ...PII_1H, breakGlass: false })).body.status).toBe('pending');
   });
@@ -164,6 +174,10 @@ describe('break-glass', () => {
     }
     const dry = await broker.admin('POST', '/v1/admin/policy/evaluate', { ...PII_1H, agentId: oncall.id });
     expect(dry.body).toMatchObject({ status: 'approved', duration: '10m', decision: { breakGlass: true } });
+    // A refused dry run audits nothing: only a real attempt is one.
+    const before = (await refusals(other.id)).length;
+    expectError(await broker.admin('POST', '/v1/admin/policy/evaluate', { ...PII_1H, agentId: other.id }), 403, 'BREAK_GLASS_NOT_ALLOWED');
+    expect(await refusals(other.id)).toHaveLength(before);
   });
 
   it('waits in the reviews until acknowledged with a comment, once', async () => {

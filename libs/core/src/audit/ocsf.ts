@@ -59,6 +59,7 @@ export const OCSF_MAPPINGS: Record<string, Mapping> = {
   // Break-glass skipped the approvers: a SIEM should rank it above routine grants.
   'access_request.break_glass': m(AUTHORIZE_SESSION, 1, 'success', 4),
   'access_request.acknowledged': m(AUTHORIZE_SESSION, 99, 'success'),
+  'access_request.break_glass_refused': m(AUTHORIZE_SESSION, 1, 'failure', 3),
   'grant.issued': m(USER_ACCESS, 1, 'success'),
   'grant.released': m(USER_ACCESS, 2, 'success'),
   'grant.expired': m(USER_ACCESS, 2, 'success'),

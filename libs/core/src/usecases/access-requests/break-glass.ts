@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { BREAK_GLASS_MARKER, formatDuration } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, BREAK_GLASS_MARKER, formatDuration } from '@gatehouse/domain';
 import { Database } from '../../db/database';
 import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AgentsRepository } from '../../db/agents.repository';
-import type { AuditEntry } from '../../db/audit-events.repository';
+import { AuditEntry, AuditEventsRepository } from '../../db/audit-events.repository';
 import { GrantRow, GrantsRepository } from '../../db/grants.repository';
 import { Alert, ALERT_NOTIFIER, AlertNotifier } from '../../notify/alerts';
 import { actorName } from '../actor';
@@ -76,8 +76,44 @@ export class BreakGlassAlerts {
     private readonly requests: AccessRequestsRepository,
     private readonly grants: GrantsRepository,
     private readonly agents: AgentsRepository,
+    private readonly audit: AuditEventsRepository,
     @Inject(ALERT_NOTIFIER) private readonly alerts: AlertNotifier,
   ) {}
+
+  /**
+   * An attempt to break glass that the policy does not admit stores no request, but is audited
+   * (in its own transaction): who tried, for what, and why. Never throws; other errors are ignored.
+   */
+  async recordRefusal(
+    agent: { id: string },
+    body: { resource: string; actions: string[]; columns?: string[]; operations?: string[]; duration: string; reason: string; onBehalfOf?: string },
+    sourceIp: string | null,
+    error: unknown,
+  ): Promise<void> {
+    if (!(error instanceof AccessError) || error.code !== AccessErrorCode.BREAK_GLASS_NOT_ALLOWED) return;
+    const entry: AuditEntry = {
+      type: 'access_request.break_glass_refused',
+      actor: actorName({ kind: 'agent', id: agent.id }),
+      sourceIp,
+      agentId: agent.id,
+      data: {
+        resource: body.resource,
+        actions: body.actions,
+        ...(body.columns && { columns: body.columns }),
+        ...(body.operations && { operations: body.operations }),
+        duration: body.duration,
+        reason: body.reason,
+        onBehalfOf: body.onBehalfOf ?? null,
+        code: error.code,
+        message: error.message,
+      },
+    };
+    try {
+      await this.db.transaction((tx) => this.audit.append(tx, [entry]));
+    } catch (failure) {
+      this.logger.error(`auditing a refused break-glass attempt by agent ${agent.id} failed: ${failure}`);
+    }
+  }
 
   /** Never throws: the grant stands whatever happens here, and the reconciler retries. */
   async raise(row: AccessRequestRow, agent: { id: string; name: string }, grant: GrantRow, now: Date): Promise<boolean> {

@@ -54,7 +54,14 @@ export class SubmitAccessRequest {
       if (earlier) return { view: await this.replay(earlier.id, earlier.bodyHash, bodyHash), replayed: true };
     }
 
-    const { prepared, decision, status, askConsent } = await this.preparer.plan(agent, body, input.sourceIp, now);
+    let plan: RequestPlan;
+    try {
+      plan = await this.preparer.plan(agent, body, input.sourceIp, now);
+    } catch (error) {
+      await this.breakGlassAlerts.recordRefusal(agent, body, input.sourceIp ?? null, error);
+      throw error;
+    }
+    const { prepared, decision, status, askConsent } = plan;
     const row = newRequestRow({
       agent,
       body,
