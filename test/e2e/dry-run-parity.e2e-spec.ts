@@ -6,7 +6,8 @@ import { FakeSlack } from '../support/fake-slack';
 import { people, startSlackBroker } from '../support/slack';
 
 // A dry run is what a submit would decide. Over many generated requests (valid and not, acting for
-// nobody, for a delegated user, for a user to ask, for one who cannot be asked, for nobody known),
+// nobody, for a delegated user, for a user to ask, for one who cannot be asked, for nobody known;
+// some as break-glass, which the fixture admits only for the delegated executive),
 // the dry run and a real submit of the same body give the same status, decision and approval, or
 // the same refusal.
 
@@ -56,6 +57,8 @@ describe('dry run parity with submit', () => {
           duration: fc.constantFrom(...DURATIONS),
           reason: fc.constant('parity check'),
           onBehalfOf: fc.constantFrom(0, 1, 2, 3).map((i) => onBehalf[i]),
+          // Admitted only for the delegated executive; refused for an unproven user or nobody.
+          breakGlass: fc.boolean(),
         },
         { requiredKeys: ['resource', 'actions', 'duration', 'reason'] },
       ),
@@ -96,5 +99,6 @@ describe('dry run parity with submit', () => {
     expect(submitted).toBeGreaterThan(20);
     const statuses = await broker.prisma.accessRequest.groupBy({ by: ['status'], where: { agentId: agent.id }, _count: { _all: true } });
     expect(statuses.map((s) => s.status).sort()).toEqual(['approved', 'denied', 'pending']);
+    expect(await broker.prisma.accessRequest.count({ where: { agentId: agent.id, breakGlass: true, status: 'approved' } })).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { exportJWK, generateKeyPair, JWK } from 'jose';
 import { z } from 'zod';
 import {
+  acknowledgeBody,
   accessRequestBody,
   approveBody,
   delegationBody,
@@ -12,6 +13,7 @@ import {
   listAuditQuery,
   listGrantsQuery,
   listRequestsQuery,
+  listReviewsQuery,
   pageQuery,
   registerAgentBody,
   revokeBody,
@@ -19,7 +21,7 @@ import {
   userBody,
   waitQuery,
 } from '@gatehouse/core';
-import { ADMIN_TOKEN, Broker, call, INTROSPECTION_TOKEN, registerAgent, Reply, TestAgent } from '../support/broker';
+import { ADMIN_TOKEN, Broker, call, INTROSPECTION_TOKEN, putUser, registerAgent, Reply, TestAgent } from '../support/broker';
 import { createScratchDatabase } from '../support/database';
 import { askFor, delegate, PII } from '../support/flows';
 import { buttonClick, changesSubmission, FakeSlack } from '../support/fake-slack';
@@ -112,11 +114,11 @@ interface Counts {
   agents: number;
   users: number;
   auditEvents: number;
-  /** approval.refused events: refusals by the approver rules are audited by design */
+  /** approval.refused and access_request.break_glass_refused events: these refusals are audited by design */
   refusals: number;
 }
 
-/** Tables a refused request changed; an audited approver refusal (approval.refused) is the one row allowed. */
+/** Tables a refused request changed; an audited refusal (approval.refused, a refused break-glass) is the one row allowed. */
 function wroteRows(before: Counts, after: Counts): string[] {
   const refusals = after.refusals - before.refusals;
   return (Object.keys(before) as (keyof Counts)[])
@@ -136,7 +138,9 @@ describe('fuzz: every endpoint, generated input', () => {
   const approved: string[] = [];
   const grants: string[] = [];
   const victims: string[] = [];
-  const cursors: Record<string, string[]> = { requests: [], grants: [], audit: [], agents: [], users: [] };
+  /** Break-glass accesses waiting for review. */
+  const reviews: string[] = [];
+  const cursors: Record<string, string[]> = { requests: [], grants: [], audit: [], agents: [], users: [], reviews: [] };
   const jwks: JWK[] = [];
 
   beforeAll(async () => {
@@ -154,6 +158,11 @@ describe('fuzz: every endpoint, generated input', () => {
       approved.push(body.id);
       grants.push(body.grant.id);
     }
+    // The Slack fixture lets agents acting for an executive break glass.
+    const executive = `exec-${p.bob.id}`;
+    await putUser(broker, executive, ['executives']);
+    await delegate(broker, agent, executive);
+    for (let i = 0; i < 3; i++) reviews.push((await askFor(agent, 'approved', { ...PII, onBehalfOf: executive, breakGlass: true })).id);
     for (let i = 0; i < 3; i++) victims.push((await registerAgent(broker)).id);
     for (const alg of ['EdDSA', 'ES256'] as const) {
       const { publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -165,6 +174,7 @@ describe('fuzz: every endpoint, generated input', () => {
     cursors.audit.push(await page('/v1/admin/audit'));
     cursors.agents.push(await page('/v1/admin/agents'));
     cursors.users.push(await page('/v1/admin/users'));
+    cursors.reviews.push(await page('/v1/admin/reviews'));
   }, 120_000);
 
   afterAll(async () => {
@@ -178,7 +188,7 @@ describe('fuzz: every endpoint, generated input', () => {
       SELECT (SELECT count(*) FROM access_requests)::int AS "accessRequests", (SELECT count(*) FROM grants)::int AS grants,
              (SELECT count(*) FROM approvals)::int AS approvals, (SELECT count(*) FROM agents)::int AS agents,
              (SELECT count(*) FROM users)::int AS users, (SELECT count(*) FROM audit_events)::int AS "auditEvents",
-             (SELECT count(*) FROM audit_events WHERE type = 'approval.refused')::int AS refusals`);
+             (SELECT count(*) FROM audit_events WHERE type IN ('approval.refused', 'access_request.break_glass_refused'))::int AS refusals`);
     return row;
   }
 
@@ -538,6 +548,17 @@ describe('fuzz: every endpoint, generated input', () => {
     ],
     // Slack, correctly signed
     ['POST /slack/events', slackRequest()],
+    // break-glass reviews (last, so the seeds of the endpoints above stay as they were)
+    ['GET /v1/admin/reviews', withQuery('admin', 'GET', fc.constant('/v1/admin/reviews'), queryFor(listReviewsQuery, 'reviews'))],
+    [
+      'POST /v1/admin/access-requests/{id}/acknowledge',
+      withBody(
+        'admin',
+        'POST',
+        idFrom(() => [...reviews, ...approved]).map((id) => `/v1/admin/access-requests/${id}/acknowledge`),
+        hostileOf(schemaOf(acknowledgeBody)),
+      ),
+    ],
   ];
 
   it('never answers 5xx, and a refused request writes no row', async () => {

@@ -60,6 +60,7 @@ describe('MCP server over stdio', () => {
     const request = tools.find((t) => t.name === 'request_access')!;
     expect(Object.keys(request.inputSchema.properties ?? {}).sort()).toEqual([
       'actions',
+      'break_glass',
       'columns',
       'duration',
       'on_behalf_of',
@@ -117,6 +118,13 @@ describe('MCP server over stdio', () => {
     const bad = await client.callTool({ name: 'request_access', arguments: { resource: 'crm.customers', columns: ['shoe_size'], reason: 'x' } });
     expect((bad as TextResult).isError).toBe(true);
     expect(textOf(bad)).toMatch(/^ERROR UNKNOWN_COLUMN \(HTTP 422\): /);
+    // This policy has no breakGlass block: the emergency path is refused, and the model is told why.
+    const glass = await client.callTool({
+      name: 'request_access',
+      arguments: { resource: 'crm.customers', columns: ['email'], reason: 'Outage', break_glass: true },
+    });
+    expect((glass as TextResult).isError).toBe(true);
+    expect(textOf(glass)).toMatch(/^ERROR BREAK_GLASS_NOT_ALLOWED \(HTTP 403\): Break-glass is not allowed here: the policy has no breakGlass block/);
   });
 
   it('calls an HTTP API through its gateway: asks for what is missing, waits for a person when it must, then calls', async () => {

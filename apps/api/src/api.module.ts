@@ -14,6 +14,7 @@ import { GrantsController } from './controllers/admin/grants.controller';
 import { KeysController } from './controllers/admin/keys.controller';
 import { PolicyController } from './controllers/admin/policy.controller';
 import { UsersController } from './controllers/admin/users.controller';
+import { ReviewsController } from './controllers/admin/reviews.controller';
 import { ErrorFilter } from './http/error.filter';
 import { AdminGuard, AgentGuard } from './http/guards';
 import { EnforcementLifecycle } from './enforcement.lifecycle';
@@ -30,6 +31,7 @@ import { EnforcementLifecycle } from './enforcement.lifecycle';
     DelegationsController,
     UsersController,
     AccessRequestsController,
+    ReviewsController,
     GrantsController,
     AuditController,
     PolicyController,

@@ -37,6 +37,31 @@ describe('MCP result texts', () => {
     );
   });
 
+  it('a break-glass grant tells the model that people were alerted and will review it', () => {
+    const grant = {
+      id: 'g1',
+      status: 'active' as const,
+      token: 'tok',
+      expiresAt: '2026-03-02T10:10:00Z',
+      resource: 'crm.customers',
+      actions: ['read'],
+      columns: ['email'],
+    };
+    const request: AccessRequest = {
+      ...base,
+      status: 'approved',
+      approval: undefined,
+      decision: { ...base.decision, outcome: 'approve', rules: ['pii-needs-owner', 'break-glass'], breakGlass: true },
+      grant,
+    };
+    const lines = requestText(request, now).split('\n');
+    expect(lines[0]).toBe(
+      'APPROVED (policy rule pii-needs-owner, break-glass). Grant g1: read on crm.customers, columns email, until 2026-03-02T10:10:00Z (10 min from now).',
+    );
+    expect(lines[1]).toBe('BREAK-GLASS: people were alerted and will review this access; use it only for the emergency you gave as reason.');
+    expect(requestText({ ...request, decision: base.decision }, now)).not.toContain('BREAK-GLASS');
+  });
+
   it('waiting for consent names the user who must allow it', () => {
     const waiting: AccessRequest = {
       ...base,

@@ -19,6 +19,9 @@ export function approvedText(grant: Grant, request: AccessRequest | undefined, n
   const why = request ? ` (${byPerson ? `approved by ${request.decidedBy}` : `policy rule ${request.decision.rules.join(', ') || 'default'}`})` : '';
   return [
     `APPROVED${why}. Grant ${grant.id}: ${what(grant)}, until ${until(grant.expiresAt, now)}.`,
+    ...(request?.decision.breakGlass
+      ? ['BREAK-GLASS: people were alerted and will review this access; use it only for the emergency you gave as reason.']
+      : []),
     `Token: ${grant.token}`,
     (grant.operations && grant.operations.length > 0
       ? `Next: call the API with call_http_api (it sends this token through the gateway). It only covers the operations above. `

@@ -55,6 +55,9 @@ import { AgentChanges } from './events/agent-changes';
 import { EndedGrants } from './enforcement/ended-grants';
 import { UsageRecorder } from './enforcement/usage-recorder';
 import { CheckCall } from './enforcement/check-call';
+import { BreakGlassReviews } from './usecases/queries/break-glass-reviews';
+import { AcknowledgeBreakGlass } from './usecases/access-requests/acknowledge-break-glass';
+import { BreakGlassAlerts } from './usecases/access-requests/break-glass';
 
 const services: Provider[] = [
   PrismaService,
@@ -122,6 +125,9 @@ const services: Provider[] = [
   EndedGrants,
   UsageRecorder,
   CheckCall,
+  BreakGlassReviews,
+  AcknowledgeBreakGlass,
+  BreakGlassAlerts,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

@@ -46,6 +46,13 @@ export const accessRequestBody = z
     reason: z.string().trim().min(1, 'reason is required: say why the task needs this access').max(1000),
     onBehalfOf: z.string().min(1).max(320).optional(),
     task: z.record(z.string().max(100), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).optional(),
+    breakGlass: z
+      .boolean()
+      .optional()
+      .describe(
+        "Emergencies only: approved at once (for at most the policy's breakGlass.maxDuration) where people would be asked, never past a deny; " +
+          'only for agents and users breakGlass.allowed admits (else 403 BREAK_GLASS_NOT_ALLOWED). Alerted, and reviewed by a person afterwards.',
+      ),
   })
   .strict();
 export type AccessRequestBody = z.infer<typeof accessRequestBody>;
@@ -143,6 +150,8 @@ export const approveBody = z
   .strict();
 /** POST /v1/admin/access-requests/{id}/deny */
 export const denyBody = z.object({ asUser: userId.optional(), comment: text(1000).optional() }).strict();
+/** POST /v1/admin/access-requests/{id}/acknowledge */
+export const acknowledgeBody = z.object({ comment: z.string().trim().min(1, 'comment is required: say what you checked').max(1000) }).strict();
 /** POST /v1/admin/grants/{id}/revoke */
 export const revokeBody = z.object({ reason: text(1000) }).strict();
 
@@ -179,6 +188,10 @@ export const listAuditQuery = z
     limit,
     cursor: auditCursor.optional(),
   })
+  .strict();
+/** GET /v1/admin/reviews: break-glass accesses waiting for a person (open), or those acknowledged. */
+export const listReviewsQuery = z
+  .object({ status: z.enum(['open', 'acknowledged']).default('open'), limit, cursor: z.string().max(200).optional() })
   .strict();
 export const pageQuery = z.object({ limit, cursor: z.string().max(200).optional() }).strict();
 export const waitQuery = z.object({ wait: z.coerce.number().int().min(0).max(60).default(0) }).strict();

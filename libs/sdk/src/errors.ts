@@ -5,6 +5,8 @@ export interface Decision {
   message: string;
   riskScore: number;
   policyVersion: string;
+  /** The request was sent as break-glass (and the policy admitted it). */
+  breakGlass?: boolean;
 }
 
 /** One precise complaint about an input, as the API reports it. */

@@ -13,6 +13,12 @@ export interface AccessRequestInput {
   reason: string;
   onBehalfOf?: string;
   task?: Record<string, unknown>;
+  /**
+   * Emergencies only: approved at once (for at most the policy's breakGlass.maxDuration) where
+   * people would be asked, never past a deny. Only for agents the policy's breakGlass.allowed
+   * admits (else 403 BREAK_GLASS_NOT_ALLOWED); alerted to people and reviewed afterwards.
+   */
+  breakGlass?: boolean;
 }
 
 /** How a grant stands: live, or ended one way. */
@@ -57,6 +63,8 @@ export interface AccessRequest {
   approval?: { kind: 'consent' | 'approvers'; approvers: string; required: number; received: number; expiresAt: string; escalatedTo?: string };
   decidedBy?: string;
   decidedAt?: string;
+  /** A break-glass access: whether a person has looked at it yet. */
+  review?: { status: 'open' | 'acknowledged'; acknowledgedAt?: string; acknowledgedBy?: string; comment?: string };
 }
 
 /** A request that waits for people; hand it to waitForGrant. */

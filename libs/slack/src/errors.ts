@@ -57,6 +57,8 @@ export function slackTextOf(error: AccessError, format: 'mrkdwn' | 'plain_text' 
     case AccessErrorCode.INVALID_POLICY:
     case AccessErrorCode.DELEGATION_REQUIRED:
     case AccessErrorCode.NOT_GRANTED:
+    case AccessErrorCode.BREAK_GLASS_NOT_ALLOWED:
+    case AccessErrorCode.NOT_AWAITING_REVIEW:
       return `:warning: ${message} Nothing was recorded.`;
   }
 }

@@ -47,7 +47,11 @@ export class AgentController {
 
   @Post('access-requests')
   @HttpCode(201)
-  @ApiOperation({ summary: 'Ask for access; the policy decides at once (approved, pending or denied)' })
+  @ApiOperation({
+    summary:
+      'Ask for access; the policy decides at once (approved, pending or denied). breakGlass: true (emergencies) is approved at once where people ' +
+      'would be asked, for agents the policy admits (else 403 BREAK_GLASS_NOT_ALLOWED); alerted and reviewed',
+  })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retry with the same key and body returns the same request' })
   @ApiBody({ schema: z.toJSONSchema(accessRequestBody) as object })
   async create(

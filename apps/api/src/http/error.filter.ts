@@ -21,6 +21,7 @@ export function httpStatusOf(code: AccessErrorCode): number {
     case AccessErrorCode.NOT_AN_APPROVER:
     case AccessErrorCode.DELEGATION_REQUIRED:
     case AccessErrorCode.NOT_GRANTED:
+    case AccessErrorCode.BREAK_GLASS_NOT_ALLOWED:
       return 403;
     case AccessErrorCode.AGENT_NOT_FOUND:
     case AccessErrorCode.REQUEST_NOT_FOUND:
@@ -34,6 +35,7 @@ export function httpStatusOf(code: AccessErrorCode): number {
     case AccessErrorCode.AGENT_NAME_TAKEN:
     case AccessErrorCode.USER_CONFLICT:
     case AccessErrorCode.IDEMPOTENCY_KEY_REUSED:
+    case AccessErrorCode.NOT_AWAITING_REVIEW:
       return 409;
     case AccessErrorCode.PAYLOAD_TOO_LARGE:
       return 413;

@@ -128,6 +128,9 @@ describe('OCSF records', () => {
     ['agent.resumed', 'admin:ops', 3001, 2, 'Enable', 1, 'Success', 1],
     ['policy.loaded', 'system', 6003, 3, 'Update', 1, 'Success', 1],
     ['access.refused', 'system', 6003, 99, 'access.refused', 2, 'Failure', 2],
+    ['access_request.break_glass', 'agent:x', 3003, 1, 'Assign Privileges', 1, 'Success', 4],
+    ['access_request.acknowledged', 'admin:ops', 3003, 99, 'access_request.acknowledged', 1, 'Success', 1],
+    ['access_request.break_glass_refused', 'agent:x', 3003, 1, 'Assign Privileges', 2, 'Failure', 3],
     // Types this mapping does not list fall back by prefix, or to API Activity: Other.
     ['request.extended', 'agent:x', 3003, 1, 'Assign Privileges', 99, 'extended', 1],
     ['grant.narrowed', 'admin:ops', 3005, 99, 'grant.narrowed', 99, 'narrowed', 1],

@@ -56,6 +56,10 @@ export const OCSF_MAPPINGS: Record<string, Mapping> = {
   'request.denied': m(AUTHORIZE_SESSION, 1, 'failure', 2),
   'request.timed_out': m(AUTHORIZE_SESSION, 1, 'failure'),
   'approval.refused': m(AUTHORIZE_SESSION, 99, 'failure', 2),
+  // Break-glass skipped the approvers: a SIEM should rank it above routine grants.
+  'access_request.break_glass': m(AUTHORIZE_SESSION, 1, 'success', 4),
+  'access_request.acknowledged': m(AUTHORIZE_SESSION, 99, 'success'),
+  'access_request.break_glass_refused': m(AUTHORIZE_SESSION, 1, 'failure', 3),
   'grant.issued': m(USER_ACCESS, 1, 'success'),
   'grant.released': m(USER_ACCESS, 2, 'success'),
   'grant.expired': m(USER_ACCESS, 2, 'success'),

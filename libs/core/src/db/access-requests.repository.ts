@@ -3,17 +3,21 @@ import type { Pool } from 'pg';
 import type { AccessRequest, Approval } from '@gatehouse/prisma';
 import type { ConsentState, RequestStatus, StoredDecision } from '@gatehouse/domain';
 import { Tx } from './prisma.service';
-import { Cursor } from './pagination';
+import { afterCursor, Cursor } from './pagination';
 import type { AuditEntry } from './audit-events.repository';
 import { REQUEST_SELECT, SUBMIT_STATEMENT, submitValues } from './submit.statement';
 import type { GrantRow } from './grants.repository';
 
 /** An access request as the use cases see it: the stored row with its statuses and decision typed. */
-export type AccessRequestRow = Omit<AccessRequest, 'status' | 'decision' | 'consent'> & {
+export type AccessRequestRow = Omit<AccessRequest, 'status' | 'decision' | 'consent' | 'review'> & {
   status: RequestStatus;
   decision: StoredDecision;
   consent: ConsentState | null;
+  review: ReviewState | null;
 };
+
+/** Where a break-glass access stands with the people who must look at it afterwards. */
+export type ReviewState = 'open' | 'acknowledged';
 
 /**
  * The one place a stored request becomes a typed record: the table holds only what the use cases
@@ -238,5 +242,40 @@ export class AccessRequestsRepository {
 
   listApprovals(db: Tx, requestId: string): Promise<ApprovalRow[]> {
     return db.approval.findMany({ where: { requestId }, orderBy: { createdAt: 'asc' } });
+  }
+
+  /** Break-glass accesses in one review state, in (created_at, id) order after a cursor. */
+  async listForReview(db: Tx, filter: { review: ReviewState; after?: Cursor; limit: number }): Promise<AccessRequestRow[]> {
+    const rows = await db.accessRequest.findMany({
+      where: { review: filter.review, ...afterCursor(filter.after) },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+      take: filter.limit,
+    });
+    return rows.map(typed);
+  }
+
+  /** Conditional: closes an open review; returns 0 when it is not open (never break-glass, or acknowledged first). */
+  async acknowledgeReview(db: Tx, id: string, by: string, at: Date, comment: string): Promise<number> {
+    const { count } = await db.accessRequest.updateMany({
+      where: { id, review: 'open' },
+      data: { review: 'acknowledged', reviewedAt: at, reviewedBy: by, reviewComment: comment },
+    });
+    return count;
+  }
+
+  /** Conditional: records that the break-glass alert went out (once). */
+  async markAlerted(db: Tx, id: string, at: Date): Promise<number> {
+    const { count } = await db.accessRequest.updateMany({ where: { id, alertedAt: null }, data: { alertedAt: at } });
+    return count;
+  }
+
+  /** Open break-glass reviews created by `before` whose alert never went out (oldest first). */
+  async findUnalerted(db: Tx, before: Date, limit: number): Promise<AccessRequestRow[]> {
+    const rows = await db.accessRequest.findMany({
+      where: { review: 'open', alertedAt: null, createdAt: { lte: before } },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+      take: limit,
+    });
+    return rows.map(typed);
   }
 }

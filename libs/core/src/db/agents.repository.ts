@@ -27,6 +27,12 @@ export class AgentsRepository {
     return rows[0] ?? null;
   }
 
+  /** Names of many agents in one query (list pages). */
+  namesOf(db: Tx, ids: string[]): Promise<Pick<AgentRow, 'id' | 'name'>[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return db.agent.findMany({ where: { id: { in: ids } }, select: { id: true, name: true } });
+  }
+
   list(db: Tx, page: { limit: number; after?: string }): Promise<AgentRow[]> {
     return db.agent.findMany({
       where: page.after ? { id: { gt: page.after } } : {},

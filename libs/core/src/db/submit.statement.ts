@@ -37,6 +37,12 @@ const REQUEST: Record<keyof AccessRequest, Column> = {
   escalatedAt: ['escalated_at', '::timestamptz'],
   delegationId: ['delegation_id', '::uuid'],
   consent: ['consent', '::text'],
+  breakGlass: ['break_glass', '::boolean'],
+  review: ['review', '::text'],
+  reviewedAt: ['reviewed_at', '::timestamptz'],
+  reviewedBy: ['reviewed_by', '::text'],
+  reviewComment: ['review_comment', '::text'],
+  alertedAt: ['alerted_at', '::timestamptz'],
   createdAt: ['created_at', '::timestamptz'],
   updatedAt: ['updated_at', '::timestamptz'],
 };

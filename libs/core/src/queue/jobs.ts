@@ -49,7 +49,8 @@ export const JOBS = {
         fields: z.array(z.object({ label: z.string().min(1).max(60), value: z.string().max(3000) }).strict()).max(20),
       })
       .strict(),
-    id: (d: { id: string }) => `slack-alert-${d.id}`,
+    // BullMQ refuses ':' in a custom job id ("Custom Id cannot contain :"); the alert's id may hold one.
+    id: (d: { id: string }) => `slack-alert-${d.id.replaceAll(':', '_')}`,
     retry: SLACK_RETRY,
   },
   reconcile: { queue: QUEUES.maintenance, schema: z.object({}).strict(), id: () => 'reconcile' },

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { effectiveGrantStatus, formatDuration, type Decision, type GrantStatus, type RequestStatus, type StoredDecision } from '@gatehouse/domain';
-import type { AccessRequestRow } from '../db/access-requests.repository';
+import type { AccessRequestRow, ReviewState } from '../db/access-requests.repository';
 import type { GrantRow } from '../db/grants.repository';
 import { GrantTokenService } from '../tokens/grant-token.service';
 
@@ -16,6 +16,7 @@ export function storedDecision(d: Decision): StoredDecision {
     policyVersion: d.policyVersion,
     sensitivity: d.sensitivity,
     durationSeconds: d.durationSeconds,
+    ...(d.breakGlass && { breakGlass: true }),
   };
 }
 
@@ -47,7 +48,7 @@ export interface AccessRequestView {
   onBehalfOf: string | null;
   task: unknown;
   createdAt: string;
-  decision: Pick<StoredDecision, 'outcome' | 'rules' | 'message' | 'riskScore' | 'policyVersion'>;
+  decision: Pick<StoredDecision, 'outcome' | 'rules' | 'message' | 'riskScore' | 'policyVersion' | 'breakGlass'>;
   grant?: GrantView;
   /**
    * While pending: who must act. `kind: consent` waits for the user named in onBehalfOf to allow the
@@ -57,6 +58,18 @@ export interface AccessRequestView {
   approval?: { kind: 'consent' | 'approvers'; approvers: string; required: number; received: number; expiresAt: string; escalatedTo?: string };
   decidedBy?: string;
   decidedAt?: string;
+  /** A break-glass access: whether a person has looked at it yet (GET /v1/admin/reviews). */
+  review?: { status: ReviewState; acknowledgedAt?: string; acknowledgedBy?: string; comment?: string };
+}
+
+function reviewOf(row: AccessRequestRow): NonNullable<AccessRequestView['review']> {
+  if (row.review === 'open' || !row.reviewedAt) return { status: 'open' };
+  return {
+    status: 'acknowledged',
+    acknowledgedAt: row.reviewedAt.toISOString(),
+    acknowledgedBy: row.reviewedBy ?? '',
+    comment: row.reviewComment ?? '',
+  };
 }
 
 function approvalOf(row: AccessRequestRow, received: number): NonNullable<AccessRequestView['approval']> {
@@ -111,10 +124,18 @@ export class AccessRequestPresenter {
       onBehalfOf: row.onBehalfOf,
       task: row.task ?? null,
       createdAt: row.createdAt.toISOString(),
-      decision: { outcome: d.outcome, rules: d.rules, message: d.message, riskScore: d.riskScore, policyVersion: d.policyVersion },
+      decision: {
+        outcome: d.outcome,
+        rules: d.rules,
+        message: d.message,
+        riskScore: d.riskScore,
+        policyVersion: d.policyVersion,
+        ...(d.breakGlass && { breakGlass: true }),
+      },
       ...(grant ? { grant: await this.grant(grant, now) } : {}),
       ...(row.status === 'pending' ? { approval: approvalOf(row, approvalsReceived) } : {}),
       ...(row.decidedBy ? { decidedBy: row.decidedBy, decidedAt: row.decidedAt?.toISOString() } : {}),
+      ...(row.review ? { review: reviewOf(row) } : {}),
     };
   }
 }

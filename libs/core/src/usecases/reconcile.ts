@@ -6,6 +6,7 @@ import { ExpireGrant } from './grants/expire-grant';
 import { TimeOutAccessRequest } from './access-requests/time-out-access-request';
 import { EscalateAccessRequest } from './access-requests/escalate-access-request';
 import { APPROVAL_NOTIFIER, ApprovalNotifier } from '../notify/approval-notifier';
+import { BreakGlassAlerts } from './access-requests/break-glass';
 
 const BATCH = 500;
 
@@ -26,6 +27,7 @@ export class Reconcile {
     private readonly timeOut: TimeOutAccessRequest,
     private readonly escalate: EscalateAccessRequest,
     @Inject(APPROVAL_NOTIFIER) private readonly notifier: ApprovalNotifier,
+    private readonly breakGlassAlerts: BreakGlassAlerts,
   ) {}
 
   async execute(now: Date): Promise<{ expired: number; timedOut: number; escalated: number }> {
@@ -50,6 +52,9 @@ export class Reconcile {
     }
     if (expired + timedOut + escalated > 0)
       this.logger.log(`reconciled: ${expired} grant(s) expired, ${timedOut} request(s) timed out, ${escalated} escalated`);
+    // A break-glass alert lost between its commit and the notifier is raised late rather than never.
+    const alerted = await this.breakGlassAlerts.repair(now);
+    if (alerted > 0) this.logger.warn(`reconciled: raised ${alerted} lost break-glass alert(s)`);
     // The notifier's repair is best effort: Postgres is already right, only messages may lag.
     if (this.notifier.reconcile) {
       try {

@@ -34,6 +34,8 @@ export interface Decision {
   durationSeconds: number;
   /** Only for require_approval. */
   approval?: Approval;
+  /** The request was sent as break-glass, and breakGlass.allowed admitted it (see break-glass.ts). */
+  breakGlass?: boolean;
 }
 
 /** A decision as recorded with its request: its approval settings live in the request's own columns. */

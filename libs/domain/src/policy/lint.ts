@@ -98,12 +98,28 @@ export function lintPolicy(policy: Policy, options: LintOptions): LintWarning[] 
     warn(i, { code: 'always_overridden', path: `rules[${i}]`, subject: rule.id, message });
   });
 
+  if (policy.breakGlass) {
+    // The selector is judged like a rule's `when`: a typo can switch the emergency path off unnoticed.
+    const selector: Rule = { id: 'breakGlass', effect: 'approve', when: policy.breakGlass.allowed };
+    const never = analysis.neverReason(selector) ?? unreachable(analysis, selector);
+    if (never) {
+      const message = `break-glass never admits a request: ${never}`;
+      warn(policy.rules.length, { code: 'never_matches', path: 'breakGlass.allowed', subject: 'breakGlass', message });
+    }
+  }
+
   for (const resource of Object.values(policy.resources)) {
     if (policy.rules.some((rule) => reaches.get(rule)!.some((reach) => reach.resource === resource))) continue;
     const message = `no rule can match a request for it: every request goes to the default approvers (${policy.defaults.approvers})`;
     warn(policy.rules.length, { code: 'unspoken_resource', path: formatPath(['resources', resource.id]), subject: resource.id, message });
   }
   return found.sort((a, b) => a.order - b.order).map(({ warning }) => warning);
+}
+
+/** Why `rule` can match on none of its resources, or undefined when it can on one. */
+function unreachable(analysis: Analysis, rule: Rule): string | undefined {
+  const refusals = analysis.resourcesOf(rule).map((resource) => analysis.whyNotOn(rule, resource));
+  return refusals.every((refusal) => refusal !== undefined) ? describeRefusals(refusals) : undefined;
 }
 
 function list(ids: string[]): string {

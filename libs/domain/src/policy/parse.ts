@@ -7,6 +7,7 @@ import { formatPath, listKnown } from './format';
 import { reminderTimes } from './reminders';
 import { issueMessage, policyFileSchema, PolicyFile } from './schema';
 import { normalizeHost } from './http';
+import { BREAK_GLASS_MARKER } from './break-glass';
 import { BusinessHours, Conditions, HttpOperation, Policy, ResourcePolicy, Rule } from './types';
 
 const DEFAULT_SENSITIVITY = ['public', 'internal', 'pii', 'restricted'];
@@ -183,6 +184,30 @@ function normalize(file: PolicyFile, text: string, source: string, options: Pars
     };
   }
 
+  /** A rule's `when` (or the breakGlass selector) normalized, its labels, resources and operations checked. */
+  const conditionsAt = (raw: RawConditions, path: string): Conditions => {
+    const when = normalizeConditions(raw, path, businessHours.tz, issues);
+    checkLabel(when.sensitivity?.atMost, `${path}.sensitivity.atMost`);
+    checkLabel(when.sensitivity?.atLeast, `${path}.sensitivity.atLeast`);
+    const { atMost, atLeast } = when.sensitivity ?? {};
+    if (atMost && atLeast && sensitivity.indexOf(atLeast) > sensitivity.indexOf(atMost) && sensitivity.includes(atMost)) {
+      const message = `atLeast "${atLeast}" is above atMost "${atMost}"; it could never match`;
+      issues.push({ path: `${path}.sensitivity`, message });
+    }
+    when.resources?.forEach((pattern, j) => {
+      // A typo in an exact id would silently switch a rule off; globs may name future resources.
+      if (!pattern.includes('*') && !Object.hasOwn(resources, pattern)) {
+        const message = `unknown resource "${pattern}"; known: ${listKnown(Object.keys(resources))}`;
+        issues.push({ path: `${path}.resources[${j}]`, message });
+      }
+    });
+    when.operations?.forEach((name, j) => {
+      const known = Object.values(resources).some((resource) => Object.hasOwn(resource.operations, name));
+      if (!known) issues.push({ path: `${path}.operations[${j}]`, message: `no HTTP resource has an operation "${name}"` });
+    });
+    return when;
+  };
+
   const rules = (file.rules ?? []).map((raw, i): Rule => {
     const path = `rules[${i}]`;
     const first = file.rules!.findIndex((other) => other.id === raw.id);
@@ -198,25 +223,10 @@ function normalize(file: PolicyFile, text: string, source: string, options: Pars
       issues.push({ path: `${path}.maxDuration`, message: 'a deny rule grants nothing, so maxDuration has no meaning here' });
     }
     if (raw.effect === 'require_approval') checkEscalation(raw, path, raw.approvalTimeout ?? approvalTimeout, issues);
-    const when = normalizeConditions(raw.when ?? {}, `${path}.when`, businessHours.tz, issues);
-    checkLabel(when.sensitivity?.atMost, `${path}.when.sensitivity.atMost`);
-    checkLabel(when.sensitivity?.atLeast, `${path}.when.sensitivity.atLeast`);
-    const { atMost, atLeast } = when.sensitivity ?? {};
-    if (atMost && atLeast && sensitivity.indexOf(atLeast) > sensitivity.indexOf(atMost) && sensitivity.includes(atMost)) {
-      const message = `atLeast "${atLeast}" is above atMost "${atMost}"; the rule could never match`;
-      issues.push({ path: `${path}.when.sensitivity`, message });
+    if (raw.id === BREAK_GLASS_MARKER) {
+      issues.push({ path: `${path}.id`, message: `"${BREAK_GLASS_MARKER}" is reserved: decisions name break-glass access with it` });
     }
-    when.resources?.forEach((pattern, j) => {
-      // A typo in an exact id would silently switch a rule off; globs may name future resources.
-      if (!pattern.includes('*') && !Object.hasOwn(resources, pattern)) {
-        const message = `unknown resource "${pattern}"; known: ${listKnown(Object.keys(resources))}`;
-        issues.push({ path: `${path}.when.resources[${j}]`, message });
-      }
-    });
-    when.operations?.forEach((name, j) => {
-      const known = Object.values(resources).some((resource) => Object.hasOwn(resource.operations, name));
-      if (!known) issues.push({ path: `${path}.when.operations[${j}]`, message: `no HTTP resource has an operation "${name}"` });
-    });
+    const when = conditionsAt(raw.when ?? {}, `${path}.when`);
     return {
       id: raw.id,
       effect: raw.effect,
@@ -247,6 +257,9 @@ function normalize(file: PolicyFile, text: string, source: string, options: Pars
     },
     resources,
     rules,
+    ...(file.breakGlass !== undefined && {
+      breakGlass: { maxDurationSeconds: file.breakGlass.maxDuration, allowed: conditionsAt(file.breakGlass.allowed, 'breakGlass.allowed') },
+    }),
   };
 }
 

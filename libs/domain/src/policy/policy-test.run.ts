@@ -37,7 +37,7 @@ export function runPolicyCase(policy: Policy, testCase: PolicyTestCase, options:
     const user = named ? { id: named.id, email: named.email ?? named.id, groups: named.groups ?? [] } : null;
     const agent = { id: request.agent.id ?? request.agent.name, name: request.agent.name, attributes: request.agent.attributes ?? {} };
     const decision = decideRequest(
-      { policy, scope, durationSeconds, user, delegation: null },
+      { policy, scope, durationSeconds, user, delegation: null, breakGlass: request.breakGlass ?? false },
       agent,
       request.sourceIp ?? null,
       request.at ?? options.now,

@@ -101,11 +101,11 @@ cases:
       'cases[1].expect.duration',
     ]);
     expect(error.details[2].message).toBe(
-      'unknown key "colums"; expected one of: agent, resource, actions, columns, operations, duration, reason, onBehalfOf, at, sourceIp',
+      'unknown key "colums"; expected one of: agent, resource, actions, columns, operations, duration, reason, onBehalfOf, at, sourceIp, breakGlass',
     );
     expect(error.details[3].message).toBe('give either outcome (approve, require_approval or deny) or error (a refusal code)');
     expect(error.details[7].message).toBe(
-      'expected "VALIDATION_FAILED" or "INVALID_DURATION" or "DURATION_TOO_LONG" or "UNKNOWN_RESOURCE" or "ACTION_NOT_ALLOWED" or "UNKNOWN_COLUMN" or "UNKNOWN_OPERATION", got "NOPE"',
+      'expected "VALIDATION_FAILED" or "INVALID_DURATION" or "DURATION_TOO_LONG" or "UNKNOWN_RESOURCE" or "ACTION_NOT_ALLOWED" or "UNKNOWN_COLUMN" or "UNKNOWN_OPERATION" or "BREAK_GLASS_NOT_ALLOWED", got "NOPE"',
     );
   });
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseDuration } from '../duration';
 import { AccessError, AccessErrorCode, ErrorDetail } from '../errors';
 import { findUnstorableText } from '../text';
+import { BREAK_GLASS_MARKER } from './break-glass';
 import { formatPath, listKnown } from './format';
 import { normalizeIp } from './network';
 import { issueMessage } from './schema';
@@ -67,6 +68,8 @@ const requestSchema = strict({
   onBehalfOf: strict({ id: text, email: text.optional(), groups: z.array(text).optional() }).optional(),
   at: instant.optional(),
   sourceIp: ip.optional(),
+  /** Sent as break-glass: the policy's breakGlass block decides on top of its rules. */
+  breakGlass: z.boolean().optional(),
 });
 
 const duration = z.string({ error: 'expected a duration like 90s, 15m, 1h or PT15M' }).transform((value, ctx) => {
@@ -89,6 +92,7 @@ const REFUSALS = [
   AccessErrorCode.ACTION_NOT_ALLOWED,
   AccessErrorCode.UNKNOWN_COLUMN,
   AccessErrorCode.UNKNOWN_OPERATION,
+  AccessErrorCode.BREAK_GLASS_NOT_ALLOWED,
 ] as const;
 
 const expectSchema = strict({
@@ -212,7 +216,8 @@ export function parsePolicyTests(text: string, source: string): PolicyTestFile {
 
 /** Throws PolicyTestError when a case expects a rule the policy does not have (a typo would never pass). */
 export function checkTestsAgainstPolicy(file: PolicyTestFile, policy: Policy): void {
-  const ids = policy.rules.map((rule) => rule.id);
+  // The break-glass marker is named in the rules of the decisions break-glass makes.
+  const ids = [...policy.rules.map((rule) => rule.id), ...(policy.breakGlass ? [BREAK_GLASS_MARKER] : [])];
   const issues: ErrorDetail[] = [];
   for (const testCase of file.cases) {
     testCase.expect.rules?.forEach((id, j) => {

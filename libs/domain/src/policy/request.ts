@@ -1,7 +1,8 @@
 import { clampToDelegation, DelegationFacts } from '../delegation';
 import { formatDuration, parseDuration } from '../duration';
 import { AccessError, AccessErrorCode } from '../errors';
-import { Decision, evaluatePolicy } from './evaluate';
+import { applyBreakGlass } from './break-glass';
+import { Decision, evaluatePolicy, EvaluationInput } from './evaluate';
 import { ResolvedScope, resolveScope, ScopeRequest } from './scope';
 import { Policy } from './types';
 
@@ -40,6 +41,8 @@ export interface ProvenRequest {
   user: { id: string; email: string; groups: string[] } | null;
   /** What proves `user`; its end clamps the grant. Null: no user, or proven by consent. */
   delegation: Pick<DelegationFacts, 'expiresAt'> | null;
+  /** Sent with `breakGlass: true`: decided by the policy's breakGlass block on top of its rules. */
+  breakGlass?: boolean;
 }
 
 /** The policy's decision for a proven request. A grant never outlives the delegation behind it. */
@@ -50,7 +53,7 @@ export function decideRequest(
   now: Date,
 ): Decision {
   const { policy, scope, user } = request;
-  const decision = evaluatePolicy(policy, {
+  const input: EvaluationInput = {
     agent: { id: agent.id, name: agent.name, attributes: (agent.attributes ?? {}) as Record<string, unknown> },
     resource: scope.resource.id,
     actions: scope.actions,
@@ -60,6 +63,8 @@ export function decideRequest(
     onBehalfOf: user ? { id: user.id, email: user.email, groups: user.groups } : null,
     sourceIp,
     now,
-  });
+  };
+  const ruled = evaluatePolicy(policy, input);
+  const decision = request.breakGlass ? applyBreakGlass(policy, input, ruled) : ruled;
   return { ...decision, durationSeconds: clampToDelegation(decision.durationSeconds, request.delegation, now) };
 }

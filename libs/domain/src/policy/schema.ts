@@ -182,6 +182,7 @@ export const policyFileSchema = strict({
   }).optional(),
   resources: z.record(z.string(), resource).optional(),
   rules: z.array(rule).optional(),
+  breakGlass: strict({ maxDuration: duration, allowed: conditions }).optional(),
 });
 
 /** The parsed (not yet cross-checked) policy file. */

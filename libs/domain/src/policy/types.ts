@@ -106,6 +106,16 @@ export interface Rule {
   escalateTo?: string;
 }
 
+/**
+ * The emergency path: a request sent with `breakGlass: true` by an agent (and user) `allowed`
+ * admits is approved at once where the policy would ask people, for at most `maxDurationSeconds`.
+ */
+export interface BreakGlass {
+  maxDurationSeconds: number;
+  /** A selector written like a rule's `when`. */
+  allowed: Conditions;
+}
+
 /** A validated, normalized policy file. */
 export interface Policy {
   /** 'sha256:' + hex sha256 of the exact file text. */
@@ -128,4 +138,6 @@ export interface Policy {
   };
   resources: Record<string, ResourcePolicy>;
   rules: Rule[];
+  /** Absent: no request may break glass. */
+  breakGlass?: BreakGlass;
 }

@@ -2,6 +2,8 @@ import { Body, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBody, ApiOperation } from '@nestjs/swagger';
 import { AccessErrorCode } from '@gatehouse/domain';
 import {
+  AcknowledgeBreakGlass,
+  acknowledgeBody,
   AdminQueries,
   ApproveAccessRequest,
   approveBody,
@@ -26,6 +28,7 @@ export class AccessRequestsController {
     private readonly queries: AdminQueries,
     private readonly approve: ApproveAccessRequest,
     private readonly deny: DenyAccessRequest,
+    private readonly acknowledge: AcknowledgeBreakGlass,
   ) {}
 
   @Get()
@@ -68,5 +71,23 @@ export class AccessRequestsController {
       now: new Date(),
     });
     return view;
+  }
+
+  @Post(':id/acknowledge')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Acknowledge a break-glass access after looking at it (comment required); it leaves the open reviews. ' +
+      '409 NOT_AWAITING_REVIEW when the request is not a break-glass access or is already acknowledged',
+  })
+  @ApiBody(bodySchema(acknowledgeBody))
+  acknowledgeRequest(@CurrentAdmin() admin: string, @SourceIp() ip: string | null, @Param('id') id: string, @Body() body: unknown) {
+    const input = parseInput(acknowledgeBody, body);
+    return this.acknowledge.execute({
+      requestId: idParam(id, AccessErrorCode.REQUEST_NOT_FOUND, 'access request'),
+      by: adminOrigin(admin, ip),
+      comment: input.comment,
+      now: new Date(),
+    });
   }
 }

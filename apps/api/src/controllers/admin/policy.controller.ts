@@ -12,7 +12,7 @@ export class PolicyController {
   ) {}
 
   @Get()
-  @ApiOperation({ summary: 'The policy in force: version, resources, rules, and the last reload error if any' })
+  @ApiOperation({ summary: 'The policy in force: version, resources, rules, breakGlass (null when absent), and the last reload error if any' })
   current() {
     const p = this.policy.current();
     return {
@@ -22,13 +22,14 @@ export class PolicyController {
       defaults: p.defaults,
       resources: p.resources,
       rules: p.rules,
+      breakGlass: p.breakGlass ?? null,
       lastReloadError: this.policy.lastError ?? null,
     };
   }
 
   @Post('evaluate')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Dry run: the decision an access request would get; nothing stored' })
+  @ApiOperation({ summary: 'Dry run: the decision an access request (breakGlass included) would get, or the same refusal; nothing stored' })
   @ApiBody(bodySchema(evaluateBody))
   dryRun(@Body() body: unknown) {
     const { agentId, sourceIp, at, ...request } = parseInput(evaluateBody, body);

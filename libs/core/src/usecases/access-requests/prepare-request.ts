@@ -29,6 +29,8 @@ export interface PreparedRequest {
   user: NamedUser['user'] | null;
   /** The live delegation proving `user` for this resource; null when none does. */
   delegation: DelegationFacts | null;
+  /** Sent as break-glass (the policy's breakGlass block decides whether it may). */
+  breakGlass: boolean;
 }
 
 /** The part of a request body preparation reads. */
@@ -39,6 +41,7 @@ export interface RequestShape {
   operations?: string[];
   duration: string;
   onBehalfOf?: string;
+  breakGlass?: boolean;
 }
 
 /**
@@ -89,6 +92,15 @@ export class RequestPreparer {
       const decision = this.decide(prepared, agent, sourceIp, now);
       return { prepared, status: STATUS_OF[decision.outcome], decision, askConsent: false };
     }
+    if (prepared.breakGlass) {
+      // An emergency cannot wait for a person's answer, and breakGlass.allowed may name the user's
+      // groups, which only a proven user has: break-glass for a user needs a live delegation.
+      throw new AccessError(
+        AccessErrorCode.DELEGATION_REQUIRED,
+        `Break-glass does not wait for consent: ${user.displayName} has no live delegation to agent ${agent.name} for ${prepared.scope.resource.id}. ${user.displayName} or an admin must delegate first: PUT /v1/admin/agents/${agent.id}/delegations/${user.id}.`,
+        [{ path: 'onBehalfOf', message: 'no live delegation from this user to this agent' }],
+      );
+    }
     if (!this.notifier.canAskConsent(user)) {
       throw new AccessError(
         AccessErrorCode.DELEGATION_REQUIRED,
@@ -115,7 +127,8 @@ export class RequestPreparer {
   async prepare(agentId: string, body: RequestShape, now: Date): Promise<PreparedRequest> {
     const policy = this.policy.current();
     const { durationSeconds, scope } = checkRequest(policy, body, this.config.maxRequestDurationSeconds);
-    if (body.onBehalfOf === undefined) return { policy, scope, durationSeconds, user: null, delegation: null };
+    const breakGlass = body.breakGlass === true;
+    if (body.onBehalfOf === undefined) return { policy, scope, durationSeconds, user: null, delegation: null, breakGlass };
     const named = await this.users.findNamedWithDelegations(this.db.client, body.onBehalfOf, agentId, now);
     if (!named) {
       throw new AccessError(
@@ -127,7 +140,7 @@ export class RequestPreparer {
     const delegation = provingDelegation(named.delegations, scope.resource.id, now);
     // A delegation ending within the second could not back even a one-second grant.
     const usable = delegation && clampToDelegation(1, delegation, now) > 0 ? delegation : null;
-    return { policy, scope, durationSeconds, user: named.user, delegation: usable };
+    return { policy, scope, durationSeconds, user: named.user, delegation: usable, breakGlass };
   }
 
   /**
@@ -135,7 +148,7 @@ export class RequestPreparer {
    * by consent on this very request). A grant never outlives the delegation behind it.
    */
   decide(
-    prepared: Pick<PreparedRequest, 'policy' | 'scope' | 'durationSeconds' | 'user' | 'delegation'>,
+    prepared: Pick<PreparedRequest, 'policy' | 'scope' | 'durationSeconds' | 'user' | 'delegation'> & { breakGlass?: boolean },
     agent: AgentFacts,
     sourceIp: string | null | undefined,
     now: Date,

@@ -12,6 +12,7 @@ import { AccessRequestBody } from '../../validation';
 import { AccessRequestPresenter, AccessRequestView, storedDecision } from '../access-request.view';
 import { actorName } from '../actor';
 import { GrantIssuer } from '../grants/grant-issuer';
+import { BreakGlassAlerts, breakGlassAudit } from './break-glass';
 import { PreparedRequest, RequestPlan, RequestPreparer } from './prepare-request';
 import { RequestEffects } from './request-effects';
 
@@ -41,6 +42,7 @@ export class SubmitAccessRequest {
     private readonly metrics: Metrics,
     private readonly agents: AgentsRepository,
     private readonly agentChanges: AgentChanges,
+    private readonly breakGlassAlerts: BreakGlassAlerts,
   ) {}
 
   async execute(input: SubmitInput): Promise<{ view: AccessRequestView; replayed: boolean }> {
@@ -52,7 +54,14 @@ export class SubmitAccessRequest {
       if (earlier) return { view: await this.replay(earlier.id, earlier.bodyHash, bodyHash), replayed: true };
     }
 
-    const { prepared, decision, status, askConsent } = await this.preparer.plan(agent, body, input.sourceIp, now);
+    let plan: RequestPlan;
+    try {
+      plan = await this.preparer.plan(agent, body, input.sourceIp, now);
+    } catch (error) {
+      await this.breakGlassAlerts.recordRefusal(agent, body, input.sourceIp ?? null, error);
+      throw error;
+    }
+    const { prepared, decision, status, askConsent } = plan;
     const row = newRequestRow({
       agent,
       body,
@@ -72,6 +81,7 @@ export class SubmitAccessRequest {
         : null;
     if (issued) entries.push(issued.audit);
     const grant = issued?.grant ?? null;
+    if (grant && row.review === 'open') entries.push(breakGlassAudit(row, grant));
     let inserted: boolean;
     try {
       inserted = await this.requests.insertDecided(this.db.pool, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries);
@@ -89,6 +99,7 @@ export class SubmitAccessRequest {
     this.metrics.decisions.inc({ outcome: askConsent ? 'consent' : decision.outcome });
     this.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (grant) await this.effects.grantIssued(grant);
+    if (grant && row.review === 'open') await this.breakGlassAlerts.raise(row, agent, grant, now);
     if (row.status === 'pending') {
       await this.effects.pendingCreated(row);
       await this.effects.changed(row.id, askConsent ? 'consent_requested' : 'pending', view);
@@ -170,6 +181,13 @@ function newRequestRow(input: {
     escalatedAt: null,
     delegationId: prepared.delegation?.id ?? null,
     consent: askConsent ? 'pending' : null,
+    breakGlass: decision.breakGlass === true,
+    // Only a break-glass access granted needs a person's look afterwards; a denied one granted nothing.
+    review: decision.breakGlass && status === 'approved' ? 'open' : null,
+    reviewedAt: null,
+    reviewedBy: null,
+    reviewComment: null,
+    alertedAt: null,
     createdAt: now,
     updatedAt: now,
   };

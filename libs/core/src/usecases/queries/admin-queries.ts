@@ -65,7 +65,8 @@ export const auditEventView = (e: AuditEventRow): AuditEventView => ({
   hash: e.hash,
 });
 
-function grantSummary(g: GrantRow, now: Date): GrantSummary {
+/** A grant as admin lists show it (never the token). */
+export function grantSummary(g: GrantRow, now: Date): GrantSummary {
   return {
     id: g.id,
     requestId: g.requestId,
