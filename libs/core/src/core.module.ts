@@ -1,3 +1,5 @@
+import { BaselinesRepository } from './db/baselines.repository';
+import { AgentHistories } from './behaviour/agent-history';
 import { DynamicModule, Global, Module, Provider, Type } from '@nestjs/common';
 import { Config } from './config/config';
 import { PrismaService } from './db/prisma.service';
@@ -122,6 +124,8 @@ const services: Provider[] = [
   EndedGrants,
   UsageRecorder,
   CheckCall,
+  BaselinesRepository,
+  AgentHistories,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

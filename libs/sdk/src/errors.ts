@@ -5,6 +5,14 @@ export interface Decision {
   message: string;
   riskScore: number;
   policyVersion: string;
+  /** How the request departed from its agent's usual behaviour when it came ([] for none). */
+  anomalies: Anomaly[];
+}
+
+/** One way a request departs from its agent's baseline, with a sentence a person understands. */
+export interface Anomaly {
+  code: 'new_resource' | 'new_columns' | 'unusual_hour' | 'burst' | 'new_user' | 'sensitivity_jump';
+  detail: string;
 }
 
 /** One precise complaint about an input, as the API reports it. */

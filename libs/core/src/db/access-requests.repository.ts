@@ -42,7 +42,8 @@ export class AccessRequestsRepository {
 
   /**
    * The submit hot path (see submit.statement.ts): request, grant and audit events in one prepared
-   * statement, only while the agent is still active with the key that signed the call. Returns
+   * statement, only while the agent is still active with the key that signed the call, with the
+   * request's observation added to its agent's baseline (see BaselinesRepository). Returns
    * whether it inserted; throws a unique violation (23505) when the agent reused an Idempotency-Key
    * concurrently.
    */
@@ -52,8 +53,9 @@ export class AccessRequestsRepository {
     r: AccessRequestRow,
     grant: GrantRow | null,
     audit: AuditEntry[],
+    baseline: { shard: number; counts: Record<string, number> } | null = null,
   ): Promise<boolean> {
-    const { rows } = await pool.query<{ inserted: number }>({ ...SUBMIT_STATEMENT, values: submitValues(guard, r, grant, audit) });
+    const { rows } = await pool.query<{ inserted: number }>({ ...SUBMIT_STATEMENT, values: submitValues(guard, r, grant, audit, baseline) });
     return rows[0].inserted === 1;
   }
 

@@ -16,6 +16,7 @@ export function storedDecision(d: Decision): StoredDecision {
     policyVersion: d.policyVersion,
     sensitivity: d.sensitivity,
     durationSeconds: d.durationSeconds,
+    anomalies: d.anomalies,
   };
 }
 
@@ -47,7 +48,8 @@ export interface AccessRequestView {
   onBehalfOf: string | null;
   task: unknown;
   createdAt: string;
-  decision: Pick<StoredDecision, 'outcome' | 'rules' | 'message' | 'riskScore' | 'policyVersion'>;
+  /** `anomalies`: how the request departed from its agent's baseline when it came ([] for none). */
+  decision: Pick<StoredDecision, 'outcome' | 'rules' | 'message' | 'riskScore' | 'policyVersion' | 'anomalies'>;
   grant?: GrantView;
   /**
    * While pending: who must act. `kind: consent` waits for the user named in onBehalfOf to allow the
@@ -111,7 +113,14 @@ export class AccessRequestPresenter {
       onBehalfOf: row.onBehalfOf,
       task: row.task ?? null,
       createdAt: row.createdAt.toISOString(),
-      decision: { outcome: d.outcome, rules: d.rules, message: d.message, riskScore: d.riskScore, policyVersion: d.policyVersion },
+      decision: {
+        outcome: d.outcome,
+        rules: d.rules,
+        message: d.message,
+        riskScore: d.riskScore,
+        policyVersion: d.policyVersion,
+        anomalies: d.anomalies ?? [], // decisions stored before baselines have none
+      },
       ...(grant ? { grant: await this.grant(grant, now) } : {}),
       ...(row.status === 'pending' ? { approval: approvalOf(row, approvalsReceived) } : {}),
       ...(row.decidedBy ? { decidedBy: row.decidedBy, decidedAt: row.decidedAt?.toISOString() } : {}),

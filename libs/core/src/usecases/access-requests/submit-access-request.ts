@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomInt, randomUUID } from 'node:crypto';
 import { AccessError, AccessErrorCode, Decision } from '@gatehouse/domain';
 import { isUniqueViolation } from '../../db/errors';
+import { BASELINE_SHARDS } from '../../db/baselines.repository';
 import { Database } from '../../db/database';
 import { AgentRow, AgentsRepository } from '../../db/agents.repository';
 import { AgentChanges } from '../../events/agent-changes';
@@ -52,7 +53,7 @@ export class SubmitAccessRequest {
       if (earlier) return { view: await this.replay(earlier.id, earlier.bodyHash, bodyHash), replayed: true };
     }
 
-    const { prepared, decision, status, askConsent } = await this.preparer.plan(agent, body, input.sourceIp, now);
+    const { prepared, decision, status, askConsent, observation } = await this.preparer.plan(agent, body, input.sourceIp, now, 'submit');
     const row = newRequestRow({
       agent,
       body,
@@ -74,7 +75,9 @@ export class SubmitAccessRequest {
     const grant = issued?.grant ?? null;
     let inserted: boolean;
     try {
-      inserted = await this.requests.insertDecided(this.db.pool, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries);
+      // What the policy denies teaches the baseline nothing about what is normal.
+      const baseline = status === 'denied' ? null : { shard: randomInt(BASELINE_SHARDS), counts: observation };
+      inserted = await this.requests.insertDecided(this.db.pool, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries, baseline);
     } catch (error) {
       // Two retries with one Idempotency-Key raced: the loser answers with the winner's request.
       if (input.idempotencyKey && isUniqueViolation(error)) {
