@@ -153,7 +153,7 @@ describe('text an agent or a person wrote is inert in mrkdwn', () => {
           rules: ['pii-needs-owner'],
           message: `Ask ${MENTION} & co`,
           riskScore: 52,
-        anomalies: [],
+          anomalies: [],
           policyVersion: 'sha256:x',
         },
       },

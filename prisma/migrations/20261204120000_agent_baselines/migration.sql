@@ -13,5 +13,5 @@ ALTER TABLE "agent_baselines" ADD CONSTRAINT "agent_baselines_agent_id_fkey" FOR
 
 
 -- The anomalies feed (GET /v1/admin/anomalies): only anomalous decisions, newest first. Prisma
--- cannot declare a partial index; queries repeat this predicate exactly.
+-- cannot declare a partial index, and queries repeat this predicate exactly.
 CREATE INDEX "access_requests_anomalous_idx" ON "access_requests" ("created_at" DESC, "id" DESC) WHERE ("decision" -> 'anomalies') <> '[]'::jsonb;

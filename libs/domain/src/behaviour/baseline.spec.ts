@@ -54,7 +54,17 @@ const details = (baseline: Baseline, f: RequestFacts, when: Date) => anomaliesOf
 describe('baseline: learning', () => {
   it('counts requests, minutes, resources, parts, hours in the agent zone, users and labels', () => {
     const b = observe({}, facts(), at(0, 10, 3), ZONE);
-    expect(b).toEqual({ n: 1, m: 1, a: 1, 'r:kb.articles': 1, 'p:kb.articles:id': 1, 'p:kb.articles:title': 1, 'h:10': 1, 'u:alice': 1, 's:internal': 1 });
+    expect(b).toEqual({
+      n: 1,
+      m: 1,
+      a: 1,
+      'r:kb.articles': 1,
+      'p:kb.articles:id': 1,
+      'p:kb.articles:title': 1,
+      'h:10': 1,
+      'u:alice': 1,
+      's:internal': 1,
+    });
     const again = observe(b, facts({ user: null, minuteCount: 2 }), at(0, 10, 3), ZONE);
     expect(again.n).toBe(2);
     expect(again.m).toBe(1); // the same minute
@@ -148,7 +158,11 @@ describe('baseline: anomalies', () => {
   });
 
   it('reports several at once', () => {
-    const all = codes(b, facts({ resource: 'hr.salaries', sensitivity: 'restricted', user: { id: 'ceo', email: 'ceo@x' }, minuteCount: 30 }), at(5, 2));
+    const all = codes(
+      b,
+      facts({ resource: 'hr.salaries', sensitivity: 'restricted', user: { id: 'ceo', email: 'ceo@x' }, minuteCount: 30 }),
+      at(5, 2),
+    );
     expect(all.sort()).toEqual(['burst', 'new_resource', 'new_user', 'sensitivity_jump', 'unusual_hour']);
   });
 });
@@ -185,7 +199,9 @@ ${extra}`;
     expect(() => parsePolicy('version: 1\ndefaults: { anomaly: { suspendAfter: { within: 5m } } }', 'p.yaml')).toThrow(
       /defaults\.anomaly\.suspendAfter: give denied, anomalous or both/,
     );
-    expect(() => parsePolicy('version: 1\ndefaults: { anomaly: { minHistory: 0 } }', 'p.yaml')).toThrow(/defaults\.anomaly\.minHistory: must be at least 1/);
+    expect(() => parsePolicy('version: 1\ndefaults: { anomaly: { minHistory: 0 } }', 'p.yaml')).toThrow(
+      /defaults\.anomaly\.minHistory: must be at least 1/,
+    );
   });
 
   it('sends an anomalous request to humans and raises its risk', () => {

@@ -129,7 +129,9 @@ describe('lintPolicy', () => {
       ]);
       // anomalies add up to 30: with them, even a read for a user can reach 95
       expect(
-        lint(`${BASELINE}  - { id: odd-reads, effect: deny, when: { riskScore: { atLeast: 95 }, actions: [read], onBehalfOf: { required: true } } }\n`),
+        lint(
+          `${BASELINE}  - { id: odd-reads, effect: deny, when: { riskScore: { atLeast: 95 }, actions: [read], onBehalfOf: { required: true } } }\n`,
+        ),
       ).toEqual([]);
       // writing, for nobody, for a day, off hours: crm.customers can reach 100
       expect(lint(`${BASELINE}  - { id: risky, effect: deny, when: { riskScore: { atLeast: 95 } } }\n`)).toEqual([]);

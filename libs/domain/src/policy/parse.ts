@@ -125,7 +125,10 @@ function normalize(file: PolicyFile, text: string, source: string, options: Pars
   const anomaly = file.defaults?.anomaly;
   const suspendAfter = anomaly?.suspendAfter;
   if (suspendAfter && suspendAfter.denied === undefined && suspendAfter.anomalous === undefined) {
-    issues.push({ path: 'defaults.anomaly.suspendAfter', message: 'give denied, anomalous or both: how many decisions within the window suspend an agent' });
+    issues.push({
+      path: 'defaults.anomaly.suspendAfter',
+      message: 'give denied, anomalous or both: how many decisions within the window suspend an agent',
+    });
   }
 
   const resources: Record<string, ResourcePolicy> = {};

@@ -55,7 +55,12 @@ function baselineOf(policy: Policy, request: PolicyTestCase['request'], attribut
   const zone = zoneOf(attributes, policy.defaults.anomaly);
   let baseline: Baseline = {};
   for (const past of request.history ?? []) {
-    const scope = resolveScope(policy, { resource: past.resource, actions: past.actions ?? ['read'], columns: past.columns, operations: past.operations });
+    const scope = resolveScope(policy, {
+      resource: past.resource,
+      actions: past.actions ?? ['read'],
+      columns: past.columns,
+      operations: past.operations,
+    });
     const user = past.onBehalfOf ? { id: past.onBehalfOf.id, email: past.onBehalfOf.email ?? past.onBehalfOf.id } : null;
     const facts = requestFacts(policy, { scope, user }, 1);
     for (let i = 0; i < (past.times ?? 1); i++) baseline = observe(baseline, facts, past.at, zone);

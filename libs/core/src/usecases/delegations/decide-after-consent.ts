@@ -112,7 +112,13 @@ export class DecideAfterConsent {
       });
       // The anomalies were judged when the request came, against the baseline of that moment.
       const anomalies = request.decision.anomalies ?? [];
-      return this.preparer.decide({ policy, scope, durationSeconds: request.durationSeconds, user, delegation }, agent, request.sourceIp, now, anomalies);
+      return this.preparer.decide(
+        { policy, scope, durationSeconds: request.durationSeconds, user, delegation },
+        agent,
+        request.sourceIp,
+        now,
+        anomalies,
+      );
     } catch (error) {
       if (error instanceof AccessError) return refused(error.message);
       throw error;
