@@ -1,3 +1,5 @@
+import { BehaviourQueries } from './usecases/queries/behaviour-queries';
+import { SuspendMisbehavingAgent } from './usecases/agents/suspend-misbehaving-agent';
 import { BaselinesRepository } from './db/baselines.repository';
 import { AgentHistories } from './behaviour/agent-history';
 import { DynamicModule, Global, Module, Provider, Type } from '@nestjs/common';
@@ -126,6 +128,8 @@ const services: Provider[] = [
   CheckCall,
   BaselinesRepository,
   AgentHistories,
+  SuspendMisbehavingAgent,
+  BehaviourQueries,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

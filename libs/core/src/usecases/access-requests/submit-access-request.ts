@@ -13,6 +13,7 @@ import { AccessRequestBody } from '../../validation';
 import { AccessRequestPresenter, AccessRequestView, storedDecision } from '../access-request.view';
 import { actorName } from '../actor';
 import { GrantIssuer } from '../grants/grant-issuer';
+import { SuspendMisbehavingAgent } from '../agents/suspend-misbehaving-agent';
 import { PreparedRequest, RequestPlan, RequestPreparer } from './prepare-request';
 import { RequestEffects } from './request-effects';
 
@@ -42,6 +43,7 @@ export class SubmitAccessRequest {
     private readonly metrics: Metrics,
     private readonly agents: AgentsRepository,
     private readonly agentChanges: AgentChanges,
+    private readonly misbehaviour: SuspendMisbehavingAgent,
   ) {}
 
   async execute(input: SubmitInput): Promise<{ view: AccessRequestView; replayed: boolean }> {
@@ -96,6 +98,7 @@ export class SubmitAccessRequest {
       await this.effects.pendingCreated(row);
       await this.effects.changed(row.id, askConsent ? 'consent_requested' : 'pending', view);
     }
+    await this.misbehaviour.afterDecision(agent, decision, prepared.policy, now);
     return { view, replayed: false };
   }
 
