@@ -47,7 +47,11 @@ export class AgentController {
 
   @Post('access-requests')
   @HttpCode(201)
-  @ApiOperation({ summary: 'Ask for access; the policy decides at once (approved, pending or denied)' })
+  @ApiOperation({
+    summary: 'Ask for access; the policy decides at once (approved, pending or denied)',
+    description:
+      "The decision explains itself: rules, message, riskScore, policyVersion, and anomalies (how the request departs from this agent's baseline: [{code, detail}], [] for none).",
+  })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retry with the same key and body returns the same request' })
   @ApiBody({ schema: z.toJSONSchema(accessRequestBody) as object })
   async create(
