@@ -236,4 +236,37 @@ describe('behaviour: baselines, anomalies, suspension', () => {
     await askFor(agent, 'denied', { ...HABIT, columns: ['id', 'ssn'] });
     expect((await broker.admin('GET', `/v1/admin/agents/${agent.id}`)).body.status).toBe('active');
   });
+
+  it('suspends an agent after four anomalous requests in ten minutes', async () => {
+    const agent = await habitual();
+    await delegate(broker, agent, 'ceo');
+    await askFor(agent, 'pending', { ...HABIT, resource: 'billing.invoices', columns: ['id'] });
+    await askFor(agent, 'pending', { ...HABIT, columns: ['id', 'company'] });
+    await askFor(agent, 'pending', { ...HABIT, columns: ['id', 'email'] });
+    expect((await broker.admin('GET', `/v1/admin/agents/${agent.id}`)).body.status).toBe('active');
+    await askFor(agent, 'pending', { ...HABIT, onBehalfOf: 'ceo' });
+    expect((await broker.admin('GET', `/v1/admin/agents/${agent.id}`)).body.status).toBe('suspended');
+    const [event] = await broker.prisma.auditEvent.findMany({ where: { agentId: agent.id, type: 'agent.suspended' } });
+    expect(event).toMatchObject({ actor: 'gatehouse', data: { reason: '4 anomalous requests within 10m (defaults.anomaly.suspendAfter)' } });
+  });
+
+  it('a dry run does not count towards the minute, so it cannot make a burst', async () => {
+    const agent = await registerAgent(broker);
+    const hour = new Date().getUTCHours();
+    await seedBaseline(agent.id, {
+      n: 40,
+      m: 40,
+      'r:crm.customers': 40,
+      'p:crm.customers:id': 40,
+      'p:crm.customers:name': 40,
+      [`h:${hour}`]: 40,
+      's:internal': 40,
+    });
+    if (new Date().getUTCSeconds() > 40) await sleep((61 - new Date().getUTCSeconds()) * 1000);
+    for (let i = 0; i < 12; i++) {
+      const dry = await broker.admin('POST', '/v1/admin/policy/evaluate', { agentId: agent.id, ...HABIT });
+      expect(dry.body.decision.anomalies).toEqual([]);
+    }
+    expect((await askFor(agent, 'approved', HABIT)).decision.anomalies).toEqual([]);
+  });
 });

@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { Baseline, mergeCounts } from '@gatehouse/domain';
 
 /** Shards per agent: concurrent submits of one agent add to different rows instead of queueing on one. */
-export const BASELINE_SHARDS = 8;
+export const BASELINE_SHARDS = 32;
 
 /**
  * Adds an observation's counters to one shard of an agent's baseline, counter by counter, in one

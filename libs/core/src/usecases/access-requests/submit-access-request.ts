@@ -14,6 +14,7 @@ import { AccessRequestPresenter, AccessRequestView, storedDecision } from '../ac
 import { actorName } from '../actor';
 import { GrantIssuer } from '../grants/grant-issuer';
 import { SuspendMisbehavingAgent } from '../agents/suspend-misbehaving-agent';
+import { AgentHistories } from '../../behaviour/agent-history';
 import { PreparedRequest, RequestPlan, RequestPreparer } from './prepare-request';
 import { RequestEffects } from './request-effects';
 
@@ -44,6 +45,7 @@ export class SubmitAccessRequest {
     private readonly agents: AgentsRepository,
     private readonly agentChanges: AgentChanges,
     private readonly misbehaviour: SuspendMisbehavingAgent,
+    private readonly histories: AgentHistories,
   ) {}
 
   async execute(input: SubmitInput): Promise<{ view: AccessRequestView; replayed: boolean }> {
@@ -75,10 +77,10 @@ export class SubmitAccessRequest {
         : null;
     if (issued) entries.push(issued.audit);
     const grant = issued?.grant ?? null;
+    // What the policy denies teaches the baseline nothing about what is normal.
+    const baseline = status === 'denied' ? null : { shard: randomInt(BASELINE_SHARDS), counts: observation };
     let inserted: boolean;
     try {
-      // What the policy denies teaches the baseline nothing about what is normal.
-      const baseline = status === 'denied' ? null : { shard: randomInt(BASELINE_SHARDS), counts: observation };
       inserted = await this.requests.insertDecided(this.db.pool, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries, baseline);
     } catch (error) {
       // Two retries with one Idempotency-Key raced: the loser answers with the winner's request.
@@ -89,6 +91,7 @@ export class SubmitAccessRequest {
       throw error;
     }
     if (!inserted) await this.agentChangedMeanwhile(agent);
+    if (baseline) this.histories.learned(agent.id, observation);
 
     const view = await this.presenter.request(row, grant, 0, now);
     this.metrics.decisions.inc({ outcome: askConsent ? 'consent' : decision.outcome });
