@@ -10,7 +10,7 @@ const check = <T extends true>(): T => true as T;
 
 export const wireTypesMatch = [
   check<Same<AccessRequest, AccessRequestView>>(),
-  check<Same<Decision, Pick<StoredDecision, 'outcome' | 'rules' | 'message' | 'riskScore' | 'policyVersion' | 'breakGlass'>>>(),
+  check<Same<Decision, Pick<StoredDecision, 'outcome' | 'rules' | 'message' | 'riskScore' | 'policyVersion' | 'breakGlass' | 'anomalies'>>>(),
   check<Same<Grant, GrantView>>(),
   check<Same<GrantSummary, ServerGrantSummary>>(),
 ];

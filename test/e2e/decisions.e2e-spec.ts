@@ -37,6 +37,7 @@ describe('decisions (POST /v1/access-requests)', () => {
         message: expect.any(String),
         riskScore: expect.any(Number),
         policyVersion: expect.stringMatching(POLICY_VERSION),
+        anomalies: [], // a young agent: its baseline does not speak yet
       });
       expect(body.decision.message.length).toBeGreaterThan(0);
       expect(body.decision.riskScore).toBeGreaterThanOrEqual(0);
@@ -88,6 +89,7 @@ describe('decisions (POST /v1/access-requests)', () => {
         message: 'Restricted columns are never granted to agents.',
         riskScore: expect.any(Number),
         policyVersion: expect.stringMatching(POLICY_VERSION),
+        anomalies: [], // a young agent: its baseline does not speak yet
       });
       expect(await broker.prisma.grant.count({ where: { requestId: res.body.id } })).toBe(0);
     });

@@ -7,6 +7,7 @@ import { AuthzenController } from './controllers/authzen.controller';
 import { OpsController } from './controllers/ops.controller';
 import { AccessRequestsController } from './controllers/admin/access-requests.controller';
 import { AgentsController } from './controllers/admin/agents.controller';
+import { AgentBaselineController, AnomaliesController } from './controllers/admin/behaviour.controller';
 import { AuditController } from './controllers/admin/audit.controller';
 import { AuditKeyController } from './controllers/audit-key.controller';
 import { DelegationsController } from './controllers/admin/delegations.controller';
@@ -28,6 +29,8 @@ import { EnforcementLifecycle } from './enforcement.lifecycle';
     AuthzenController,
     OpsController,
     AgentsController,
+    AgentBaselineController,
+    AnomaliesController,
     DelegationsController,
     UsersController,
     AccessRequestsController,

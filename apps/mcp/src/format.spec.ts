@@ -22,6 +22,7 @@ const base: AccessRequest = {
     message: 'Personal data needs an owner.',
     riskScore: 40,
     policyVersion: 'sha256:1',
+    anomalies: [],
   },
   approval: { kind: 'approvers', approvers: 'crm-owners', required: 1, received: 0, expiresAt: '2026-03-02T10:15:00Z' },
 };

@@ -1,3 +1,7 @@
+import { BehaviourQueries } from './usecases/queries/behaviour-queries';
+import { SuspendMisbehavingAgent } from './usecases/agents/suspend-misbehaving-agent';
+import { BaselinesRepository } from './db/baselines.repository';
+import { AgentHistories } from './behaviour/agent-history';
 import { DynamicModule, Global, Module, Provider, Type } from '@nestjs/common';
 import { Config } from './config/config';
 import { PrismaService } from './db/prisma.service';
@@ -128,6 +132,10 @@ const services: Provider[] = [
   BreakGlassReviews,
   AcknowledgeBreakGlass,
   BreakGlassAlerts,
+  BaselinesRepository,
+  AgentHistories,
+  SuspendMisbehavingAgent,
+  BehaviourQueries,
 ];
 
 /** Everything the API and the worker share: one list of services, wired once. */

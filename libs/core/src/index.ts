@@ -59,3 +59,5 @@ export * from './events/agent-changes';
 export * from './enforcement/ended-grants';
 export * from './enforcement/usage-recorder';
 export * from './enforcement/check-call';
+export * from './usecases/queries/behaviour-queries';
+export * from './usecases/agents/suspend-misbehaving-agent';

@@ -194,5 +194,7 @@ export const listReviewsQuery = z
   .object({ status: z.enum(['open', 'acknowledged']).default('open'), limit, cursor: z.string().max(200).optional() })
   .strict();
 export const pageQuery = z.object({ limit, cursor: z.string().max(200).optional() }).strict();
+/** GET /v1/admin/anomalies: newest first, optionally of one agent. */
+export const anomaliesQuery = z.object({ agentId: z.uuid().optional(), limit, cursor: z.string().max(200).optional() }).strict();
 export const waitQuery = z.object({ wait: z.coerce.number().int().min(0).max(60).default(0) }).strict();
 export const uuidParam = z.uuid();

@@ -78,6 +78,7 @@ rules:
       sensitivity: 'pii',
       policyVersion: policy.version,
       durationSeconds: 900,
+      anomalies: [],
     });
   });
 });

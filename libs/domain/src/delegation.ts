@@ -77,5 +77,6 @@ export function decisionAwaitingConsent(
     sensitivity,
     policyVersion: policy.version,
     durationSeconds: request.durationSeconds,
+    anomalies: [],
   };
 }

@@ -17,3 +17,4 @@ export * from './policy/policy-test';
 export * from './policy/policy-test.run';
 export * from './policy/lint';
 export * from './text';
+export * from './behaviour/baseline';

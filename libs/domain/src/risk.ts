@@ -16,7 +16,12 @@ export interface RiskInput {
   actions: string[];
   onBehalfOf: boolean;
   now: Date;
+  /** How many ways the request departs from its agent's baseline. */
+  anomalies?: number;
 }
+
+/** Risk added per anomaly, and at most in all. */
+export const ANOMALY_RISK = { each: 15, max: 30 };
 
 function minutesOf(time: string): number {
   const [hours, minutes] = time.split(':').map(Number);
@@ -50,7 +55,7 @@ export function isWithinHours(hours: HoursWindow, now: Date): boolean {
 
 /**
  * A 0..100 score of how risky a request is: sensitivity up to 40, duration up to 20, writing 20,
- * off business hours 10, no user named 10.
+ * off business hours 10, no user named 10, anomalies 15 each up to 30.
  */
 export function riskScore(policy: Policy, input: RiskInput): number {
   const levels = policy.sensitivity.length;
@@ -60,5 +65,6 @@ export function riskScore(policy: Policy, input: RiskInput): number {
   const writes = input.actions.some((action) => action !== 'read') ? 20 : 0;
   const offHours = isWithinHours(policy.defaults.businessHours, input.now) ? 0 : 10;
   const unattended = input.onBehalfOf ? 0 : 10;
-  return Math.min(100, Math.max(0, Math.round(sensitivity + duration + writes + offHours + unattended)));
+  const anomalies = Math.min(ANOMALY_RISK.max, ANOMALY_RISK.each * (input.anomalies ?? 0));
+  return Math.min(100, Math.max(0, Math.round(sensitivity + duration + writes + offHours + unattended + anomalies)));
 }

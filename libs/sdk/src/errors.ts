@@ -7,6 +7,14 @@ export interface Decision {
   policyVersion: string;
   /** The request was sent as break-glass (and the policy admitted it). */
   breakGlass?: boolean;
+  /** How the request departed from its agent's usual behaviour when it came ([] for none). */
+  anomalies: Anomaly[];
+}
+
+/** One way a request departs from its agent's baseline, with a sentence a person understands. */
+export interface Anomaly {
+  code: 'new_resource' | 'new_columns' | 'unusual_hour' | 'burst' | 'new_user' | 'sensitivity_jump';
+  detail: string;
 }
 
 /** One precise complaint about an input, as the API reports it. */

@@ -97,6 +97,13 @@ function outcome(brief: ApproverBrief): string {
   return line;
 }
 
+/** How the request departs from its agent's habits; each detail may quote what the agent asked for, so it is escaped. */
+function anomaliesSection(anomalies: { code: string; detail: string }[]): Block[] {
+  if (anomalies.length === 0) return [];
+  const lines = anomalies.map((a) => `• \`${e(a.code)}\` ${e(a.detail)}`).join('\n');
+  return [{ type: 'section', text: { type: 'mrkdwn', text: `*Unusual for this agent*\n${lines}` } }];
+}
+
 /** The approval message: who asks what, why, how risky, and the buttons while it is pending. */
 export function buildApprovalMessage(brief: ApproverBrief): SlackMessage {
   const { view, agent } = brief;
@@ -118,6 +125,7 @@ export function buildApprovalMessage(brief: ApproverBrief): SlackMessage {
       ],
     },
     partsSection(brief),
+    ...anomaliesSection(view.decision.anomalies ?? []),
     { type: 'section', text: { type: 'mrkdwn', text: `*Reason*\n>${e(view.reason).replace(/\n/g, '\n>')}` } },
     { type: 'context', elements: [{ type: 'mrkdwn', text: `Rules matched: ${rules} · ${e(view.decision.message)} · request \`${e(view.id)}\`` }] },
     { type: 'section', text: { type: 'mrkdwn', text: outcome(brief) } },

@@ -51,6 +51,8 @@ export class AgentController {
     summary:
       'Ask for access; the policy decides at once (approved, pending or denied). breakGlass: true (emergencies) is approved at once where people ' +
       'would be asked, for agents the policy admits (else 403 BREAK_GLASS_NOT_ALLOWED); alerted and reviewed',
+    description:
+      "The decision explains itself: rules, message, riskScore, policyVersion, and anomalies (how the request departs from this agent's baseline: [{code, detail}], [] for none).",
   })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retry with the same key and body returns the same request' })
   @ApiBody({ schema: z.toJSONSchema(accessRequestBody) as object })

@@ -46,7 +46,8 @@ export class AccessRequestsRepository {
 
   /**
    * The submit hot path (see submit.statement.ts): request, grant and audit events in one prepared
-   * statement, only while the agent is still active with the key that signed the call. Returns
+   * statement, only while the agent is still active with the key that signed the call, with the
+   * request's observation added to its agent's baseline (see BaselinesRepository). Returns
    * whether it inserted; throws a unique violation (23505) when the agent reused an Idempotency-Key
    * concurrently.
    */
@@ -56,8 +57,9 @@ export class AccessRequestsRepository {
     r: AccessRequestRow,
     grant: GrantRow | null,
     audit: AuditEntry[],
+    baseline: { shard: number; counts: Record<string, number> } | null = null,
   ): Promise<boolean> {
-    const { rows } = await pool.query<{ inserted: number }>({ ...SUBMIT_STATEMENT, values: submitValues(guard, r, grant, audit) });
+    const { rows } = await pool.query<{ inserted: number }>({ ...SUBMIT_STATEMENT, values: submitValues(guard, r, grant, audit, baseline) });
     return rows[0].inserted === 1;
   }
 
@@ -173,6 +175,45 @@ export class AccessRequestsRepository {
       values,
     });
     return rows;
+  }
+
+  /**
+   * Anomalous decisions, newest first, before a cursor; optionally of one agent. The predicate is the
+   * one of the partial index access_requests_anomalous_idx (migration 20261204120000), so it is used.
+   */
+  async listAnomalous(pool: Pool, filter: { agentId?: string; before?: Cursor; limit: number }): Promise<AccessRequestRow[]> {
+    const where = [`(decision -> 'anomalies') <> '[]'::jsonb`];
+    const values: unknown[] = [];
+    if (filter.agentId) where.push(`agent_id = $${values.push(filter.agentId)}::uuid`);
+    if (filter.before) {
+      values.push(filter.before.createdAt, filter.before.id);
+      where.push(`(created_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
+    }
+    values.push(filter.limit);
+    const { rows } = await pool.query<AccessRequestRow>({
+      name: `gatehouse_list_anomalous_${filter.agentId ? 'a' : ''}${filter.before ? 'c' : ''}`,
+      text: `SELECT ${REQUEST_SELECT} FROM access_requests WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${values.length}::int`,
+      values,
+    });
+    return rows;
+  }
+
+  /**
+   * How many of an agent's requests since `since` the policy denied, and how many were anomalous
+   * (the (agent_id, created_at) index); an admin's resume starts the count afresh.
+   */
+  async countMisbehaviour(pool: Pool, agentId: string, since: Date): Promise<{ denied: number; anomalous: number }> {
+    const { rows } = await pool.query<{ denied: number; anomalous: number }>({
+      name: 'gatehouse_count_misbehaviour',
+      text: `SELECT count(*) FILTER (WHERE decision ->> 'outcome' = 'deny')::int AS denied,
+                    count(*) FILTER (WHERE (decision -> 'anomalies') <> '[]'::jsonb)::int AS anomalous
+               FROM access_requests
+              WHERE agent_id = $1::uuid
+                AND created_at > greatest($2::timestamptz,
+                      (SELECT max(created_at) FROM audit_events WHERE agent_id = $1::uuid AND type = 'agent.resumed'))`,
+      values: [agentId, since],
+    });
+    return rows[0];
   }
 
   findPendingPastTimeout(db: Tx, now: Date, limit: number): Promise<Pick<AccessRequestRow, 'id'>[]> {

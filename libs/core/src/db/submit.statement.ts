@@ -1,5 +1,6 @@
 import type { AccessRequest, Grant } from '@gatehouse/prisma';
 import type { AuditEntry } from './audit-events.repository';
+import { MERGE_COUNTS_SQL } from './baselines.repository';
 
 // The submit hot path's one statement, as a named prepared statement: its text is built once, here,
 // from column maps typed over every field of the rows, so a new column does not compile until it
@@ -75,14 +76,18 @@ const requestStart = 3;
 const grantStart = requestStart + requestFields.length;
 const flag = grantStart + grantFields.length;
 const audit = flag + 1;
+// The observation this request adds to its agent's baseline (null: none), and the shard it goes to.
+const observed = audit + 1;
+const shard = observed + 1;
 
 /**
  * Inserts a decided request, its grant when approved at once, and their audit events, atomically and
  * in one round trip, only while the agent is still active with the key that signed the call: an agent
- * suspended or re-keyed a moment ago (another replica, a stale cache) inserts nothing.
+ * suspended or re-keyed a moment ago (another replica, a stale cache) inserts nothing. The request's
+ * observation is added to one shard of its agent's baseline in the same statement.
  */
 export const SUBMIT_STATEMENT = {
-  name: 'gatehouse_submit_v2',
+  name: 'gatehouse_submit_v3',
   text: `
     WITH agent AS (
       SELECT 1 FROM agents WHERE id = $1::uuid AND status = 'active' AND key_id = $2::text
@@ -97,6 +102,11 @@ export const SUBMIT_STATEMENT = {
       INSERT INTO audit_events (type, actor, source_ip, request_id, grant_id, agent_id, data)
       SELECT e.type, e.actor, e.source_ip, e.request_id, e.grant_id, e.agent_id, e.data
       FROM r, jsonb_to_recordset($${audit}::jsonb) AS e(type text, actor text, source_ip text, request_id uuid, grant_id uuid, agent_id uuid, data jsonb)
+    ), b AS (
+      INSERT INTO agent_baselines (agent_id, shard, counts, updated_at)
+      SELECT $1::uuid, $${shard}::smallint, $${observed}::jsonb, $${requestStart + requestFields.indexOf('createdAt')}::timestamptz
+      FROM r WHERE $${observed}::jsonb IS NOT NULL
+      ON CONFLICT (agent_id, shard) DO UPDATE SET counts = ${MERGE_COUNTS_SQL}, updated_at = EXCLUDED.updated_at
     )
     SELECT count(*)::int AS inserted FROM r`,
 };
@@ -110,6 +120,7 @@ export function submitValues(
   request: AccessRequest,
   grant: Grant | null,
   entries: AuditEntry[],
+  baseline: { shard: number; counts: Record<string, number> } | null = null,
 ): unknown[] {
   const events = entries.map((e) => ({
     type: e.type,
@@ -127,6 +138,8 @@ export function submitValues(
     ...grantFields.map((f) => (grant ? param(grant[f], GRANT[f][1]) : null)),
     grant !== null,
     JSON.stringify(events),
+    baseline ? JSON.stringify(baseline.counts) : null,
+    baseline?.shard ?? 0,
   ];
 }
 

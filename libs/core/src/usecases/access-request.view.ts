@@ -17,6 +17,7 @@ export function storedDecision(d: Decision): StoredDecision {
     sensitivity: d.sensitivity,
     durationSeconds: d.durationSeconds,
     ...(d.breakGlass && { breakGlass: true }),
+    anomalies: d.anomalies,
   };
 }
 
@@ -48,7 +49,8 @@ export interface AccessRequestView {
   onBehalfOf: string | null;
   task: unknown;
   createdAt: string;
-  decision: Pick<StoredDecision, 'outcome' | 'rules' | 'message' | 'riskScore' | 'policyVersion' | 'breakGlass'>;
+  /** `anomalies`: how the request departed from its agent's baseline when it came ([] for none). */
+  decision: Pick<StoredDecision, 'outcome' | 'rules' | 'message' | 'riskScore' | 'policyVersion' | 'breakGlass' | 'anomalies'>;
   grant?: GrantView;
   /**
    * While pending: who must act. `kind: consent` waits for the user named in onBehalfOf to allow the
@@ -131,6 +133,7 @@ export class AccessRequestPresenter {
         riskScore: d.riskScore,
         policyVersion: d.policyVersion,
         ...(d.breakGlass && { breakGlass: true }),
+        anomalies: d.anomalies ?? [], // decisions stored before baselines have none
       },
       ...(grant ? { grant: await this.grant(grant, now) } : {}),
       ...(row.status === 'pending' ? { approval: approvalOf(row, approvalsReceived) } : {}),

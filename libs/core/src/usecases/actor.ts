@@ -4,6 +4,8 @@ export type Actor =
   | { kind: 'admin'; name: string }
   | { kind: 'user'; id: string; via: 'rest' | 'slack' }
   | { kind: 'system' }
+  /** The broker itself acting on what it observed (an agent suspended for its behaviour). */
+  | { kind: 'gatehouse' }
   /** A Slack user not linked to any directory user (only ever refused). */
   | { kind: 'slack'; userId: string };
 
@@ -17,6 +19,8 @@ export function actorName(actor: Actor): string {
       return `user:${actor.id}`;
     case 'system':
       return 'system';
+    case 'gatehouse':
+      return 'gatehouse';
     case 'slack':
       return `slack:${actor.userId}`;
   }

@@ -22,6 +22,7 @@ export function breakGlassAdmits(policy: Policy, input: EvaluationInput, decisio
     sensitivityRank: policy.sensitivity.indexOf(decision.sensitivity),
     rankOf: (label) => policy.sensitivity.indexOf(label),
     riskScore: decision.riskScore,
+    anomalies: (input.anomalies ?? []).map((anomaly) => anomaly.code),
   });
 }
 

@@ -33,6 +33,7 @@ describe('policies/default.yaml', () => {
       'no-restricted',
       'blocked-networks',
       'no-unattended-pii-at-night',
+      'unusual-needs-a-person',
       'low-risk-reads',
       'pii-needs-owner',
       'writes-need-two',

@@ -86,6 +86,7 @@ describe('evaluatePolicy: combining rules', () => {
   it('denies when any deny rule matches, whatever approves, reporting the requested duration', () => {
     const decision = evaluatePolicy(policy, input({ columns: ['name', 'ssn'], durationSeconds: 7200 }));
     expect(decision).toEqual<Decision>({
+      anomalies: [],
       outcome: 'deny',
       rules: ['no-restricted'],
       message: 'Restricted columns are never granted to agents.',
@@ -137,6 +138,7 @@ describe('evaluatePolicy: combining rules', () => {
   it('asks for approval when a require_approval rule matches, even if an approve rule matches too', () => {
     const decision = evaluatePolicy(policy, input({ columns: ['name', 'email'], durationSeconds: 3000 }));
     expect(decision).toEqual<Decision>({
+      anomalies: [],
       outcome: 'require_approval',
       rules: ['pii-needs-owner'],
       message: 'Rule pii-needs-owner requires approval by crm-owners.',
@@ -197,6 +199,7 @@ describe('evaluatePolicy: combining rules', () => {
       input({ actions: ['read', 'write'], resource: 'billing.invoices', columns: ['id'], durationSeconds: 5400 }),
     );
     expect(decision).toEqual<Decision>({
+      anomalies: [],
       outcome: 'require_approval',
       rules: [],
       message: 'No rule matched: approval by security is required.',

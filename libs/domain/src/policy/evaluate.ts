@@ -1,3 +1,4 @@
+import type { Anomaly } from '../behaviour/baseline';
 import { AccessError, AccessErrorCode } from '../errors';
 import { riskScore } from '../risk';
 import { conditionsHold, globMatches } from './conditions';
@@ -18,6 +19,8 @@ export interface EvaluationInput {
   /** May be IPv4-mapped IPv6 (::ffff:10.1.2.3); it is then read as the IPv4 address. */
   sourceIp?: string | null;
   now: Date;
+  /** How the request departs from its agent's baseline (see behaviour/baseline.ts); omitted means none. */
+  anomalies?: Anomaly[];
 }
 
 /** What the policy decided for one request, and why. */
@@ -32,6 +35,8 @@ export interface Decision {
   policyVersion: string;
   /** What would be granted after clamping; for deny, the requested duration. */
   durationSeconds: number;
+  /** How the request departs from its agent's baseline; they raise the risk score and feed `anomalies` conditions. */
+  anomalies: Anomaly[];
   /** Only for require_approval. */
   approval?: Approval;
   /** The request was sent as break-glass, and breakGlass.allowed admitted it (see break-glass.ts). */
@@ -101,12 +106,15 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
   const sensitivity = highestSensitivity(policy, input.resource, partsOf({ columns: input.columns, operations: input.operations ?? [] })); // throws UNKNOWN_RESOURCE
   const resource = policy.resources[input.resource];
   const onBehalfOf = input.onBehalfOf ?? null;
+  const anomalies = input.anomalies ?? [];
+  const codes = anomalies.map((anomaly) => anomaly.code);
   const score = riskScore(policy, {
     sensitivity,
     durationSeconds: requested,
     actions: input.actions,
     onBehalfOf: onBehalfOf !== null,
     now: input.now,
+    anomalies: anomalies.length,
   });
   const matching = rulesFor(policy, input.resource)
     .filter((rule) =>
@@ -122,10 +130,11 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
         sensitivityRank: policy.sensitivity.indexOf(sensitivity),
         rankOf: (label) => policy.sensitivity.indexOf(label),
         riskScore: score,
+        anomalies: codes,
       }),
     )
     .sort(byId);
-  const common = { riskScore: score, sensitivity, policyVersion: policy.version };
+  const common = { riskScore: score, sensitivity, policyVersion: policy.version, anomalies };
   const clamp = (rules: Rule[]) =>
     Math.min(requested, policy.defaults.maxDurationSeconds, ...rules.map((rule) => rule.maxDurationSeconds ?? Infinity));
 

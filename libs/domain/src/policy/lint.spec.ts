@@ -122,11 +122,17 @@ describe('lintPolicy', () => {
     it('a risk score out of reach of every request it can match', () => {
       expect(
         lint(
-          `${BASELINE}  - { id: risky-reads, effect: deny, when: { riskScore: { atLeast: 95 }, actions: [read], onBehalfOf: { required: true } } }\n`,
+          `${BASELINE}  - { id: risky-reads, effect: deny, when: { riskScore: { atLeast: 95 }, actions: [read], onBehalfOf: { required: true }, anomalies: { none: true } } }\n`,
         ),
       ).toEqual([
         'rules[1] never_matches: never matches: riskScore atLeast 95 is out of reach (crm.customers scores 0 to 70; billing.invoices scores 0 to 57; docs.wiki scores 13 to 43)',
       ]);
+      // anomalies add up to 30: with them, even a read for a user can reach 95
+      expect(
+        lint(
+          `${BASELINE}  - { id: odd-reads, effect: deny, when: { riskScore: { atLeast: 95 }, actions: [read], onBehalfOf: { required: true } } }\n`,
+        ),
+      ).toEqual([]);
       // writing, for nobody, for a day, off hours: crm.customers can reach 100
       expect(lint(`${BASELINE}  - { id: risky, effect: deny, when: { riskScore: { atLeast: 95 } } }\n`)).toEqual([]);
     });
@@ -209,7 +215,7 @@ describe('lintPolicy is sound', () => {
   - { id: blocked, effect: deny, when: { sourceIp: [192.0.2.0/24] } }
   - { id: reads, effect: approve, when: { actions: [read], sensitivity: { atMost: internal } } }
   - { id: pii-ask, effect: require_approval, when: { sensitivity: { atLeast: pii } } }
-  - { id: risky, effect: deny, when: { riskScore: { atLeast: 71 }, actions: [read], onBehalfOf: { required: true } } }
+  - { id: risky, effect: deny, when: { riskScore: { atLeast: 71 }, actions: [read], onBehalfOf: { required: true }, anomalies: { none: true } } }
   - { id: risky-low, effect: require_approval, when: { riskScore: { atMost: 5 }, actions: [write] } }
   - { id: ssn-ok, effect: approve, when: { resources: [crm.*], sensitivity: { atLeast: restricted } } }
   - { id: crm-pii-ok, effect: approve, when: { resources: [crm.customers], sensitivity: { atLeast: pii }, actions: [read] } }
@@ -274,6 +280,7 @@ describe('lintPolicy is sound', () => {
             sensitivityRank: policy.sensitivity.indexOf(sensitivity),
             rankOf: (label: string) => policy.sensitivity.indexOf(label),
             riskScore: score,
+            anomalies: [],
           };
           expect(conditionsHold(rule.when, context)).toBe(false);
         }

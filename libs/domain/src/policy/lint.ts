@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { formatDuration } from '../duration';
-import { isWithinHours } from '../risk';
+import { ANOMALY_RISK, isWithinHours } from '../risk';
 import { globMatches } from './conditions';
 import { formatPath } from './format';
 import { ipInCidrs } from './network';
@@ -259,9 +259,12 @@ class Analysis {
     const writesAtLeast = actions.includes('read') ? 0 : 20;
     const writesAtMost = actions.some((action) => action !== 'read') ? 20 : 0;
     const userRequired = !!(when.onBehalfOf?.required || when.onBehalfOf?.groups);
+    // Anomalies add risk: at least one when the rule asks for any, none when it asks for none.
+    const anomaliesAtLeast = when.anomalies?.any ? ANOMALY_RISK.each : 0;
+    const anomaliesAtMost = when.anomalies?.none ? 0 : ANOMALY_RISK.max;
     const score = (value: number) => Math.min(100, Math.max(0, Math.round(value)));
-    const low = score(sensitivity(ranks[0]) + duration(shortest) + writesAtLeast);
-    const high = score(sensitivity(ranks[ranks.length - 1]) + duration(longest) + writesAtMost + 10 + (userRequired ? 0 : 10));
+    const low = score(sensitivity(ranks[0]) + duration(shortest) + writesAtLeast + anomaliesAtLeast);
+    const high = score(sensitivity(ranks[ranks.length - 1]) + duration(longest) + writesAtMost + 10 + (userRequired ? 0 : 10) + anomaliesAtMost);
     return [low, high];
   }
 
@@ -333,6 +336,9 @@ class Analysis {
       const [low, high] = this.riskBounds({ ...a, sensitivity: undefined }, resource, [rank]);
       if ((b.riskScore.atLeast ?? 0) > low || (b.riskScore.atMost ?? 100) < high) return false;
     }
+    // A request with any of a's codes has one of b's; a request with none has none.
+    if (b.anomalies?.any && !a.anomalies?.any?.every((code) => b.anomalies!.any!.includes(code))) return false;
+    if (b.anomalies?.none && !a.anomalies?.none) return false;
     return true;
   }
 

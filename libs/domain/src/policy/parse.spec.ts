@@ -52,6 +52,7 @@ describe('parsePolicy: a valid file', () => {
     expect(policy.source).toBe('policies/default.yaml');
     expect(policy.sensitivity).toEqual(['public', 'internal', 'pii', 'restricted']);
     expect(policy.defaults).toEqual({
+      anomaly: { minHistory: 20, timeZone: 'UTC' },
       maxDurationSeconds: 3600,
       approvalTimeoutSeconds: 900,
       approvers: 'security',

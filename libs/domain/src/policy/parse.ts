@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
+import { DEFAULT_ANOMALY_SETTINGS } from '../behaviour/baseline';
 import { formatDuration } from '../duration';
 import { AccessError, AccessErrorCode, ErrorDetail } from '../errors';
 import { findUnstorableText } from '../text';
@@ -120,6 +121,15 @@ function normalize(file: PolicyFile, text: string, source: string, options: Pars
   checkEscalation({ ...file.defaults, escalateTo: escalation.escalateTo }, 'defaults', approvalTimeout, issues);
   if (escalation.escalateTo === 'owners') {
     issues.push({ path: 'defaults.escalateTo', message: '"owners" needs a resource; name a group here' });
+  }
+
+  const anomaly = file.defaults?.anomaly;
+  const suspendAfter = anomaly?.suspendAfter;
+  if (suspendAfter && suspendAfter.denied === undefined && suspendAfter.anomalous === undefined) {
+    issues.push({
+      path: 'defaults.anomaly.suspendAfter',
+      message: 'give denied, anomalous or both: how many decisions within the window suspend an agent',
+    });
   }
 
   const resources: Record<string, ResourcePolicy> = {};
@@ -254,6 +264,17 @@ function normalize(file: PolicyFile, text: string, source: string, options: Pars
       escalateAfterSeconds: escalation.escalateAfter,
       escalateTo: escalation.escalateTo,
       businessHours,
+      anomaly: {
+        minHistory: anomaly?.minHistory ?? DEFAULT_ANOMALY_SETTINGS.minHistory,
+        timeZone: anomaly?.timeZone ?? DEFAULT_ANOMALY_SETTINGS.timeZone,
+        ...(suspendAfter && {
+          suspendAfter: {
+            ...(suspendAfter.denied !== undefined && { denied: suspendAfter.denied }),
+            ...(suspendAfter.anomalous !== undefined && { anomalous: suspendAfter.anomalous }),
+            withinSeconds: suspendAfter.within,
+          },
+        }),
+      },
     },
     resources,
     rules,
@@ -287,8 +308,17 @@ function checkEscalation(
 type RawConditions = NonNullable<NonNullable<PolicyFile['rules']>[number]['when']>;
 
 function normalizeConditions(raw: RawConditions, path: string, defaultTz: string, issues: ErrorDetail[]): Conditions {
-  const { timeWindow, ...rest } = raw;
+  const { timeWindow, anomalies, ...rest } = raw;
   const when: Conditions = { ...rest };
+  if (anomalies) {
+    if ((anomalies.any === undefined) === (anomalies.none === undefined)) {
+      issues.push({ path: `${path}.anomalies`, message: 'give either any: [codes] or none: true' });
+    }
+    when.anomalies = {
+      ...(anomalies.any && { any: [...new Set(anomalies.any)].sort() }),
+      ...(anomalies.none && { none: true as const }),
+    };
+  }
   for (const key of ['duration', 'riskScore'] as const) {
     const range = raw[key];
     if (range?.atMost !== undefined && range.atLeast !== undefined && range.atLeast > range.atMost) {

@@ -1,8 +1,10 @@
+import { Baseline, observe, zoneOf } from '../behaviour/baseline';
 import { formatDuration } from '../duration';
 import { AccessError, AccessErrorCode } from '../errors';
 import { Decision } from './evaluate';
 import { PolicyTestCase, PolicyTestExpectation, PolicyTestFile } from './policy-test';
-import { checkRequest, decideRequest } from './request';
+import { anomaliesFor, checkRequest, decideRequest, requestFacts } from './request';
+import { resolveScope } from './scope';
 import { Policy } from './types';
 
 /** What the broker would know besides the case itself. */
@@ -36,11 +38,15 @@ export function runPolicyCase(policy: Policy, testCase: PolicyTestCase, options:
     const named = request.onBehalfOf;
     const user = named ? { id: named.id, email: named.email ?? named.id, groups: named.groups ?? [] } : null;
     const agent = { id: request.agent.id ?? request.agent.name, name: request.agent.name, attributes: request.agent.attributes ?? {} };
+    const now = request.at ?? options.now;
+    const history = { baseline: baselineOf(policy, request, agent.attributes), minuteCount: request.requestsThisMinute ?? 1 };
+    const anomalies = anomaliesFor(policy, { scope, user }, agent, history, now);
     const decision = decideRequest(
       { policy, scope, durationSeconds, user, delegation: null, breakGlass: request.breakGlass ?? false },
       agent,
       request.sourceIp ?? null,
-      request.at ?? options.now,
+      now,
+      anomalies,
     );
     answer = { kind: 'decision', decision };
   } catch (error) {
@@ -48,6 +54,24 @@ export function runPolicyCase(policy: Policy, testCase: PolicyTestCase, options:
     answer = { kind: 'error', code: error.code, message: error.message };
   }
   return { testCase, answer, mismatches: mismatches(testCase.expect, answer) };
+}
+
+/** The baseline a case's `history` teaches, observed as the broker observes each request. */
+function baselineOf(policy: Policy, request: PolicyTestCase['request'], attributes: Record<string, unknown>): Baseline {
+  const zone = zoneOf(attributes, policy.defaults.anomaly);
+  let baseline: Baseline = {};
+  for (const past of request.history ?? []) {
+    const scope = resolveScope(policy, {
+      resource: past.resource,
+      actions: past.actions ?? ['read'],
+      columns: past.columns,
+      operations: past.operations,
+    });
+    const user = past.onBehalfOf ? { id: past.onBehalfOf.id, email: past.onBehalfOf.email ?? past.onBehalfOf.id } : null;
+    const facts = requestFacts(policy, { scope, user }, 1);
+    for (let i = 0; i < (past.times ?? 1); i++) baseline = observe(baseline, facts, past.at, zone);
+  }
+  return baseline;
 }
 
 /** Runs every case of a file against the policy, in the file's order. */
@@ -72,6 +96,7 @@ function mismatches(expected: PolicyTestExpectation, answer: CaseAnswer): string
   if (expected.durationSeconds !== undefined && expected.durationSeconds !== decision.durationSeconds) found.push('duration');
   if (expected.approvers !== undefined && expected.approvers !== decision.approval?.approvers) found.push('approvers');
   if (expected.approvals !== undefined && expected.approvals !== decision.approval?.required) found.push('approvals');
+  if (expected.anomalies && sorted(expected.anomalies).join(',') !== sorted(decision.anomalies.map((a) => a.code)).join(',')) found.push('anomalies');
   return found.length === 0 ? [] : [`${found.join(', ')} ${found.length === 1 ? 'differs' : 'differ'}`];
 }
 
@@ -87,6 +112,7 @@ export function describePolicyTestExpectation(expected: PolicyTestExpectation): 
   if (expected.durationSeconds !== undefined) parts.push(`duration ${formatDuration(expected.durationSeconds)}`);
   if (expected.approvers !== undefined) parts.push(`approvers ${expected.approvers}`);
   if (expected.approvals !== undefined) parts.push(`approvals ${expected.approvals}`);
+  if (expected.anomalies !== undefined) parts.push(`anomalies [${sorted(expected.anomalies).join(', ')}]`);
   return parts.join(', ');
 }
 
@@ -96,6 +122,7 @@ export function describePolicyTestAnswer(answer: CaseAnswer): string {
   const { decision } = answer;
   const parts = [decision.outcome, showRules(decision.rules), `duration ${formatDuration(decision.durationSeconds)}`];
   if (decision.approval) parts.push(`approvers ${decision.approval.approvers}`, `approvals ${decision.approval.required}`);
+  if (decision.anomalies.length > 0) parts.push(`anomalies [${sorted(decision.anomalies.map((a) => a.code)).join(', ')}]`);
   return parts.join(', ');
 }
 

@@ -101,7 +101,7 @@ cases:
       'cases[1].expect.duration',
     ]);
     expect(error.details[2].message).toBe(
-      'unknown key "colums"; expected one of: agent, resource, actions, columns, operations, duration, reason, onBehalfOf, at, sourceIp, breakGlass',
+      'unknown key "colums"; expected one of: agent, resource, actions, columns, operations, duration, reason, onBehalfOf, at, sourceIp, breakGlass, history, requestsThisMinute',
     );
     expect(error.details[3].message).toBe('give either outcome (approve, require_approval or deny) or error (a refusal code)');
     expect(error.details[7].message).toBe(
@@ -143,6 +143,29 @@ describe('checkTestsAgainstPolicy', () => {
 });
 
 describe('runPolicyCase', () => {
+  it('learns a baseline from history and compares the anomalies as a set', () => {
+    const history = 'history: [{ resource: crm.customers, columns: [id, name], onBehalfOf: { id: alice }, at: "2026-11-18T10:00:00Z", times: 20 }]';
+    const ask = (extra: string) =>
+      `{ agent: { name: bot }, resource: crm.customers, actions: [read], columns: [name, email], duration: 5m, at: "2026-11-25T10:00:00Z", ${history}${extra} }`;
+    const result = run(ask(''), '{ outcome: require_approval, anomalies: [sensitivity_jump, new_columns] }');
+    expect(result.mismatches).toEqual([]);
+    expect(run(ask(', requestsThisMinute: 30'), '{ outcome: require_approval, anomalies: [new_columns, sensitivity_jump] }').mismatches).toEqual([
+      'anomalies differs',
+    ]);
+    const failure = formatPolicyTestFailure('t.test.yaml', run(ask(''), '{ outcome: require_approval, anomalies: [] }'));
+    expect(failure[1]).toBe('  expected: require_approval, anomalies []');
+    expect(failure[2]).toContain('anomalies [new_columns, sensitivity_jump]');
+  });
+
+  it('refuses an unknown anomaly code in expect, with its path', () => {
+    const error = thrown(() => oneCase(READ_NAME, '{ outcome: approve, anomalies: [odd] }'));
+    expect(error).toBeInstanceOf(PolicyTestError);
+    expect((error as PolicyTestError).details[0]).toEqual({
+      path: 'cases[0].expect.anomalies[0]',
+      message: expect.stringContaining('expected an anomaly code: new_resource'),
+    });
+  });
+
   it('passes when outcome, rules and the clamped duration are as expected', () => {
     const result = run(READ_NAME, '{ outcome: approve, rules: [reads], duration: 20m }');
     expect(result.mismatches).toEqual([]);

@@ -1,5 +1,6 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { ANOMALY_CODES } from '../behaviour/baseline';
 import { parseDuration } from '../duration';
 import { AccessError, AccessErrorCode, ErrorDetail } from '../errors';
 import { findUnstorableText } from '../text';
@@ -56,6 +57,18 @@ const ip = z.string({ error: 'expected an IP address like 10.0.0.5 or 2001:db8::
   error: (issue) => `"${String(issue.input)}" is not an IP address; expected one like 10.0.0.5 or 2001:db8::1`,
 });
 
+// What the agent did before the case's request, oldest first: its baseline is learned from these
+// exactly as the broker learns it (each entry observed `times` times, each in a minute of its own).
+const historySchema = strict({
+  resource: text,
+  actions: z.array(text).optional(),
+  columns: z.array(text).optional(),
+  operations: z.array(text).optional(),
+  onBehalfOf: strict({ id: text, email: text.optional() }).optional(),
+  at: instant,
+  times: z.int().min(1).max(10_000).optional(),
+});
+
 const requestSchema = strict({
   agent: agentSchema,
   resource: text,
@@ -70,6 +83,9 @@ const requestSchema = strict({
   sourceIp: ip.optional(),
   /** Sent as break-glass: the policy's breakGlass block decides on top of its rules. */
   breakGlass: z.boolean().optional(),
+  history: z.array(historySchema).optional(),
+  /** The agent's requests in the current minute, this one included (default 1). */
+  requestsThisMinute: z.int().min(1).optional(),
 });
 
 const duration = z.string({ error: 'expected a duration like 90s, 15m, 1h or PT15M' }).transform((value, ctx) => {
@@ -105,12 +121,14 @@ const expectSchema = strict({
   duration: duration.optional(),
   approvers: text.optional(),
   approvals: z.int().min(1).optional(),
+  /** The anomaly codes the request has, in any order; [] means none. */
+  anomalies: z.array(z.enum(ANOMALY_CODES, { error: `expected an anomaly code: ${ANOMALY_CODES.join(', ')}` })).optional(),
 }).superRefine((expected, ctx) => {
   if ((expected.outcome === undefined) === (expected.error === undefined)) {
     ctx.addIssue({ code: 'custom', message: 'give either outcome (approve, require_approval or deny) or error (a refusal code)' });
     return;
   }
-  const decisionOnly = ['rules', 'duration', 'approvers', 'approvals'] as const;
+  const decisionOnly = ['rules', 'duration', 'approvers', 'approvals', 'anomalies'] as const;
   for (const key of decisionOnly) {
     if (expected.error !== undefined && expected[key] !== undefined) {
       ctx.addIssue({ code: 'custom', path: [key], message: `a refused request has no ${key}; drop it or expect an outcome` });
@@ -140,6 +158,7 @@ export interface PolicyTestExpectation {
   durationSeconds?: number;
   approvers?: string;
   approvals?: number;
+  anomalies?: string[];
 }
 
 /** One case of a test file. */

@@ -1,9 +1,10 @@
+import { Anomaly, anomaliesOf, Baseline, RequestFacts, zoneOf } from '../behaviour/baseline';
 import { clampToDelegation, DelegationFacts } from '../delegation';
 import { formatDuration, parseDuration } from '../duration';
 import { AccessError, AccessErrorCode } from '../errors';
 import { applyBreakGlass } from './break-glass';
 import { Decision, evaluatePolicy, EvaluationInput } from './evaluate';
-import { ResolvedScope, resolveScope, ScopeRequest } from './scope';
+import { highestSensitivity, partsOf, ResolvedScope, resolveScope, ScopeRequest } from './scope';
 import { Policy } from './types';
 
 // The pure steps of preparing a request, shared by the broker (RequestPreparer, for a submit and
@@ -45,12 +46,52 @@ export interface ProvenRequest {
   breakGlass?: boolean;
 }
 
-/** The policy's decision for a proven request. A grant never outlives the delegation behind it. */
+/** What the broker knows of an agent's past when a request arrives. */
+export interface AgentHistory {
+  baseline: Baseline;
+  /** The agent's requests in the current minute, this one included. */
+  minuteCount: number;
+}
+
+/** The facts of a checked request that its agent's baseline learns from and is compared with. */
+export function requestFacts(
+  policy: Policy,
+  request: { scope: ResolvedScope; user: { id: string; email: string } | null },
+  minuteCount: number,
+): RequestFacts {
+  const parts = partsOf(request.scope);
+  return {
+    resource: request.scope.resource.id,
+    parts,
+    sensitivity: highestSensitivity(policy, request.scope.resource, parts),
+    user: request.user ? { id: request.user.id, email: request.user.email } : null,
+    minuteCount,
+  };
+}
+
+/** How a checked request departs from its agent's baseline (none while the baseline is young). */
+export function anomaliesFor(
+  policy: Policy,
+  request: { scope: ResolvedScope; user: { id: string; email: string } | null },
+  agent: { attributes: unknown },
+  history: AgentHistory,
+  now: Date,
+): Anomaly[] {
+  const settings = policy.defaults.anomaly;
+  const zone = zoneOf((agent.attributes ?? {}) as Record<string, unknown>, settings);
+  return anomaliesOf(history.baseline, requestFacts(policy, request, history.minuteCount), now, zone, settings, policy.sensitivity);
+}
+
+/**
+ * The policy's decision for a proven request, given its anomalies (see anomaliesFor). A grant
+ * never outlives the delegation behind it.
+ */
 export function decideRequest(
   request: ProvenRequest,
   agent: { id: string; name: string; attributes: unknown },
   sourceIp: string | null | undefined,
   now: Date,
+  anomalies: Anomaly[] = [],
 ): Decision {
   const { policy, scope, user } = request;
   const input: EvaluationInput = {
@@ -63,6 +104,7 @@ export function decideRequest(
     onBehalfOf: user ? { id: user.id, email: user.email, groups: user.groups } : null,
     sourceIp,
     now,
+    anomalies,
   };
   const ruled = evaluatePolicy(policy, input);
   const decision = request.breakGlass ? applyBreakGlass(policy, input, ruled) : ruled;

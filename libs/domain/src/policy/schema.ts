@@ -1,6 +1,7 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { parseDuration } from '../duration';
+import { ANOMALY_CODES } from '../behaviour/baseline';
 import { AccessError } from '../errors';
 import { pathPatternProblem } from './http';
 import { isValidCidr } from './network';
@@ -89,6 +90,13 @@ const conditions = strict({
   riskScore: strict({
     atMost: z.number().min(0).max(100).optional(),
     atLeast: z.number().min(0).max(100).optional(),
+  }).optional(),
+  anomalies: strict({
+    any: z
+      .array(z.enum(ANOMALY_CODES, { error: `expected an anomaly code: ${ANOMALY_CODES.join(', ')}` }))
+      .min(1, 'must not be empty; omit it to match any anomaly')
+      .optional(),
+    none: z.literal(true, { error: 'expected true (omit it otherwise)' }).optional(),
   }).optional(),
 });
 
@@ -179,6 +187,15 @@ export const policyFileSchema = strict({
     escalateAfter: duration.optional(),
     escalateTo: text.optional(),
     businessHours: businessHours.optional(),
+    anomaly: strict({
+      minHistory: z.int().min(1).optional(),
+      timeZone: timeZone.optional(),
+      suspendAfter: strict({
+        denied: z.int().min(1).optional(),
+        anomalous: z.int().min(1).optional(),
+        within: duration,
+      }).optional(),
+    }).optional(),
   }).optional(),
   resources: z.record(z.string(), resource).optional(),
   rules: z.array(rule).optional(),

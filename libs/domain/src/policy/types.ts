@@ -1,3 +1,5 @@
+import type { AnomalyCode, AnomalySettings } from '../behaviour/baseline';
+
 /** What a rule does when all of its conditions hold. */
 export type Effect = 'approve' | 'require_approval' | 'deny';
 
@@ -85,6 +87,8 @@ export interface Conditions {
   sourceIp?: string[];
   timeWindow?: TimeWindow;
   riskScore?: { atMost?: number; atLeast?: number };
+  /** The request's anomalies (see behaviour/baseline.ts): `any` of these codes, or `none` at all. */
+  anomalies?: { any?: AnomalyCode[]; none?: true };
 }
 
 /** One policy rule: an effect that applies when its conditions hold. */
@@ -135,6 +139,8 @@ export interface Policy {
     /** Default: `approvers`. */
     escalateTo: string;
     businessHours: BusinessHours;
+    /** How each agent's baseline speaks, and when an agent is suspended for its behaviour. */
+    anomaly: AnomalySettings;
   };
   resources: Record<string, ResourcePolicy>;
   rules: Rule[];

@@ -48,16 +48,18 @@ export class AgentsController {
   @Post(':id/suspend')
   @HttpCode(200)
   @ApiOperation({ summary: 'Suspend an agent; its active grants are revoked in the same transaction' })
-  suspend(@CurrentAdmin() admin: string, @SourceIp() ip: string | null, @Param('id') id: string) {
-    return this.suspendAgent.execute({
+  async suspend(@CurrentAdmin() admin: string, @SourceIp() ip: string | null, @Param('id') id: string) {
+    const { agent, revokedGrants } = await this.suspendAgent.execute({
       agentId: idParam(id, AccessErrorCode.AGENT_NOT_FOUND, 'agent'),
       origin: adminOrigin(admin, ip),
       now: new Date(),
     });
+    return { agent, revokedGrants };
   }
 
   @Post(':id/resume')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Resume a suspended agent (by an admin, or by the broker for its behaviour: defaults.anomaly.suspendAfter)' })
   resume(@CurrentAdmin() admin: string, @SourceIp() ip: string | null, @Param('id') id: string) {
     return this.resumeAgent.execute({
       agentId: idParam(id, AccessErrorCode.AGENT_NOT_FOUND, 'agent'),

@@ -29,7 +29,11 @@ export class PolicyController {
 
   @Post('evaluate')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Dry run: the decision an access request (breakGlass included) would get, or the same refusal; nothing stored' })
+  @ApiOperation({
+    summary: 'Dry run: the decision an access request (breakGlass included) would get, or the same refusal; nothing stored',
+    description:
+      "The same plan a submit runs, anomalies included (against the agent's baseline now); a dry run does not count towards the agent's minute.",
+  })
   @ApiBody(bodySchema(evaluateBody))
   dryRun(@Body() body: unknown) {
     const { agentId, sourceIp, at, ...request } = parseInput(evaluateBody, body);

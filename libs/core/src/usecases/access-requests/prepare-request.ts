@@ -2,6 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   AccessError,
   AccessErrorCode,
+  Anomaly,
+  anomaliesFor,
+  Baseline,
   checkRequest,
   clampToDelegation,
   DelegationFacts,
@@ -11,8 +14,12 @@ import {
   Policy,
   provingDelegation,
   RequestStatus,
+  observation,
+  requestFacts,
   ResolvedScope,
+  zoneOf,
 } from '@gatehouse/domain';
+import { AgentHistories } from '../../behaviour/agent-history';
 import { Config } from '../../config/config';
 import { Database } from '../../db/database';
 import { NamedUser, UsersRepository } from '../../db/users.repository';
@@ -55,6 +62,8 @@ export interface RequestPlan {
   decision: Decision;
   askConsent: boolean;
   ifAllowed?: Decision;
+  /** What this request adds to its agent's baseline, if it is stored and not denied. */
+  observation: Baseline;
 }
 
 const STATUS_OF = { approve: 'approved', require_approval: 'pending', deny: 'denied' } as const;
@@ -78,19 +87,32 @@ export class RequestPreparer {
     private readonly policy: PolicyStore,
     private readonly users: UsersRepository,
     @Inject(APPROVAL_NOTIFIER) private readonly notifier: ApprovalNotifier,
+    private readonly histories: AgentHistories,
   ) {}
 
   /**
    * The one decision path, for a submit and a dry run alike: prepares the request, then proves the
    * named user by a live delegation, or plans to ask them (when they can be reached), or refuses it
-   * with 403 DELEGATION_REQUIRED; otherwise the policy decides.
+   * with 403 DELEGATION_REQUIRED; otherwise the policy decides. The request is compared with its
+   * agent's baseline first (its anomalies); `mode: 'submit'` also counts it in the agent's minute.
    */
-  async plan(agent: AgentFacts, body: RequestShape, sourceIp: string | null | undefined, now: Date): Promise<RequestPlan> {
+  async plan(
+    agent: AgentFacts,
+    body: RequestShape,
+    sourceIp: string | null | undefined,
+    now: Date,
+    mode: 'submit' | 'dry-run' = 'dry-run',
+  ): Promise<RequestPlan> {
     const prepared = await this.prepare(agent.id, body, now);
+    const history = await this.histories.of(agent.id, now, mode === 'submit');
+    const { policy } = prepared;
+    const anomalies = anomaliesFor(policy, prepared, agent, history, now);
+    const zone = zoneOf((agent.attributes ?? {}) as Record<string, unknown>, policy.defaults.anomaly);
+    const observed = observation(requestFacts(policy, prepared, history.minuteCount), now, zone);
     const user = prepared.user;
     if (!user || prepared.delegation) {
-      const decision = this.decide(prepared, agent, sourceIp, now);
-      return { prepared, status: STATUS_OF[decision.outcome], decision, askConsent: false };
+      const decision = this.decide(prepared, agent, sourceIp, now, anomalies);
+      return { prepared, status: STATUS_OF[decision.outcome], decision, askConsent: false, observation: observed };
     }
     if (prepared.breakGlass) {
       // An emergency cannot wait for a person's answer, and breakGlass.allowed may name the user's
@@ -121,7 +143,8 @@ export class RequestPreparer {
       { user: user.displayName, agent: agent.name },
       now,
     );
-    return { prepared, status: 'pending', decision, askConsent: true, ifAllowed: this.decide(prepared, agent, sourceIp, now) };
+    const ifAllowed = this.decide(prepared, agent, sourceIp, now, anomalies);
+    return { prepared, status: 'pending', decision: { ...decision, anomalies }, askConsent: true, ifAllowed, observation: observed };
   }
 
   async prepare(agentId: string, body: RequestShape, now: Date): Promise<PreparedRequest> {
@@ -152,7 +175,8 @@ export class RequestPreparer {
     agent: AgentFacts,
     sourceIp: string | null | undefined,
     now: Date,
+    anomalies: Anomaly[] = [],
   ): Decision {
-    return decideRequest(prepared, agent, sourceIp, now);
+    return decideRequest(prepared, agent, sourceIp, now, anomalies);
   }
 }

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomInt, randomUUID } from 'node:crypto';
 import { AccessError, AccessErrorCode, Decision } from '@gatehouse/domain';
 import { isUniqueViolation } from '../../db/errors';
+import { BASELINE_SHARDS } from '../../db/baselines.repository';
 import { Database } from '../../db/database';
 import { AgentRow, AgentsRepository } from '../../db/agents.repository';
 import { AgentChanges } from '../../events/agent-changes';
@@ -13,6 +14,8 @@ import { AccessRequestPresenter, AccessRequestView, storedDecision } from '../ac
 import { actorName } from '../actor';
 import { GrantIssuer } from '../grants/grant-issuer';
 import { BreakGlassAlerts, breakGlassAudit } from './break-glass';
+import { SuspendMisbehavingAgent } from '../agents/suspend-misbehaving-agent';
+import { AgentHistories } from '../../behaviour/agent-history';
 import { PreparedRequest, RequestPlan, RequestPreparer } from './prepare-request';
 import { RequestEffects } from './request-effects';
 
@@ -43,6 +46,8 @@ export class SubmitAccessRequest {
     private readonly agents: AgentsRepository,
     private readonly agentChanges: AgentChanges,
     private readonly breakGlassAlerts: BreakGlassAlerts,
+    private readonly misbehaviour: SuspendMisbehavingAgent,
+    private readonly histories: AgentHistories,
   ) {}
 
   async execute(input: SubmitInput): Promise<{ view: AccessRequestView; replayed: boolean }> {
@@ -56,12 +61,12 @@ export class SubmitAccessRequest {
 
     let plan: RequestPlan;
     try {
-      plan = await this.preparer.plan(agent, body, input.sourceIp, now);
+      plan = await this.preparer.plan(agent, body, input.sourceIp, now, 'submit');
     } catch (error) {
       await this.breakGlassAlerts.recordRefusal(agent, body, input.sourceIp ?? null, error);
       throw error;
     }
-    const { prepared, decision, status, askConsent } = plan;
+    const { prepared, decision, status, askConsent, observation } = plan;
     const row = newRequestRow({
       agent,
       body,
@@ -82,9 +87,11 @@ export class SubmitAccessRequest {
     if (issued) entries.push(issued.audit);
     const grant = issued?.grant ?? null;
     if (grant && row.review === 'open') entries.push(breakGlassAudit(row, grant));
+    // What the policy denies teaches the baseline nothing about what is normal.
+    const baseline = status === 'denied' ? null : { shard: randomInt(BASELINE_SHARDS), counts: observation };
     let inserted: boolean;
     try {
-      inserted = await this.requests.insertDecided(this.db.pool, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries);
+      inserted = await this.requests.insertDecided(this.db.pool, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries, baseline);
     } catch (error) {
       // Two retries with one Idempotency-Key raced: the loser answers with the winner's request.
       if (input.idempotencyKey && isUniqueViolation(error)) {
@@ -94,6 +101,7 @@ export class SubmitAccessRequest {
       throw error;
     }
     if (!inserted) await this.agentChangedMeanwhile(agent);
+    if (baseline) this.histories.learned(agent.id, observation);
 
     const view = await this.presenter.request(row, grant, 0, now);
     this.metrics.decisions.inc({ outcome: askConsent ? 'consent' : decision.outcome });
@@ -104,6 +112,7 @@ export class SubmitAccessRequest {
       await this.effects.pendingCreated(row);
       await this.effects.changed(row.id, askConsent ? 'consent_requested' : 'pending', view);
     }
+    await this.misbehaviour.afterDecision(agent, decision, prepared.policy, now);
     return { view, replayed: false };
   }
 

@@ -86,16 +86,29 @@ export class SuspendAgent {
     private readonly ended: EndedGrants,
   ) {}
 
-  async execute(input: { agentId: string; origin: Origin; now: Date }): Promise<{ agent: AgentView; revokedGrants: string[] }> {
+  /** `reason` is recorded on agent.suspended; `suspended` says whether this call suspended it (false: it already was). */
+  async execute(input: {
+    agentId: string;
+    origin: Origin;
+    now: Date;
+    reason?: string;
+  }): Promise<{ agent: AgentView; revokedGrants: string[]; suspended: boolean }> {
     const actor = actorName(input.origin.actor);
     const result = await this.db.transaction(async (tx) => {
       if (!(await this.agents.findById(tx, input.agentId))) throw notFound(input.agentId);
       let revokedRows: { id: string; expiresAt: Date }[] = [];
-      if ((await this.agents.setStatus(tx, input.agentId, 'suspended', input.now)) === 1) {
+      const suspended = (await this.agents.setStatus(tx, input.agentId, 'suspended', input.now)) === 1;
+      if (suspended) {
         revokedRows = await this.grants.revokeAllForAgent(tx, input.agentId, actor, input.now, 'agent suspended');
         const revoked = revokedRows.map((g) => g.id);
         await this.audit.append(tx, [
-          { type: 'agent.suspended', actor, sourceIp: input.origin.sourceIp, agentId: input.agentId, data: { revokedGrants: revoked } },
+          {
+            type: 'agent.suspended',
+            actor,
+            sourceIp: input.origin.sourceIp,
+            agentId: input.agentId,
+            data: { revokedGrants: revoked, ...(input.reason !== undefined && { reason: input.reason }) },
+          },
           ...revoked.map((grantId) => ({
             type: 'grant.revoked',
             actor,
@@ -106,11 +119,11 @@ export class SuspendAgent {
           })),
         ]);
       }
-      return { agent: agentView((await this.agents.findById(tx, input.agentId))!), revoked: revokedRows };
+      return { agent: agentView((await this.agents.findById(tx, input.agentId))!), revoked: revokedRows, suspended };
     });
     await this.ended.announce(result.revoked);
     await this.changes.changed(input.agentId);
-    return { agent: result.agent, revokedGrants: result.revoked.map((g) => g.id) };
+    return { agent: result.agent, revokedGrants: result.revoked.map((g) => g.id), suspended: result.suspended };
   }
 }
 

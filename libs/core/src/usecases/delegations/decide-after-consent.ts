@@ -100,6 +100,7 @@ export class DecideAfterConsent {
       sensitivity: '',
       policyVersion: policy.version,
       durationSeconds: request.durationSeconds,
+      anomalies: request.decision.anomalies ?? [],
     });
     if (!agent || !user) return refused('the agent or the user is no longer registered.');
     if (agent.status !== 'active') return refused('the agent is suspended.');
@@ -109,7 +110,15 @@ export class DecideAfterConsent {
         actions: request.actions,
         ...(request.operations.length > 0 ? { operations: request.operations } : { columns: request.columns }),
       });
-      return this.preparer.decide({ policy, scope, durationSeconds: request.durationSeconds, user, delegation }, agent, request.sourceIp, now);
+      // The anomalies were judged when the request came, against the baseline of that moment.
+      const anomalies = request.decision.anomalies ?? [];
+      return this.preparer.decide(
+        { policy, scope, durationSeconds: request.durationSeconds, user, delegation },
+        agent,
+        request.sourceIp,
+        now,
+        anomalies,
+      );
     } catch (error) {
       if (error instanceof AccessError) return refused(error.message);
       throw error;
