@@ -10,6 +10,7 @@ export * from './policy/parse';
 export * from './policy/scope';
 export * from './policy/http';
 export * from './policy/evaluate';
+export * from './policy/budgets';
 export * from './policy/reminders';
 export * from './policy/request';
 export * from './policy/policy-test';

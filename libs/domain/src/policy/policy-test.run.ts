@@ -1,8 +1,9 @@
 import { formatDuration } from '../duration';
 import { AccessError, AccessErrorCode } from '../errors';
 import { Decision } from './evaluate';
-import { PolicyTestCase, PolicyTestExpectation, PolicyTestFile } from './policy-test';
-import { checkRequest, decideRequest } from './request';
+import { BudgetUsage, budgetsSelecting, decideWithBudgets } from './budgets';
+import { PolicyTestCase, PolicyTestExpectation, PolicyTestFile, PolicyTestRequest } from './policy-test';
+import { checkRequest, decideRequest, evaluationInput } from './request';
 import { Policy } from './types';
 
 /** What the broker would know besides the case itself. */
@@ -36,18 +37,30 @@ export function runPolicyCase(policy: Policy, testCase: PolicyTestCase, options:
     const named = request.onBehalfOf;
     const user = named ? { id: named.id, email: named.email ?? named.id, groups: named.groups ?? [] } : null;
     const agent = { id: request.agent.id ?? request.agent.name, name: request.agent.name, attributes: request.agent.attributes ?? {} };
-    const decision = decideRequest(
-      { policy, scope, durationSeconds, user, delegation: null },
-      agent,
-      request.sourceIp ?? null,
-      request.at ?? options.now,
-    );
+    const proven = { policy, scope, durationSeconds, user, delegation: null };
+    const now = request.at ?? options.now;
+    const byRules = decideRequest(proven, agent, request.sourceIp ?? null, now);
+    const selected = budgetsSelecting(policy, evaluationInput(proven, agent, request.sourceIp ?? null, now), byRules);
+    const { decision } = decideWithBudgets(policy, byRules, selected, usageOf(policy, request.usage), {
+      resource: scope.resource.id,
+      requestedSeconds: durationSeconds,
+    });
     answer = { kind: 'decision', decision };
   } catch (error) {
     if (!(error instanceof AccessError)) throw error;
     answer = { kind: 'error', code: error.code, message: error.message };
   }
   return { testCase, answer, mismatches: mismatches(testCase.expect, answer) };
+}
+
+/** A case's usage facts as the broker would count them; the granted time applies to every budget's sensitivity. */
+function usageOf(policy: Policy, given: PolicyTestRequest['usage']): BudgetUsage {
+  const seconds = given?.grantedTimeToday ?? 0;
+  return {
+    liveGrants: given?.liveGrants ?? 0,
+    requestsLastHour: given?.requestsLastHour ?? 0,
+    grantedSecondsToday: Object.fromEntries(policy.sensitivity.map((label) => [label, seconds])),
+  };
 }
 
 /** Runs every case of a file against the policy, in the file's order. */

@@ -55,6 +55,25 @@ const ip = z.string({ error: 'expected an IP address like 10.0.0.5 or 2001:db8::
   error: (issue) => `"${String(issue.input)}" is not an IP address; expected one like 10.0.0.5 or 2001:db8::1`,
 });
 
+const duration = z.string({ error: 'expected a duration like 90s, 15m, 1h or PT15M' }).transform((value, ctx) => {
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: error instanceof AccessError ? error.message : String(error) });
+    return z.NEVER;
+  }
+});
+
+const count = z.int().min(0, 'must be 0 or more');
+
+/** What the agent has used when the case is decided (the request itself not included); all 0 when absent. */
+const usageSchema = strict({
+  liveGrants: count.optional(),
+  requestsLastHour: count.optional(),
+  /** Granted time today of grants at or above each budget's grantedTimePerDay sensitivity. */
+  grantedTimeToday: duration.optional(),
+});
+
 const requestSchema = strict({
   agent: agentSchema,
   resource: text,
@@ -67,15 +86,7 @@ const requestSchema = strict({
   onBehalfOf: strict({ id: text, email: text.optional(), groups: z.array(text).optional() }).optional(),
   at: instant.optional(),
   sourceIp: ip.optional(),
-});
-
-const duration = z.string({ error: 'expected a duration like 90s, 15m, 1h or PT15M' }).transform((value, ctx) => {
-  try {
-    return parseDuration(value);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: error instanceof AccessError ? error.message : String(error) });
-    return z.NEVER;
-  }
+  usage: usageSchema.optional(),
 });
 
 const OUTCOMES = ['approve', 'require_approval', 'deny'] as const;
@@ -212,7 +223,8 @@ export function parsePolicyTests(text: string, source: string): PolicyTestFile {
 
 /** Throws PolicyTestError when a case expects a rule the policy does not have (a typo would never pass). */
 export function checkTestsAgainstPolicy(file: PolicyTestFile, policy: Policy): void {
-  const ids = policy.rules.map((rule) => rule.id);
+  // A budget that decides is named like a rule: budget:<id>.
+  const ids = [...policy.rules.map((rule) => rule.id), ...policy.budgets.map((budget) => `budget:${budget.id}`)];
   const issues: ErrorDetail[] = [];
   for (const testCase of file.cases) {
     testCase.expect.rules?.forEach((id, j) => {

@@ -1,7 +1,7 @@
 import { clampToDelegation, DelegationFacts } from '../delegation';
 import { formatDuration, parseDuration } from '../duration';
 import { AccessError, AccessErrorCode } from '../errors';
-import { Decision, evaluatePolicy } from './evaluate';
+import { Decision, EvaluationInput, evaluatePolicy } from './evaluate';
 import { ResolvedScope, resolveScope, ScopeRequest } from './scope';
 import { Policy } from './types';
 
@@ -49,8 +49,19 @@ export function decideRequest(
   sourceIp: string | null | undefined,
   now: Date,
 ): Decision {
-  const { policy, scope, user } = request;
-  const decision = evaluatePolicy(policy, {
+  const decision = evaluatePolicy(request.policy, evaluationInput(request, agent, sourceIp, now));
+  return { ...decision, durationSeconds: clampToDelegation(decision.durationSeconds, request.delegation, now) };
+}
+
+/** A proven request as the policy's rules (and budgets' selectors) see it. */
+export function evaluationInput(
+  request: Pick<ProvenRequest, 'scope' | 'durationSeconds' | 'user'>,
+  agent: { id: string; name: string; attributes: unknown },
+  sourceIp: string | null | undefined,
+  now: Date,
+): EvaluationInput {
+  const { scope, user } = request;
+  return {
     agent: { id: agent.id, name: agent.name, attributes: (agent.attributes ?? {}) as Record<string, unknown> },
     resource: scope.resource.id,
     actions: scope.actions,
@@ -60,6 +71,5 @@ export function decideRequest(
     onBehalfOf: user ? { id: user.id, email: user.email, groups: user.groups } : null,
     sourceIp,
     now,
-  });
-  return { ...decision, durationSeconds: clampToDelegation(decision.durationSeconds, request.delegation, now) };
+  };
 }
