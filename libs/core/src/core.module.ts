@@ -6,6 +6,7 @@ import { AgentsRepository } from './db/agents.repository';
 import { UsersRepository } from './db/users.repository';
 import { AccessRequestsRepository } from './db/access-requests.repository';
 import { GrantsRepository } from './db/grants.repository';
+import { BudgetsRepository } from './db/budgets.repository';
 import { SigningKeysRepository } from './db/signing-keys.repository';
 import { AuditEventsRepository } from './db/audit-events.repository';
 import { RedisService } from './redis/redis.service';
@@ -53,6 +54,7 @@ import { ProcessLifecycle } from './availability/process-lifecycle';
 import { RestoreLostJobs } from './usecases/restore-lost-jobs';
 import { AgentChanges } from './events/agent-changes';
 import { EndedGrants } from './enforcement/ended-grants';
+import { BudgetCheck } from './usecases/access-requests/budget-check';
 import { UsageRecorder } from './enforcement/usage-recorder';
 import { CheckCall } from './enforcement/check-call';
 
@@ -63,6 +65,7 @@ const services: Provider[] = [
   UsersRepository,
   AccessRequestsRepository,
   GrantsRepository,
+  BudgetsRepository,
   SigningKeysRepository,
   AuditEventsRepository,
   RedisService,
@@ -109,6 +112,7 @@ const services: Provider[] = [
   DescribeForApprovers,
   DelegationsRepository,
   RequestPreparer,
+  BudgetCheck,
   DecideAfterConsent,
   AnswerConsent,
   PutDelegation,

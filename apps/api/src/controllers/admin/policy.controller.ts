@@ -12,7 +12,7 @@ export class PolicyController {
   ) {}
 
   @Get()
-  @ApiOperation({ summary: 'The policy in force: version, resources, rules, and the last reload error if any' })
+  @ApiOperation({ summary: 'The policy in force: version, resources, rules, budgets, and the last reload error if any' })
   current() {
     const p = this.policy.current();
     return {
@@ -22,13 +22,18 @@ export class PolicyController {
       defaults: p.defaults,
       resources: p.resources,
       rules: p.rules,
+      budgets: p.budgets,
       lastReloadError: this.policy.lastError ?? null,
     };
   }
 
   @Post('evaluate')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Dry run: the decision an access request would get; nothing stored' })
+  @ApiOperation({
+    summary: 'Dry run: the decision an access request would get; nothing stored',
+    description:
+      "Goes through a submit's own preparation. When policy budgets select the request, `budgets` lists each with the agent's usage counted now (the request included: `{limit, used, max, over}`), and the decision is the one they leave. A dry run takes no lock, so a submit a moment later may count differently.",
+  })
   @ApiBody(bodySchema(evaluateBody))
   dryRun(@Body() body: unknown) {
     const { agentId, sourceIp, at, ...request } = parseInput(evaluateBody, body);

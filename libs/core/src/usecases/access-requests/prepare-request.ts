@@ -2,12 +2,15 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   AccessError,
   AccessErrorCode,
+  Budget,
+  budgetsSelecting,
   checkRequest,
   clampToDelegation,
   DelegationFacts,
   Decision,
   decideRequest,
   decisionAwaitingConsent,
+  evaluationInput,
   Policy,
   provingDelegation,
   RequestStatus,
@@ -52,9 +55,15 @@ export interface RequestPlan {
   decision: Decision;
   askConsent: boolean;
   ifAllowed?: Decision;
+  /**
+   * The policy's budgets that select this request (by their `when`), before any usage is counted:
+   * BudgetCheck counts and applies them. Empty while the named user is asked (nothing is granted yet).
+   */
+  budgets: Budget[];
 }
 
-const STATUS_OF = { approve: 'approved', require_approval: 'pending', deny: 'denied' } as const;
+/** The status a request gets from its decision's outcome. */
+export const STATUS_OF = { approve: 'approved', require_approval: 'pending', deny: 'denied' } as const;
 
 /** The agent as the policy sees it. */
 export interface AgentFacts {
@@ -87,7 +96,10 @@ export class RequestPreparer {
     const user = prepared.user;
     if (!user || prepared.delegation) {
       const decision = this.decide(prepared, agent, sourceIp, now);
-      return { prepared, status: STATUS_OF[decision.outcome], decision, askConsent: false };
+      // Most policies have no budgets: then nothing more is built per request.
+      const budgets =
+        prepared.policy.budgets.length === 0 ? [] : budgetsSelecting(prepared.policy, evaluationInput(prepared, agent, sourceIp, now), decision);
+      return { prepared, status: STATUS_OF[decision.outcome], decision, askConsent: false, budgets };
     }
     if (!this.notifier.canAskConsent(user)) {
       throw new AccessError(
@@ -109,7 +121,7 @@ export class RequestPreparer {
       { user: user.displayName, agent: agent.name },
       now,
     );
-    return { prepared, status: 'pending', decision, askConsent: true, ifAllowed: this.decide(prepared, agent, sourceIp, now) };
+    return { prepared, status: 'pending', decision, askConsent: true, ifAllowed: this.decide(prepared, agent, sourceIp, now), budgets: [] };
   }
 
   async prepare(agentId: string, body: RequestShape, now: Date): Promise<PreparedRequest> {

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Pool, PoolClient } from 'pg';
 import { createHash, randomUUID } from 'node:crypto';
 import { AccessError, AccessErrorCode, Decision } from '@gatehouse/domain';
 import { isUniqueViolation } from '../../db/errors';
@@ -6,6 +7,7 @@ import { Database } from '../../db/database';
 import { AgentRow, AgentsRepository } from '../../db/agents.repository';
 import { AgentChanges } from '../../events/agent-changes';
 import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
+import type { GrantRow } from '../../db/grants.repository';
 import { AuditEntry } from '../../db/audit-events.repository';
 import { Metrics } from '../../metrics/metrics';
 import { AccessRequestBody } from '../../validation';
@@ -13,6 +15,7 @@ import { AccessRequestPresenter, AccessRequestView, storedDecision } from '../ac
 import { actorName } from '../actor';
 import { GrantIssuer } from '../grants/grant-issuer';
 import { PreparedRequest, RequestPlan, RequestPreparer } from './prepare-request';
+import { BudgetCheck } from './budget-check';
 import { RequestEffects } from './request-effects';
 
 /** An agent's request for access, as received. */
@@ -41,6 +44,7 @@ export class SubmitAccessRequest {
     private readonly metrics: Metrics,
     private readonly agents: AgentsRepository,
     private readonly agentChanges: AgentChanges,
+    private readonly budgetCheck: BudgetCheck,
   ) {}
 
   async execute(input: SubmitInput): Promise<{ view: AccessRequestView; replayed: boolean }> {
@@ -52,7 +56,45 @@ export class SubmitAccessRequest {
       if (earlier) return { view: await this.replay(earlier.id, earlier.bodyHash, bodyHash), replayed: true };
     }
 
-    const { prepared, decision, status, askConsent } = await this.preparer.plan(agent, body, input.sourceIp, now);
+    const planned = await this.preparer.plan(agent, body, input.sourceIp, now);
+    const enforced = this.budgetCheck.toEnforce(planned);
+    let stored: Stored;
+    try {
+      stored =
+        enforced.length === 0
+          ? await this.store(this.db.pool, planned, input, bodyHash)
+          : // Counting and inserting under the agent's lock, in one transaction: two requests cannot both take the last unit.
+            await this.db.poolTransaction(async (client) => {
+              await this.budgetCheck.lock(client, agent.id);
+              const { plan } = await this.budgetCheck.apply(client, agent.id, planned, enforced, now);
+              return this.store(client, plan, input, bodyHash);
+            });
+    } catch (error) {
+      // Two retries with one Idempotency-Key raced: the loser answers with the winner's request.
+      if (input.idempotencyKey && isUniqueViolation(error)) {
+        const winner = await this.requests.findIdByIdempotencyKey(this.db.pool, agent.id, input.idempotencyKey);
+        if (winner) return { view: await this.replay(winner.id, winner.bodyHash, bodyHash), replayed: true };
+      }
+      throw error;
+    }
+    const { row, grant, inserted, decision, askConsent } = stored;
+    if (!inserted) await this.agentChangedMeanwhile(agent);
+
+    const view = await this.presenter.request(row, grant, 0, now);
+    this.metrics.decisions.inc({ outcome: askConsent ? 'consent' : decision.outcome });
+    this.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (grant) await this.effects.grantIssued(grant);
+    if (row.status === 'pending') {
+      await this.effects.pendingCreated(row);
+      await this.effects.changed(row.id, askConsent ? 'consent_requested' : 'pending', view);
+    }
+    return { view, replayed: false };
+  }
+
+  /** Builds the request row (and the grant when approved at once) from a plan, and inserts them with their audit events. */
+  private async store(db: Pool | PoolClient, plan: RequestPlan, input: SubmitInput, bodyHash: string): Promise<Stored> {
+    const { agent, body, now } = input;
+    const { prepared, decision, status, askConsent } = plan;
     const row = newRequestRow({
       agent,
       body,
@@ -72,28 +114,8 @@ export class SubmitAccessRequest {
         : null;
     if (issued) entries.push(issued.audit);
     const grant = issued?.grant ?? null;
-    let inserted: boolean;
-    try {
-      inserted = await this.requests.insertDecided(this.db.pool, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries);
-    } catch (error) {
-      // Two retries with one Idempotency-Key raced: the loser answers with the winner's request.
-      if (input.idempotencyKey && isUniqueViolation(error)) {
-        const winner = await this.requests.findIdByIdempotencyKey(this.db.pool, agent.id, input.idempotencyKey);
-        if (winner) return { view: await this.replay(winner.id, winner.bodyHash, bodyHash), replayed: true };
-      }
-      throw error;
-    }
-    if (!inserted) await this.agentChangedMeanwhile(agent);
-
-    const view = await this.presenter.request(row, grant, 0, now);
-    this.metrics.decisions.inc({ outcome: askConsent ? 'consent' : decision.outcome });
-    this.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    if (grant) await this.effects.grantIssued(grant);
-    if (row.status === 'pending') {
-      await this.effects.pendingCreated(row);
-      await this.effects.changed(row.id, askConsent ? 'consent_requested' : 'pending', view);
-    }
-    return { view, replayed: false };
+    const inserted = await this.requests.insertDecided(db, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries);
+    return { row, grant, inserted, decision, askConsent };
   }
 
   /**
@@ -121,6 +143,15 @@ export class SubmitAccessRequest {
     }
     return this.effects.view(requestId);
   }
+}
+
+/** What a submit stored (or, when `inserted` is false, found it could not). */
+interface Stored {
+  row: AccessRequestRow;
+  grant: GrantRow | null;
+  inserted: boolean;
+  decision: Decision;
+  askConsent: boolean;
 }
 
 const at = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
