@@ -1,5 +1,7 @@
 import { Broker, registerAgent, startBroker, TestAgent } from '../support/broker';
 import { ask, askFor, LOW_RISK, sleep, verifyGrantToken } from '../support/flows';
+import { FakeSlack } from '../support/fake-slack';
+import { answerConsent, people, settledRequest, startSlackBroker } from '../support/slack';
 
 // Policy budgets against the real Postgres: each limit with both effects, what frees a live-grant
 // budget, concurrent requests racing for the last unit, the dry run, and an agent no budget selects.
@@ -181,5 +183,45 @@ describe('budgets', () => {
       grantedTimePerDay: { atLeast: 'pii', maxSeconds: 2400 },
       effect: 'require_approval',
     });
+  });
+});
+
+describe('budgets after consent: the policy decides once the user allows, and budgets apply then too', () => {
+  let broker: Broker;
+  let fake: FakeSlack;
+  let user: { id: string; slack: string };
+
+  beforeAll(async () => {
+    ({ broker, fake } = await startSlackBroker({ GATEHOUSE_POLICY_FILE: 'test/fixtures/budgets-policy.yaml' }));
+    ({ user } = await people(broker, { user: ['support'] }));
+  });
+  afterAll(async () => {
+    await broker.close();
+    await fake.stop();
+  });
+
+  /** A request for `user` that waits for their consent; they allow it; the row once decided. */
+  async function allowed(agent: TestAgent, status: string) {
+    const waiting = await askFor(agent, 'pending', { onBehalfOf: user.id });
+    expect(waiting.approval).toMatchObject({ kind: 'consent' });
+    expect((await answerConsent(broker, user.slack, 'once', waiting.id)).status).toBe(200);
+    return settledRequest(broker, waiting.id, status);
+  }
+
+  it('a live-grant budget already used up denies the request the user allowed', async () => {
+    const agent = await registerAgent(broker, { attributes: { budget: 'live-deny' } });
+    await askFor(agent, 'approved');
+    const row = await allowed(agent, 'denied');
+    expect(row!.decision).toMatchObject({ outcome: 'deny', rules: ['budget:live-deny'] });
+    expect(await broker.prisma.grant.count({ where: { agentId: agent.id } })).toBe(1);
+  });
+
+  it("the request waiting for consent is counted once among the last hour's", async () => {
+    const agent = await registerAgent(broker, { attributes: { budget: 'hourly-deny' } });
+    await askFor(agent, 'approved');
+    await askFor(agent, 'approved');
+    // The third request of the hour: within the budget of three, though it is already a row when decided.
+    const row = await allowed(agent, 'approved');
+    expect(row!.decision).toMatchObject({ outcome: 'approve', rules: ['reads'] });
   });
 });

@@ -1,18 +1,49 @@
 import { Injectable } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
 import type { BudgetUsage } from '@gatehouse/domain';
+import { Tx } from './prisma.service';
 
-/** A pool or one of its connections (inside a transaction). */
-type Queryable = Pool | PoolClient;
+/** A pool, one of its connections (the submit's transaction), or a Prisma transaction (a decision after consent). */
+export type BudgetDb = Pool | PoolClient | Tx;
 
 /** What to count for an agent's budgets; `grantedTime` maps each budget label to the labels at or above it. */
 export interface UsageQuery {
   liveGrants: boolean;
   requestsLastHour: boolean;
   grantedTime: Array<{ atLeast: string; labels: string[] }>;
+  /** A request already stored that is the one being decided (after consent): not counted among the last hour's. */
+  excludeRequestId?: string;
 }
 
 const DAY_MS = 86_400_000;
+
+// Statements as [name, text]: named prepared statements on pg connections, raw queries in Prisma.
+const LOCK = [
+  'gatehouse_budget_lock',
+  `SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtextextended('gatehouse.budget:' || $1::text, 0))) AS l`,
+] as const;
+const COUNTS = [
+  'gatehouse_budget_counts',
+  `SELECT
+    CASE WHEN $3::boolean THEN (SELECT count(*)::int FROM grants WHERE agent_id = $1::uuid AND status = 'active' AND expires_at > $2::timestamptz) END AS live,
+    CASE WHEN $4::boolean THEN (SELECT count(*)::int FROM access_requests WHERE agent_id = $1::uuid AND created_at > $2::timestamptz - interval '1 hour' AND id IS DISTINCT FROM $5::uuid) END AS recent`,
+] as const;
+// A grant is as sensitive as its request was rated when decided (an approver may have narrowed it since).
+const GRANTED_TIME = [
+  'gatehouse_budget_granted_time',
+  `SELECT coalesce(sum(extract(epoch FROM g.expires_at - g.issued_at)), 0)::float8 AS seconds
+    FROM grants g JOIN access_requests r ON r.id = g.request_id
+    WHERE g.agent_id = $1::uuid AND g.issued_at >= $2::timestamptz AND r.decision->>'sensitivity' = ANY($3::text[])`,
+] as const;
+
+function isPg(db: BudgetDb): db is Pool | PoolClient {
+  return typeof (db as Pool).query === 'function';
+}
+
+async function rowsOf<T>(db: BudgetDb, [name, text]: readonly [string, string], values: unknown[]): Promise<T[]> {
+  if (isPg(db)) return (await db.query({ name, text, values })).rows as T[];
+  return (db as Tx).$queryRawUnsafe<T[]>(text, ...values);
+}
 
 /**
  * Counts what an agent holds and has asked for, for its budgets. Every count reads one agent's rows
@@ -22,40 +53,29 @@ const DAY_MS = 86_400_000;
 @Injectable()
 export class BudgetsRepository {
   /**
-   * Takes the agent's budget lock for the rest of the transaction: two submits of one agent then
-   * count and insert one after the other, so they cannot both take the last unit. The key is the
+   * Takes the agent's budget lock for the rest of the transaction: two decisions for one agent then
+   * count and write one after the other, so they cannot both take the last unit. The key is the
    * agent id hashed into the advisory lock space under a prefix of its own.
    */
-  async lockAgent(client: PoolClient, agentId: string): Promise<void> {
-    await client.query({
-      name: 'gatehouse_budget_lock',
-      text: `SELECT pg_advisory_xact_lock(hashtextextended('gatehouse.budget:' || $1::text, 0))`,
-      values: [agentId],
-    });
+  async lockAgent(db: PoolClient | Tx, agentId: string): Promise<void> {
+    await rowsOf(db, LOCK, [agentId]);
   }
 
   /** The agent's usage as of `now`, counting only what is asked for (the rest reads 0). */
-  async usage(db: Queryable, agentId: string, now: Date, query: UsageQuery): Promise<BudgetUsage> {
-    const { rows } = await db.query<{ live: number | null; recent: number | null }>({
-      name: 'gatehouse_budget_counts',
-      text: `SELECT
-        CASE WHEN $3::boolean THEN (SELECT count(*)::int FROM grants WHERE agent_id = $1::uuid AND status = 'active' AND expires_at > $2::timestamptz) END AS live,
-        CASE WHEN $4::boolean THEN (SELECT count(*)::int FROM access_requests WHERE agent_id = $1::uuid AND created_at > $2::timestamptz - interval '1 hour') END AS recent`,
-      values: [agentId, now, query.liveGrants, query.requestsLastHour],
-    });
+  async usage(db: BudgetDb, agentId: string, now: Date, query: UsageQuery): Promise<BudgetUsage> {
+    const [counts] = await rowsOf<{ live: number | null; recent: number | null }>(db, COUNTS, [
+      agentId,
+      now,
+      query.liveGrants,
+      query.requestsLastHour,
+      query.excludeRequestId ?? null,
+    ]);
     const grantedSecondsToday: Record<string, number> = {};
     const dayStart = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
     for (const { atLeast, labels } of query.grantedTime) {
-      // A grant is as sensitive as its request was rated when decided (an approver may have narrowed it since).
-      const granted = await db.query<{ seconds: number }>({
-        name: 'gatehouse_budget_granted_time',
-        text: `SELECT coalesce(sum(extract(epoch FROM g.expires_at - g.issued_at)), 0)::float8 AS seconds
-          FROM grants g JOIN access_requests r ON r.id = g.request_id
-          WHERE g.agent_id = $1::uuid AND g.issued_at >= $2::timestamptz AND r.decision->>'sensitivity' = ANY($3::text[])`,
-        values: [agentId, dayStart, labels],
-      });
-      grantedSecondsToday[atLeast] = Math.round(granted.rows[0].seconds);
+      const [granted] = await rowsOf<{ seconds: number }>(db, GRANTED_TIME, [agentId, dayStart, labels]);
+      grantedSecondsToday[atLeast] = Math.round(Number(granted.seconds));
     }
-    return { liveGrants: rows[0].live ?? 0, requestsLastHour: rows[0].recent ?? 0, grantedSecondsToday };
+    return { liveGrants: Number(counts.live ?? 0), requestsLastHour: Number(counts.recent ?? 0), grantedSecondsToday };
   }
 }

@@ -1,7 +1,17 @@
 import { Injectable } from '@nestjs/common';
-import type { Pool, PoolClient } from 'pg';
-import { Budget, BudgetCheck as Reading, budgetsThatCanChange, decideWithBudgets, labelsAtLeast, usageNeeds } from '@gatehouse/domain';
-import { BudgetsRepository } from '../../db/budgets.repository';
+import type { PoolClient } from 'pg';
+import {
+  Budget,
+  BudgetCheck as Reading,
+  Decision,
+  Policy,
+  budgetsThatCanChange,
+  decideWithBudgets,
+  labelsAtLeast,
+  usageNeeds,
+} from '@gatehouse/domain';
+import { BudgetDb, BudgetsRepository } from '../../db/budgets.repository';
+import { Tx } from '../../db/prisma.service';
 import { RequestPlan, STATUS_OF } from './prepare-request';
 
 /**
@@ -19,30 +29,47 @@ export class BudgetCheck {
   }
 
   /** Takes the agent's budget lock until the end of the transaction on `client`. */
-  lock(client: PoolClient, agentId: string): Promise<void> {
+  lock(client: PoolClient | Tx, agentId: string): Promise<void> {
     return this.budgets.lockAgent(client, agentId);
   }
 
   /** The plan with `budgets` counted and applied, and how the request stands against each of them. */
-  async apply(
-    db: Pool | PoolClient,
+  async apply(db: BudgetDb, agentId: string, plan: RequestPlan, budgets: Budget[], now: Date): Promise<{ plan: RequestPlan; readings: Reading[] }> {
+    const { policy, scope, durationSeconds } = plan.prepared;
+    const { decision, readings } = await this.decide(
+      db,
+      agentId,
+      { policy, resource: scope.resource.id, requestedSeconds: durationSeconds },
+      plan.decision,
+      budgets,
+      now,
+    );
+    return { plan: decision === plan.decision ? plan : { ...plan, decision, status: STATUS_OF[decision.outcome] }, readings };
+  }
+
+  /**
+   * A decision with `budgets` counted and applied. `stored`: the id of the request when it is
+   * already a row (decided after consent), so that it is not counted twice.
+   */
+  async decide(
+    db: BudgetDb,
     agentId: string,
-    plan: RequestPlan,
+    request: { policy: Policy; resource: string; requestedSeconds: number },
+    decision: Decision,
     budgets: Budget[],
     now: Date,
-  ): Promise<{ plan: RequestPlan; readings: Reading[] }> {
-    if (budgets.length === 0) return { plan, readings: [] };
-    const { policy, scope, durationSeconds } = plan.prepared;
+    stored?: string,
+  ): Promise<{ decision: Decision; readings: Reading[] }> {
+    if (budgets.length === 0) return { decision, readings: [] };
+    const { policy } = request;
     const needs = usageNeeds(budgets);
     const usage = await this.budgets.usage(db, agentId, now, {
       liveGrants: needs.liveGrants,
       requestsLastHour: needs.requestsLastHour,
       grantedTime: needs.grantedTimeAtLeast.map((atLeast) => ({ atLeast, labels: labelsAtLeast(policy, atLeast) })),
+      ...(stored && { excludeRequestId: stored }),
     });
-    const { decision, checks } = decideWithBudgets(policy, plan.decision, budgets, usage, {
-      resource: scope.resource.id,
-      requestedSeconds: durationSeconds,
-    });
-    return { plan: { ...plan, decision, status: STATUS_OF[decision.outcome] }, readings: checks };
+    const decided = decideWithBudgets(policy, decision, budgets, usage, request);
+    return { decision: decided.decision, readings: decided.checks };
   }
 }
