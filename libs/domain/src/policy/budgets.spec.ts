@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { budgetsSelecting, budgetsThatCanChange, BudgetUsage, decideWithBudgets, usageNeeds } from './budgets';
 import { evaluatePolicy, EvaluationInput } from './evaluate';
 import { lintPolicy } from './lint';
 import { parsePolicy, PolicyError } from './parse';
 import { checkTestsAgainstPolicy, parsePolicyTests } from './policy-test';
-import { runPolicyCase } from './policy-test.run';
+import { runPolicyCase, runPolicyTests } from './policy-test.run';
 
 const POLICY = `
 version: 1
@@ -226,5 +228,15 @@ describe('budgets: lint and policy tests', () => {
       't.yaml',
     );
     expect(() => checkTestsAgainstPolicy(typo, policy)).toThrow(/no rule "budget:nope"/);
+  });
+
+  it('the e2e fixture policy passes its own policy tests', () => {
+    const dir = join(__dirname, '../../../../test/fixtures');
+    const fixture = parsePolicy(readFileSync(join(dir, 'budgets-policy.yaml'), 'utf8'), 'budgets-policy.yaml');
+    const tests = parsePolicyTests(readFileSync(join(dir, 'budgets-policy.test.yaml'), 'utf8'), 'budgets-policy.test.yaml');
+    checkTestsAgainstPolicy(tests, fixture);
+    const failed = runPolicyTests(fixture, tests, { maxRequestDurationSeconds: 86400, now: NOW }).filter((r) => r.mismatches.length > 0);
+    expect(failed.map((r) => r.testCase.name)).toEqual([]);
+    expect(tests.cases).toHaveLength(7);
   });
 });
