@@ -8,8 +8,10 @@ export type BudgetDb = Pool | PoolClient | Tx;
 
 /** What to count for an agent's budgets; `grantedTime` maps each budget label to the labels at or above it. */
 export interface UsageQuery {
-  liveGrants: boolean;
-  requestsLastHour: boolean;
+  /** Count live grants, stopping at this many; absent: not counted (0). */
+  liveGrantsUpTo?: number;
+  /** Count the last hour's requests, stopping at this many. */
+  requestsLastHourUpTo?: number;
   grantedTime: Array<{ atLeast: string; labels: string[] }>;
   /** A request already stored that is the one being decided (after consent): not counted among the last hour's. */
   excludeRequestId?: string;
@@ -25,8 +27,10 @@ const LOCK = [
 const COUNTS = [
   'gatehouse_budget_counts',
   `SELECT
-    CASE WHEN $3::boolean THEN (SELECT count(*)::int FROM grants WHERE agent_id = $1::uuid AND status = 'active' AND expires_at > $2::timestamptz) END AS live,
-    CASE WHEN $4::boolean THEN (SELECT count(*)::int FROM access_requests WHERE agent_id = $1::uuid AND created_at > $2::timestamptz - interval '1 hour' AND id IS DISTINCT FROM $5::uuid) END AS recent`,
+    CASE WHEN $3::int IS NOT NULL THEN (SELECT count(*)::int FROM (
+      SELECT 1 FROM grants WHERE agent_id = $1::uuid AND status = 'active' AND expires_at > $2::timestamptz LIMIT $3::int) AS live) END AS live,
+    CASE WHEN $4::int IS NOT NULL THEN (SELECT count(*)::int FROM (
+      SELECT 1 FROM access_requests WHERE agent_id = $1::uuid AND created_at > $2::timestamptz - interval '1 hour' AND id IS DISTINCT FROM $5::uuid LIMIT $4::int) AS recent) END AS recent`,
 ] as const;
 // A grant is as sensitive as its request was rated when decided (an approver may have narrowed it since).
 const GRANTED_TIME = [
@@ -48,7 +52,7 @@ async function rowsOf<T>(db: BudgetDb, [name, text]: readonly [string, string], 
 /**
  * Counts what an agent holds and has asked for, for its budgets. Every count reads one agent's rows
  * through an index (grants by agent and status, by agent and issue time; requests by agent and
- * creation time), never the history.
+ * creation time), never the history; live grants and recent requests stop at the largest limit.
  */
 @Injectable()
 export class BudgetsRepository {
@@ -66,8 +70,8 @@ export class BudgetsRepository {
     const [counts] = await rowsOf<{ live: number | null; recent: number | null }>(db, COUNTS, [
       agentId,
       now,
-      query.liveGrants,
-      query.requestsLastHour,
+      query.liveGrantsUpTo ?? null,
+      query.requestsLastHourUpTo ?? null,
       query.excludeRequestId ?? null,
     ]);
     const grantedSecondsToday: Record<string, number> = {};

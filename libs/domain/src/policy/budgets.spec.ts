@@ -184,8 +184,8 @@ describe('budgets: decisions', () => {
     const write = input({ actions: ['write'] });
     const selected = budgetsSelecting(policy, write, evaluatePolicy(policy, write));
     expect(budgetsThatCanChange(selected, evaluatePolicy(policy, write))).toEqual([]);
-    expect(usageNeeds(policy.budgets)).toEqual({ liveGrants: true, requestsLastHour: true, grantedTimeAtLeast: ['pii'] });
-    expect(usageNeeds([])).toEqual({ liveGrants: false, requestsLastHour: false, grantedTimeAtLeast: [] });
+    expect(usageNeeds(policy.budgets)).toEqual({ liveGrantsUpTo: 3, requestsLastHourUpTo: 100, grantedTimeAtLeast: ['pii'] });
+    expect(usageNeeds([])).toEqual({ grantedTimeAtLeast: [] });
   });
 });
 

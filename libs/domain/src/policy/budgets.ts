@@ -18,10 +18,15 @@ export interface BudgetUsage {
   grantedSecondsToday: Record<string, number>;
 }
 
-/** What a usage count must cover for a set of budgets: the labels whose granted time today is needed. */
+/**
+ * What a usage count must cover for a set of budgets. A count stops at the largest limit (one more
+ * unit, the request's own, then tells whether it is over), so no count reads more rows than that.
+ */
 export interface UsageNeeds {
-  liveGrants: boolean;
-  requestsLastHour: boolean;
+  /** Count live grants up to this many; absent: no budget limits them. */
+  liveGrantsUpTo?: number;
+  /** Count the last hour's requests up to this many. */
+  requestsLastHourUpTo?: number;
   /** Labels; the broker sums grants whose request was rated at any of `policy.sensitivity` from each up. */
   grantedTimeAtLeast: string[];
 }
@@ -72,9 +77,15 @@ export function budgetsThatCanChange(budgets: Budget[], decision: Decision): Bud
 
 /** What to count for these budgets; nothing when none is given. */
 export function usageNeeds(budgets: Budget[]): UsageNeeds {
+  const largest = (limits: Array<number | undefined>) => {
+    const given = limits.filter((limit): limit is number => limit !== undefined);
+    return given.length === 0 ? undefined : Math.max(...given);
+  };
+  const liveGrantsUpTo = largest(budgets.map((budget) => budget.liveGrants));
+  const requestsLastHourUpTo = largest(budgets.map((budget) => budget.requestsPerHour));
   return {
-    liveGrants: budgets.some((budget) => budget.liveGrants !== undefined),
-    requestsLastHour: budgets.some((budget) => budget.requestsPerHour !== undefined),
+    ...(liveGrantsUpTo !== undefined && { liveGrantsUpTo }),
+    ...(requestsLastHourUpTo !== undefined && { requestsLastHourUpTo }),
     grantedTimeAtLeast: [...new Set(budgets.flatMap((budget) => (budget.grantedTimePerDay ? [budget.grantedTimePerDay.atLeast] : [])))],
   };
 }

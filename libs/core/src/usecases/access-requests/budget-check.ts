@@ -64,8 +64,8 @@ export class BudgetCheck {
     const { policy } = request;
     const needs = usageNeeds(budgets);
     const usage = await this.budgets.usage(db, agentId, now, {
-      liveGrants: needs.liveGrants,
-      requestsLastHour: needs.requestsLastHour,
+      ...(needs.liveGrantsUpTo !== undefined && { liveGrantsUpTo: needs.liveGrantsUpTo }),
+      ...(needs.requestsLastHourUpTo !== undefined && { requestsLastHourUpTo: needs.requestsLastHourUpTo }),
       grantedTime: needs.grantedTimeAtLeast.map((atLeast) => ({ atLeast, labels: labelsAtLeast(policy, atLeast) })),
       ...(stored && { excludeRequestId: stored }),
     });
