@@ -216,6 +216,17 @@ describe('budgets after consent: the policy decides once the user allows, and bu
     expect(await broker.prisma.grant.count({ where: { agentId: agent.id } })).toBe(1);
   });
 
+  it('granted time today is counted in the consent transaction as in a submit', async () => {
+    const agent = await registerAgent(broker, { attributes: { budget: 'pii-time-deny' } });
+    await askFor(agent, 'approved', PII);
+    await askFor(agent, 'approved', PII);
+    const waiting = await askFor(agent, 'pending', { ...PII, duration: '1m', onBehalfOf: user.id });
+    expect((await answerConsent(broker, user.slack, 'once', waiting.id)).status).toBe(200);
+    const row = await settledRequest(broker, waiting.id, 'denied');
+    expect(row!.decision).toMatchObject({ outcome: 'deny', rules: ['budget:pii-time-deny'] });
+    expect((row!.decision as { message: string }).message).toContain('41m granted today at pii or above');
+  });
+
   it("the request waiting for consent is counted once among the last hour's", async () => {
     const agent = await registerAgent(broker, { attributes: { budget: 'hourly-deny' } });
     await askFor(agent, 'approved');

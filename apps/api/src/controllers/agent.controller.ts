@@ -47,7 +47,11 @@ export class AgentController {
 
   @Post('access-requests')
   @HttpCode(201)
-  @ApiOperation({ summary: 'Ask for access; the policy decides at once (approved, pending or denied)' })
+  @ApiOperation({
+    summary: 'Ask for access; the policy decides at once (approved, pending or denied)',
+    description:
+      "A policy budget over its limit for this agent (live grants, requests in the last hour, granted time today) makes the decision stricter: `decision.rules` is then `['budget:<id>']` and `decision.message` names the limit that is over.",
+  })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retry with the same key and body returns the same request' })
   @ApiBody({ schema: z.toJSONSchema(accessRequestBody) as object })
   async create(

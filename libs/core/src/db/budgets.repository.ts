@@ -24,20 +24,22 @@ const LOCK = [
   'gatehouse_budget_lock',
   `SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtextextended('gatehouse.budget:' || $1::text, 0))) AS l`,
 ] as const;
+// One statement for every count, each only when asked for: the lock is held for as few round trips
+// as possible. Granted time is summed per rating of the grant's request (an approver may have
+// narrowed the grant since; it counts at its request's rating); the labels at or above each budget's
+// `atLeast` are then added up in JS, so one statement serves every budget.
 const COUNTS = [
   'gatehouse_budget_counts',
   `SELECT
     CASE WHEN $3::int IS NOT NULL THEN (SELECT count(*)::int FROM (
       SELECT 1 FROM grants WHERE agent_id = $1::uuid AND status = 'active' AND expires_at > $2::timestamptz LIMIT $3::int) AS live) END AS live,
     CASE WHEN $4::int IS NOT NULL THEN (SELECT count(*)::int FROM (
-      SELECT 1 FROM access_requests WHERE agent_id = $1::uuid AND created_at > $2::timestamptz - interval '1 hour' AND id IS DISTINCT FROM $5::uuid LIMIT $4::int) AS recent) END AS recent`,
-] as const;
-// A grant is as sensitive as its request was rated when decided (an approver may have narrowed it since).
-const GRANTED_TIME = [
-  'gatehouse_budget_granted_time',
-  `SELECT coalesce(sum(extract(epoch FROM g.expires_at - g.issued_at)), 0)::float8 AS seconds
-    FROM grants g JOIN access_requests r ON r.id = g.request_id
-    WHERE g.agent_id = $1::uuid AND g.issued_at >= $2::timestamptz AND r.decision->>'sensitivity' = ANY($3::text[])`,
+      SELECT 1 FROM access_requests WHERE agent_id = $1::uuid AND created_at > $2::timestamptz - interval '1 hour' AND id IS DISTINCT FROM $5::uuid LIMIT $4::int) AS recent) END AS recent,
+    CASE WHEN $6::timestamptz IS NOT NULL THEN (SELECT coalesce(json_object_agg(label, seconds), '{}'::json) FROM (
+      SELECT r.decision->>'sensitivity' AS label, sum(extract(epoch FROM g.expires_at - g.issued_at))::float8 AS seconds
+      FROM grants g JOIN access_requests r ON r.id = g.request_id
+      WHERE g.agent_id = $1::uuid AND g.issued_at >= $6::timestamptz
+      GROUP BY 1) AS granted) END AS granted`,
 ] as const;
 
 function isPg(db: BudgetDb): db is Pool | PoolClient {
@@ -67,19 +69,20 @@ export class BudgetsRepository {
 
   /** The agent's usage as of `now`, counting only what is asked for (the rest reads 0). */
   async usage(db: BudgetDb, agentId: string, now: Date, query: UsageQuery): Promise<BudgetUsage> {
-    const [counts] = await rowsOf<{ live: number | null; recent: number | null }>(db, COUNTS, [
+    const dayStart = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
+    const [counts] = await rowsOf<{ live: number | null; recent: number | null; granted: Record<string, number> | string | null }>(db, COUNTS, [
       agentId,
       now,
       query.liveGrantsUpTo ?? null,
       query.requestsLastHourUpTo ?? null,
       query.excludeRequestId ?? null,
+      query.grantedTime.length > 0 ? dayStart : null,
     ]);
-    const grantedSecondsToday: Record<string, number> = {};
-    const dayStart = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
-    for (const { atLeast, labels } of query.grantedTime) {
-      const [granted] = await rowsOf<{ seconds: number }>(db, GRANTED_TIME, [agentId, dayStart, labels]);
-      grantedSecondsToday[atLeast] = Math.round(Number(granted.seconds));
-    }
+    // pg parses json; a driver that hands it over as text is read the same.
+    const byLabel: Record<string, number> = typeof counts.granted === 'string' ? JSON.parse(counts.granted) : (counts.granted ?? {});
+    const grantedSecondsToday = Object.fromEntries(
+      query.grantedTime.map(({ atLeast, labels }) => [atLeast, Math.round(labels.reduce((sum, label) => sum + Number(byLabel[label] ?? 0), 0))]),
+    );
     return { liveGrants: Number(counts.live ?? 0), requestsLastHour: Number(counts.recent ?? 0), grantedSecondsToday };
   }
 }
