@@ -25,9 +25,9 @@ const LOCK = [
   `SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtextextended('gatehouse.budget:' || $1::text, 0))) AS l`,
 ] as const;
 // One statement for every count, each only when asked for: the lock is held for as few round trips
-// as possible. Granted time is summed per rating of the grant's request (an approver may have
-// narrowed the grant since; it counts at its request's rating); the labels at or above each budget's
-// `atLeast` are then added up in JS, so one statement serves every budget.
+// as possible. Granted time is summed per rating through the (agent, rating, issue time) index, over
+// the ratings some budget asks for only (a grant counts at its request's rating, even if an approver
+// narrowed it); the labels at or above each budget's `atLeast` are then added up in JS.
 const COUNTS = [
   'gatehouse_budget_counts',
   `SELECT
@@ -35,10 +35,9 @@ const COUNTS = [
       SELECT 1 FROM grants WHERE agent_id = $1::uuid AND status = 'active' AND expires_at > $2::timestamptz LIMIT $3::int) AS live) END AS live,
     CASE WHEN $4::int IS NOT NULL THEN (SELECT count(*)::int FROM (
       SELECT 1 FROM access_requests WHERE agent_id = $1::uuid AND created_at > $2::timestamptz - interval '1 hour' AND id IS DISTINCT FROM $5::uuid LIMIT $4::int) AS recent) END AS recent,
-    CASE WHEN $6::timestamptz IS NOT NULL THEN (SELECT coalesce(json_object_agg(label, seconds), '{}'::json) FROM (
-      SELECT r.decision->>'sensitivity' AS label, sum(extract(epoch FROM g.expires_at - g.issued_at))::float8 AS seconds
-      FROM grants g JOIN access_requests r ON r.id = g.request_id
-      WHERE g.agent_id = $1::uuid AND g.issued_at >= $6::timestamptz
+    CASE WHEN $6::timestamptz IS NOT NULL THEN (SELECT coalesce(json_object_agg(sensitivity, seconds), '{}'::json) FROM (
+      SELECT sensitivity, sum(extract(epoch FROM expires_at - issued_at))::float8 AS seconds
+      FROM grants WHERE agent_id = $1::uuid AND sensitivity = ANY($7::text[]) AND issued_at >= $6::timestamptz
       GROUP BY 1) AS granted) END AS granted`,
 ] as const;
 
@@ -53,8 +52,8 @@ async function rowsOf<T>(db: BudgetDb, [name, text]: readonly [string, string], 
 
 /**
  * Counts what an agent holds and has asked for, for its budgets. Every count reads one agent's rows
- * through an index (grants by agent and status, by agent and issue time; requests by agent and
- * creation time), never the history; live grants and recent requests stop at the largest limit.
+ * through an index (grants by agent and status, by agent, rating and issue time; requests by agent
+ * and creation time), never the history; live grants and recent requests stop at the largest limit.
  */
 @Injectable()
 export class BudgetsRepository {
@@ -77,6 +76,7 @@ export class BudgetsRepository {
       query.requestsLastHourUpTo ?? null,
       query.excludeRequestId ?? null,
       query.grantedTime.length > 0 ? dayStart : null,
+      [...new Set(query.grantedTime.flatMap(({ labels }) => labels))],
     ]);
     // pg parses json; a driver that hands it over as text is read the same.
     const byLabel: Record<string, number> = typeof counts.granted === 'string' ? JSON.parse(counts.granted) : (counts.granted ?? {});

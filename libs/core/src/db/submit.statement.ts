@@ -59,6 +59,7 @@ const GRANT: Record<Exclude<keyof Grant, 'requestId'>, Column> = {
   endedAt: ['ended_at', '::timestamptz'],
   endedBy: ['ended_by', '::text'],
   endReason: ['end_reason', '::text'],
+  sensitivity: ['sensitivity', '::text'],
 };
 
 const requestFields = Object.keys(REQUEST) as (keyof AccessRequest)[];
@@ -76,7 +77,7 @@ const audit = flag + 1;
  * suspended or re-keyed a moment ago (another replica, a stale cache) inserts nothing.
  */
 export const SUBMIT_STATEMENT = {
-  name: 'gatehouse_submit_v2',
+  name: 'gatehouse_submit_v3',
   text: `
     WITH agent AS (
       SELECT 1 FROM agents WHERE id = $1::uuid AND status = 'active' AND key_id = $2::text
