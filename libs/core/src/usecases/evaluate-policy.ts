@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AccessError, AccessErrorCode, BudgetCheck as BudgetReading, Decision, formatDuration } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, BudgetStanding as BudgetReading, Decision, formatDuration } from '@gatehouse/domain';
 import { Database } from '../db/database';
 import { AgentsRepository } from '../db/agents.repository';
 import { AccessRequestBody } from '../validation';

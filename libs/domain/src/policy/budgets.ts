@@ -43,7 +43,7 @@ export interface LimitReading {
 }
 
 /** A selected budget and how the request stands against each of its limits. */
-export interface BudgetCheck {
+export interface BudgetStanding {
   budget: Budget;
   readings: LimitReading[];
   over: boolean;
@@ -103,7 +103,7 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
  * more request; its granted time counts only toward a grantedTimePerDay whose sensitivity it
  * reaches (a request below it is not limited by it at all).
  */
-export function checkBudget(policy: Policy, budget: Budget, usage: BudgetUsage, decision: Decision): BudgetCheck {
+export function checkBudget(policy: Policy, budget: Budget, usage: BudgetUsage, decision: Decision): BudgetStanding {
   const readings: LimitReading[] = [];
   if (budget.liveGrants !== undefined) {
     const used = usage.liveGrants + 1;
@@ -134,7 +134,7 @@ export function checkBudget(policy: Policy, budget: Budget, usage: BudgetUsage, 
 export function applyBudgets(
   policy: Policy,
   decision: Decision,
-  checks: BudgetCheck[],
+  checks: BudgetStanding[],
   request: { resource: string; requestedSeconds: number },
 ): Decision {
   const stricter = checks.filter((check) => check.over && STRICTNESS[check.budget.effect] > STRICTNESS[decision.outcome]);
@@ -174,7 +174,7 @@ export function decideWithBudgets(
   selected: Budget[],
   usage: BudgetUsage,
   request: { resource: string; requestedSeconds: number },
-): { decision: Decision; checks: BudgetCheck[] } {
+): { decision: Decision; checks: BudgetStanding[] } {
   if (selected.length === 0) return { decision, checks: [] };
   const checks = selected.map((budget) => checkBudget(policy, budget, usage, decision));
   return { decision: applyBudgets(policy, decision, checks, request), checks };

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { PoolClient } from 'pg';
 import {
   Budget,
-  BudgetCheck as Reading,
+  BudgetStanding as Reading,
   Decision,
   Policy,
   budgetsThatCanChange,
