@@ -205,6 +205,22 @@ describe('budgets: lint and policy tests', () => {
     ]);
   });
 
+  it('warns about a granted-time limit no selected request can reach', () => {
+    const wiki = parsePolicy(
+      `${POLICY}  - { id: wiki-time, when: { resources: [docs.wiki] }, grantedTimePerDay: { atLeast: pii, max: 1h }, effect: deny }\n`,
+      'p.yaml',
+    );
+    expect(lintPolicy(wiki, { maxRequestDurationSeconds: 86400 }).filter((w) => w.path.startsWith('budgets'))).toEqual([
+      {
+        code: 'never_matches',
+        path: 'budgets[2].grantedTimePerDay',
+        subject: 'wiki-time',
+        message: 'grantedTimePerDay never applies: no request it selects is rated pii or above',
+      },
+    ]);
+    expect(lintPolicy(policy, { maxRequestDurationSeconds: 86400 })).toEqual([]);
+  });
+
   it('a case gives usage and expects the budget by name', () => {
     const file = parsePolicyTests(
       `cases:

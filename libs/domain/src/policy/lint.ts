@@ -110,7 +110,17 @@ export function lintPolicy(policy: Policy, options: LintOptions): LintWarning[] 
     const refusals = never ? [] : analysis.resourcesOf(asRule).map((resource) => analysis.whyNotOn(asRule, resource));
     const reason =
       never ?? (refusals.length > 0 && refusals.every((refusal) => refusal !== undefined) ? describeRefusals(refusals as Refusal[]) : undefined);
-    if (reason === undefined) return;
+    if (reason === undefined) {
+      // A grantedTimePerDay above anything the budget's requests can be rated limits none of them.
+      const time = budget.grantedTimePerDay;
+      const resources = analysis.resourcesOf(asRule).filter((_, k) => refusals[k] === undefined);
+      const reach = Math.max(-1, ...resources.flatMap((resource) => analysis.ranksWithin(budget.when, resource)));
+      if (time && reach < policy.sensitivity.indexOf(time.atLeast)) {
+        const message = `grantedTimePerDay never applies: no request it selects is rated ${time.atLeast} or above`;
+        warn(policy.rules.length + 1 + i, { code: 'never_matches', path: `budgets[${i}].grantedTimePerDay`, subject: budget.id, message });
+      }
+      return;
+    }
     warn(policy.rules.length + 1 + i, {
       code: 'never_matches',
       path: `budgets[${i}]`,
