@@ -10,6 +10,7 @@ import { AgentsRepository } from './db/agents.repository';
 import { UsersRepository } from './db/users.repository';
 import { AccessRequestsRepository } from './db/access-requests.repository';
 import { GrantsRepository } from './db/grants.repository';
+import { BudgetsRepository } from './db/budgets.repository';
 import { SigningKeysRepository } from './db/signing-keys.repository';
 import { AuditEventsRepository } from './db/audit-events.repository';
 import { RedisService } from './redis/redis.service';
@@ -57,6 +58,7 @@ import { ProcessLifecycle } from './availability/process-lifecycle';
 import { RestoreLostJobs } from './usecases/restore-lost-jobs';
 import { AgentChanges } from './events/agent-changes';
 import { EndedGrants } from './enforcement/ended-grants';
+import { BudgetCheck } from './usecases/access-requests/budget-check';
 import { UsageRecorder } from './enforcement/usage-recorder';
 import { CheckCall } from './enforcement/check-call';
 import { BreakGlassReviews } from './usecases/queries/break-glass-reviews';
@@ -70,6 +72,7 @@ const services: Provider[] = [
   UsersRepository,
   AccessRequestsRepository,
   GrantsRepository,
+  BudgetsRepository,
   SigningKeysRepository,
   AuditEventsRepository,
   RedisService,
@@ -116,6 +119,7 @@ const services: Provider[] = [
   DescribeForApprovers,
   DelegationsRepository,
   RequestPreparer,
+  BudgetCheck,
   DecideAfterConsent,
   AnswerConsent,
   PutDelegation,

@@ -11,6 +11,7 @@ export * from './policy/scope';
 export * from './policy/http';
 export * from './policy/evaluate';
 export * from './policy/break-glass';
+export * from './policy/budgets';
 export * from './policy/reminders';
 export * from './policy/request';
 export * from './policy/policy-test';

@@ -52,7 +52,8 @@ export class AgentController {
       'Ask for access; the policy decides at once (approved, pending or denied). breakGlass: true (emergencies) is approved at once where people ' +
       'would be asked, for agents the policy admits (else 403 BREAK_GLASS_NOT_ALLOWED); alerted and reviewed',
     description:
-      "The decision explains itself: rules, message, riskScore, policyVersion, and anomalies (how the request departs from this agent's baseline: [{code, detail}], [] for none).",
+      "The decision explains itself: rules, message, riskScore, policyVersion, and anomalies (how the request departs from this agent's baseline: [{code, detail}], [] for none). " +
+      "A policy budget over its limit for this agent (live grants, requests in the last hour, granted time today) makes the decision stricter: `decision.rules` is then `['budget:<id>']` and `decision.message` names the limit that is over.",
   })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retry with the same key and body returns the same request' })
   @ApiBody({ schema: z.toJSONSchema(accessRequestBody) as object })

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { AccessRequest, Approval } from '@gatehouse/prisma';
 import type { ConsentState, RequestStatus, StoredDecision } from '@gatehouse/domain';
 import { Tx } from './prisma.service';
@@ -52,7 +52,7 @@ export class AccessRequestsRepository {
    * concurrently.
    */
   async insertDecided(
-    pool: Pool,
+    pool: Pool | PoolClient,
     guard: { agentId: string; keyId: string },
     r: AccessRequestRow,
     grant: GrantRow | null,

@@ -66,6 +66,7 @@ const GRANT: Record<Exclude<keyof Grant, 'requestId'>, Column> = {
   endedAt: ['ended_at', '::timestamptz'],
   endedBy: ['ended_by', '::text'],
   endReason: ['end_reason', '::text'],
+  sensitivity: ['sensitivity', '::text'],
 };
 
 const requestFields = Object.keys(REQUEST) as (keyof AccessRequest)[];

@@ -1,15 +1,30 @@
 import { Injectable } from '@nestjs/common';
-import { AccessError, AccessErrorCode, Decision, formatDuration } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, BudgetStanding as BudgetReading, Decision, formatDuration } from '@gatehouse/domain';
 import { Database } from '../db/database';
 import { AgentsRepository } from '../db/agents.repository';
 import { AccessRequestBody } from '../validation';
 import { storedDecision } from './access-request.view';
 import { RequestPreparer } from './access-requests/prepare-request';
+import { BudgetCheck } from './access-requests/budget-check';
 
 /** A decision as the dry run shows it: what the request's `decision` would say, and what it grants. */
 function shown(decision: Decision) {
   const { sensitivity, durationSeconds, ...rest } = storedDecision(decision);
   return { decision: rest, sensitivity, duration: formatDuration(durationSeconds) };
+}
+
+/** A selected budget as the dry run shows it: its effect, whether the request is over, and each limit with the request counted in. */
+function budgetShown({ budget, readings, over }: BudgetReading) {
+  return {
+    id: budget.id,
+    effect: budget.effect,
+    over,
+    limits: readings.map(({ limit, used, max, over: exceeded }) =>
+      limit === 'grantedTimePerDay'
+        ? { limit, used: formatDuration(used), max: formatDuration(max), over: exceeded }
+        : { limit, used, max, over: exceeded },
+    ),
+  };
 }
 
 /**
@@ -24,12 +39,16 @@ export class EvaluatePolicy {
     private readonly db: Database,
     private readonly agents: AgentsRepository,
     private readonly preparer: RequestPreparer,
+    private readonly budgetCheck: BudgetCheck,
   ) {}
 
   async execute(input: { body: AccessRequestBody; agentId: string; sourceIp?: string | null; now: Date }) {
     const agent = await this.agents.findById(this.db.client, input.agentId);
     if (!agent) throw new AccessError(AccessErrorCode.AGENT_NOT_FOUND, `No agent ${input.agentId}.`);
-    const plan = await this.preparer.plan(agent, input.body, input.sourceIp, input.now);
+    const planned = await this.preparer.plan(agent, input.body, input.sourceIp, input.now);
+    // Every budget that selects the request is counted, so the answer shows where the agent stands
+    // even when no budget can change this decision; only those that can, change it (as in a submit).
+    const { plan, readings } = await this.budgetCheck.apply(this.db.pool, agent.id, planned, planned.budgets, input.now);
     const { prepared, decision } = plan;
     const approval =
       plan.status !== 'pending'
@@ -51,6 +70,7 @@ export class EvaluatePolicy {
             ? { status: 'live' as const, id: prepared.delegation.id, source: prepared.delegation.source }
             : { status: 'missing' as const },
       ...(plan.ifAllowed ? { ifAllowed: shown(plan.ifAllowed) } : {}),
+      ...(readings.length > 0 && { budgets: readings.map(budgetShown) }),
     };
   }
 }

@@ -1,7 +1,7 @@
 import { formatDuration } from '../duration';
 import { AccessError, AccessErrorCode } from '../errors';
 import { conditionsHold } from './conditions';
-import type { Decision, EvaluationInput } from './evaluate';
+import { Decision, EvaluationInput, matchContextOf } from './evaluate';
 import { Policy } from './types';
 
 /** Named in a decision's rules when break-glass decided it; no rule may use this id. */
@@ -10,20 +10,7 @@ export const BREAK_GLASS_MARKER = 'break-glass';
 /** Whether the policy's breakGlass.allowed admits this request (its agent, user, resource, time...). */
 export function breakGlassAdmits(policy: Policy, input: EvaluationInput, decision: Pick<Decision, 'sensitivity' | 'riskScore'>): boolean {
   if (!policy.breakGlass) return false;
-  return conditionsHold(policy.breakGlass.allowed, {
-    agent: input.agent,
-    resource: input.resource,
-    actions: input.actions,
-    operations: input.operations ?? [],
-    durationSeconds: input.durationSeconds,
-    onBehalfOf: input.onBehalfOf ?? null,
-    sourceIp: input.sourceIp ?? null,
-    now: input.now,
-    sensitivityRank: policy.sensitivity.indexOf(decision.sensitivity),
-    rankOf: (label) => policy.sensitivity.indexOf(label),
-    riskScore: decision.riskScore,
-    anomalies: (input.anomalies ?? []).map((anomaly) => anomaly.code),
-  });
+  return conditionsHold(policy.breakGlass.allowed, matchContextOf(policy, input, decision));
 }
 
 function named(rules: string[]): string {

@@ -1,7 +1,7 @@
 import type { Anomaly } from '../behaviour/baseline';
 import { AccessError, AccessErrorCode } from '../errors';
 import { riskScore } from '../risk';
-import { conditionsHold, globMatches } from './conditions';
+import { conditionsHold, globMatches, MatchContext } from './conditions';
 import { ReminderTimes, reminderTimes } from './reminders';
 import { highestSensitivity, partsOf } from './scope';
 import { Outcome, Policy, ResourcePolicy, Rule } from './types';
@@ -97,6 +97,27 @@ function describeApprovers(approvers: string): string {
   return approvers === 'requester' ? 'the user the agent acts for' : approvers;
 }
 
+/**
+ * The request as a rule's `when` (or a budget's, or the breakGlass selector) sees it, once its
+ * sensitivity and risk score are known.
+ */
+export function matchContextOf(policy: Policy, input: EvaluationInput, judged: { sensitivity: string; riskScore: number }): MatchContext {
+  return {
+    agent: input.agent,
+    resource: input.resource,
+    actions: input.actions,
+    operations: input.operations ?? [],
+    durationSeconds: input.durationSeconds,
+    onBehalfOf: input.onBehalfOf ?? null,
+    sourceIp: input.sourceIp ?? null,
+    now: input.now,
+    sensitivityRank: policy.sensitivity.indexOf(judged.sensitivity),
+    rankOf: (label) => policy.sensitivity.indexOf(label),
+    riskScore: judged.riskScore,
+    anomalies: (input.anomalies ?? []).map((anomaly) => anomaly.code),
+  };
+}
+
 /** Decides a request by the policy. Rule order never matters: every rule is judged, then combined. */
 export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision {
   const requested = input.durationSeconds;
@@ -107,7 +128,6 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
   const resource = policy.resources[input.resource];
   const onBehalfOf = input.onBehalfOf ?? null;
   const anomalies = input.anomalies ?? [];
-  const codes = anomalies.map((anomaly) => anomaly.code);
   const score = riskScore(policy, {
     sensitivity,
     durationSeconds: requested,
@@ -116,23 +136,9 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
     now: input.now,
     anomalies: anomalies.length,
   });
+  const ctx = matchContextOf(policy, input, { sensitivity, riskScore: score });
   const matching = rulesFor(policy, input.resource)
-    .filter((rule) =>
-      conditionsHold(rule.when, {
-        agent: input.agent,
-        resource: input.resource,
-        actions: input.actions,
-        operations: input.operations ?? [],
-        durationSeconds: requested,
-        onBehalfOf,
-        sourceIp: input.sourceIp ?? null,
-        now: input.now,
-        sensitivityRank: policy.sensitivity.indexOf(sensitivity),
-        rankOf: (label) => policy.sensitivity.indexOf(label),
-        riskScore: score,
-        anomalies: codes,
-      }),
-    )
+    .filter((rule) => conditionsHold(rule.when, ctx))
     .sort(byId);
   const common = { riskScore: score, sensitivity, policyVersion: policy.version, anomalies };
   const clamp = (rules: Rule[]) =>

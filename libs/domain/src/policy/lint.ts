@@ -20,7 +20,7 @@ export interface LintWarning {
   code: LintCode;
   /** `rules[3]`, `rules[3].when.resources[1]` or `resources["crm.customers"]`. */
   path: string;
-  /** The rule id or resource id. */
+  /** The rule, budget or resource id. */
   subject: string;
   message: string;
 }
@@ -113,6 +113,31 @@ export function lintPolicy(policy: Policy, options: LintOptions): LintWarning[] 
     const message = `no rule can match a request for it: every request goes to the default approvers (${policy.defaults.approvers})`;
     warn(policy.rules.length, { code: 'unspoken_resource', path: formatPath(['resources', resource.id]), subject: resource.id, message });
   }
+  // A budget selects requests as a rule would match them: one whose `when` matches nothing limits nobody.
+  policy.budgets.forEach((budget, i) => {
+    const asRule: Rule = { id: budget.id, effect: budget.effect, when: budget.when };
+    const never = analysis.neverReason(asRule);
+    const refusals = never ? [] : analysis.resourcesOf(asRule).map((resource) => analysis.whyNotOn(asRule, resource));
+    const reason =
+      never ?? (refusals.length > 0 && refusals.every((refusal) => refusal !== undefined) ? describeRefusals(refusals as Refusal[]) : undefined);
+    if (reason === undefined) {
+      // A grantedTimePerDay above anything the budget's requests can be rated limits none of them.
+      const time = budget.grantedTimePerDay;
+      const resources = analysis.resourcesOf(asRule).filter((_, k) => refusals[k] === undefined);
+      const reach = Math.max(-1, ...resources.flatMap((resource) => analysis.ranksWithin(budget.when, resource)));
+      if (time && reach < policy.sensitivity.indexOf(time.atLeast)) {
+        const message = `grantedTimePerDay never applies: no request it selects is rated ${time.atLeast} or above`;
+        warn(policy.rules.length + 1 + i, { code: 'never_matches', path: `budgets[${i}].grantedTimePerDay`, subject: budget.id, message });
+      }
+      return;
+    }
+    warn(policy.rules.length + 1 + i, {
+      code: 'never_matches',
+      path: `budgets[${i}]`,
+      subject: budget.id,
+      message: `never selects a request: ${reason}`,
+    });
+  });
   return found.sort((a, b) => a.order - b.order).map(({ warning }) => warning);
 }
 

@@ -198,7 +198,7 @@ describe('parsePolicy: errors name the path and the reason', () => {
   it('refuses an unknown key at the top, listing the known ones', () => {
     const error = failure('version: 1\nrulez: []\n');
     expect(error.details).toEqual([
-      { path: 'rulez', message: 'unknown key "rulez"; expected one of: version, sensitivity, defaults, resources, rules, breakGlass' },
+      { path: 'rulez', message: 'unknown key "rulez"; expected one of: version, sensitivity, defaults, resources, rules, breakGlass, budgets' },
     ]);
   });
 

@@ -9,7 +9,7 @@ import { reminderTimes } from './reminders';
 import { issueMessage, policyFileSchema, PolicyFile } from './schema';
 import { normalizeHost } from './http';
 import { BREAK_GLASS_MARKER } from './break-glass';
-import { BusinessHours, Conditions, HttpOperation, Policy, ResourcePolicy, Rule } from './types';
+import { Budget, BusinessHours, Conditions, HttpOperation, Policy, ResourcePolicy, Rule } from './types';
 
 const DEFAULT_SENSITIVITY = ['public', 'internal', 'pii', 'restricted'];
 const DEFAULT_BUSINESS_HOURS: BusinessHours = { days: [1, 2, 3, 4, 5], from: '08:00', to: '18:00', tz: 'UTC' };
@@ -194,30 +194,6 @@ function normalize(file: PolicyFile, text: string, source: string, options: Pars
     };
   }
 
-  /** A rule's `when` (or the breakGlass selector) normalized, its labels, resources and operations checked. */
-  const conditionsAt = (raw: RawConditions, path: string): Conditions => {
-    const when = normalizeConditions(raw, path, businessHours.tz, issues);
-    checkLabel(when.sensitivity?.atMost, `${path}.sensitivity.atMost`);
-    checkLabel(when.sensitivity?.atLeast, `${path}.sensitivity.atLeast`);
-    const { atMost, atLeast } = when.sensitivity ?? {};
-    if (atMost && atLeast && sensitivity.indexOf(atLeast) > sensitivity.indexOf(atMost) && sensitivity.includes(atMost)) {
-      const message = `atLeast "${atLeast}" is above atMost "${atMost}"; it could never match`;
-      issues.push({ path: `${path}.sensitivity`, message });
-    }
-    when.resources?.forEach((pattern, j) => {
-      // A typo in an exact id would silently switch a rule off; globs may name future resources.
-      if (!pattern.includes('*') && !Object.hasOwn(resources, pattern)) {
-        const message = `unknown resource "${pattern}"; known: ${listKnown(Object.keys(resources))}`;
-        issues.push({ path: `${path}.resources[${j}]`, message });
-      }
-    });
-    when.operations?.forEach((name, j) => {
-      const known = Object.values(resources).some((resource) => Object.hasOwn(resource.operations, name));
-      if (!known) issues.push({ path: `${path}.operations[${j}]`, message: `no HTTP resource has an operation "${name}"` });
-    });
-    return when;
-  };
-
   const rules = (file.rules ?? []).map((raw, i): Rule => {
     const path = `rules[${i}]`;
     const first = file.rules!.findIndex((other) => other.id === raw.id);
@@ -236,7 +212,7 @@ function normalize(file: PolicyFile, text: string, source: string, options: Pars
     if (raw.id === BREAK_GLASS_MARKER) {
       issues.push({ path: `${path}.id`, message: `"${BREAK_GLASS_MARKER}" is reserved: decisions name break-glass access with it` });
     }
-    const when = conditionsAt(raw.when ?? {}, `${path}.when`);
+    const when = checkedConditions(raw.when ?? {}, `${path}.when`, 'rule', sensitivity, resources, businessHours.tz, issues);
     return {
       id: raw.id,
       effect: raw.effect,
@@ -251,6 +227,8 @@ function normalize(file: PolicyFile, text: string, source: string, options: Pars
       ...(raw.escalateTo !== undefined && { escalateTo: raw.escalateTo }),
     };
   });
+
+  const budgets = (file.budgets ?? []).map((raw, i) => normalizeBudget(raw, i, file, sensitivity, resources, businessHours.tz, issues));
 
   return {
     version: `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`,
@@ -279,8 +257,12 @@ function normalize(file: PolicyFile, text: string, source: string, options: Pars
     resources,
     rules,
     ...(file.breakGlass !== undefined && {
-      breakGlass: { maxDurationSeconds: file.breakGlass.maxDuration, allowed: conditionsAt(file.breakGlass.allowed, 'breakGlass.allowed') },
+      breakGlass: {
+        maxDurationSeconds: file.breakGlass.maxDuration,
+        allowed: checkedConditions(file.breakGlass.allowed, 'breakGlass.allowed', 'selector', sensitivity, resources, businessHours.tz, issues),
+      },
     }),
+    budgets,
   };
 }
 
@@ -303,6 +285,76 @@ function checkEscalation(
   if (raw.escalateTo === 'requester') {
     issues.push({ path: `${path}.escalateTo`, message: 'escalation goes to a group (or "owners"), not to the user the agent acts for' });
   }
+}
+
+/** A `when` (of a rule, a budget or the breakGlass selector) normalized, with what needs the whole file checked: labels, resources, operations. */
+function checkedConditions(
+  raw: RawConditions,
+  path: string,
+  what: 'rule' | 'budget' | 'selector',
+  sensitivity: string[],
+  resources: Record<string, ResourcePolicy>,
+  defaultTz: string,
+  issues: ErrorDetail[],
+): Conditions {
+  const checkLabel = (label: string | undefined, at: string) => {
+    if (label !== undefined && !sensitivity.includes(label)) {
+      issues.push({ path: at, message: `unknown sensitivity "${label}"; known: ${sensitivity.join(', ')}` });
+    }
+  };
+  const when = normalizeConditions(raw, path, defaultTz, issues);
+  checkLabel(when.sensitivity?.atMost, `${path}.sensitivity.atMost`);
+  checkLabel(when.sensitivity?.atLeast, `${path}.sensitivity.atLeast`);
+  const { atMost, atLeast } = when.sensitivity ?? {};
+  if (atMost && atLeast && sensitivity.indexOf(atLeast) > sensitivity.indexOf(atMost) && sensitivity.includes(atMost)) {
+    const message = `atLeast "${atLeast}" is above atMost "${atMost}"; the ${what} could never match`;
+    issues.push({ path: `${path}.sensitivity`, message });
+  }
+  when.resources?.forEach((pattern, j) => {
+    // A typo in an exact id would silently switch a rule off; globs may name future resources.
+    if (!pattern.includes('*') && !Object.hasOwn(resources, pattern)) {
+      const message = `unknown resource "${pattern}"; known: ${listKnown(Object.keys(resources))}`;
+      issues.push({ path: `${path}.resources[${j}]`, message });
+    }
+  });
+  when.operations?.forEach((name, j) => {
+    const known = Object.values(resources).some((resource) => Object.hasOwn(resource.operations, name));
+    if (!known) issues.push({ path: `${path}.operations[${j}]`, message: `no HTTP resource has an operation "${name}"` });
+  });
+  return when;
+}
+
+type RawBudget = NonNullable<PolicyFile['budgets']>[number];
+
+/** A budget: a unique id, at least one limit, a known sensitivity, and a `when` checked like a rule's. */
+function normalizeBudget(
+  raw: RawBudget,
+  i: number,
+  file: PolicyFile,
+  sensitivity: string[],
+  resources: Record<string, ResourcePolicy>,
+  defaultTz: string,
+  issues: ErrorDetail[],
+): Budget {
+  const path = `budgets[${i}]`;
+  const first = file.budgets!.findIndex((other) => other.id === raw.id);
+  if (first !== i) issues.push({ path: `${path}.id`, message: `duplicate budget id "${raw.id}"; budgets[${first}] already uses it` });
+  if (raw.liveGrants === undefined && raw.requestsPerHour === undefined && raw.grantedTimePerDay === undefined) {
+    issues.push({ path, message: 'a budget needs at least one limit: liveGrants, requestsPerHour or grantedTimePerDay' });
+  }
+  const time = raw.grantedTimePerDay;
+  if (time && !sensitivity.includes(time.atLeast)) {
+    issues.push({ path: `${path}.grantedTimePerDay.atLeast`, message: `unknown sensitivity "${time.atLeast}"; known: ${sensitivity.join(', ')}` });
+  }
+  return {
+    id: raw.id,
+    when: checkedConditions(raw.when ?? {}, `${path}.when`, 'budget', sensitivity, resources, defaultTz, issues),
+    ...(raw.liveGrants !== undefined && { liveGrants: raw.liveGrants }),
+    ...(raw.requestsPerHour !== undefined && { requestsPerHour: raw.requestsPerHour }),
+    ...(time && { grantedTimePerDay: { atLeast: time.atLeast, maxSeconds: time.max } }),
+    effect: raw.effect,
+    ...(raw.message !== undefined && { message: raw.message }),
+  };
 }
 
 type RawConditions = NonNullable<NonNullable<PolicyFile['rules']>[number]['when']>;

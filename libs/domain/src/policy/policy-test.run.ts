@@ -2,8 +2,9 @@ import { Baseline, observe, zoneOf } from '../behaviour/baseline';
 import { formatDuration } from '../duration';
 import { AccessError, AccessErrorCode } from '../errors';
 import { Decision } from './evaluate';
-import { PolicyTestCase, PolicyTestExpectation, PolicyTestFile } from './policy-test';
-import { anomaliesFor, checkRequest, decideRequest, requestFacts } from './request';
+import { BudgetUsage, budgetsSelecting, decideWithBudgets } from './budgets';
+import { PolicyTestCase, PolicyTestExpectation, PolicyTestFile, PolicyTestRequest } from './policy-test';
+import { anomaliesFor, checkRequest, decideRequest, evaluationInput, requestFacts } from './request';
 import { resolveScope } from './scope';
 import { Policy } from './types';
 
@@ -38,16 +39,16 @@ export function runPolicyCase(policy: Policy, testCase: PolicyTestCase, options:
     const named = request.onBehalfOf;
     const user = named ? { id: named.id, email: named.email ?? named.id, groups: named.groups ?? [] } : null;
     const agent = { id: request.agent.id ?? request.agent.name, name: request.agent.name, attributes: request.agent.attributes ?? {} };
+    const proven = { policy, scope, durationSeconds, user, delegation: null, breakGlass: request.breakGlass ?? false };
     const now = request.at ?? options.now;
     const history = { baseline: baselineOf(policy, request, agent.attributes), minuteCount: request.requestsThisMinute ?? 1 };
     const anomalies = anomaliesFor(policy, { scope, user }, agent, history, now);
-    const decision = decideRequest(
-      { policy, scope, durationSeconds, user, delegation: null, breakGlass: request.breakGlass ?? false },
-      agent,
-      request.sourceIp ?? null,
-      now,
-      anomalies,
-    );
+    const byRules = decideRequest(proven, agent, request.sourceIp ?? null, now, anomalies);
+    const selected = budgetsSelecting(policy, evaluationInput(proven, agent, request.sourceIp ?? null, now, anomalies), byRules);
+    const { decision } = decideWithBudgets(policy, byRules, selected, usageOf(policy, request.usage), {
+      resource: scope.resource.id,
+      requestedSeconds: durationSeconds,
+    });
     answer = { kind: 'decision', decision };
   } catch (error) {
     if (!(error instanceof AccessError)) throw error;
@@ -72,6 +73,16 @@ function baselineOf(policy: Policy, request: PolicyTestCase['request'], attribut
     for (let i = 0; i < (past.times ?? 1); i++) baseline = observe(baseline, facts, past.at, zone);
   }
   return baseline;
+}
+
+/** A case's usage facts as the broker would count them; the granted time applies to every budget's sensitivity. */
+function usageOf(policy: Policy, given: PolicyTestRequest['usage']): BudgetUsage {
+  const seconds = given?.grantedTimeToday ?? 0;
+  return {
+    liveGrants: given?.liveGrants ?? 0,
+    requestsLastHour: given?.requestsLastHour ?? 0,
+    grantedSecondsToday: Object.fromEntries(policy.sensitivity.map((label) => [label, seconds])),
+  };
 }
 
 /** Runs every case of a file against the policy, in the file's order. */

@@ -101,7 +101,7 @@ cases:
       'cases[1].expect.duration',
     ]);
     expect(error.details[2].message).toBe(
-      'unknown key "colums"; expected one of: agent, resource, actions, columns, operations, duration, reason, onBehalfOf, at, sourceIp, breakGlass, history, requestsThisMinute',
+      'unknown key "colums"; expected one of: agent, resource, actions, columns, operations, duration, reason, onBehalfOf, at, sourceIp, breakGlass, history, requestsThisMinute, usage',
     );
     expect(error.details[3].message).toBe('give either outcome (approve, require_approval or deny) or error (a refusal code)');
     expect(error.details[7].message).toBe(

@@ -69,6 +69,25 @@ const historySchema = strict({
   times: z.int().min(1).max(10_000).optional(),
 });
 
+const duration = z.string({ error: 'expected a duration like 90s, 15m, 1h or PT15M' }).transform((value, ctx) => {
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: error instanceof AccessError ? error.message : String(error) });
+    return z.NEVER;
+  }
+});
+
+const count = z.int().min(0, 'must be 0 or more');
+
+/** What the agent has used when the case is decided (the request itself not included); all 0 when absent. */
+const usageSchema = strict({
+  liveGrants: count.optional(),
+  requestsLastHour: count.optional(),
+  /** Granted time today of grants at or above each budget's grantedTimePerDay sensitivity. */
+  grantedTimeToday: duration.optional(),
+});
+
 const requestSchema = strict({
   agent: agentSchema,
   resource: text,
@@ -86,15 +105,7 @@ const requestSchema = strict({
   history: z.array(historySchema).optional(),
   /** The agent's requests in the current minute, this one included (default 1). */
   requestsThisMinute: z.int().min(1).optional(),
-});
-
-const duration = z.string({ error: 'expected a duration like 90s, 15m, 1h or PT15M' }).transform((value, ctx) => {
-  try {
-    return parseDuration(value);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: error instanceof AccessError ? error.message : String(error) });
-    return z.NEVER;
-  }
+  usage: usageSchema.optional(),
 });
 
 const OUTCOMES = ['approve', 'require_approval', 'deny'] as const;
@@ -235,8 +246,12 @@ export function parsePolicyTests(text: string, source: string): PolicyTestFile {
 
 /** Throws PolicyTestError when a case expects a rule the policy does not have (a typo would never pass). */
 export function checkTestsAgainstPolicy(file: PolicyTestFile, policy: Policy): void {
-  // The break-glass marker is named in the rules of the decisions break-glass makes.
-  const ids = [...policy.rules.map((rule) => rule.id), ...(policy.breakGlass ? [BREAK_GLASS_MARKER] : [])];
+  // The break-glass marker is named in the rules of the decisions break-glass makes; a budget that decides is named budget:<id>.
+  const ids = [
+    ...policy.rules.map((rule) => rule.id),
+    ...(policy.breakGlass ? [BREAK_GLASS_MARKER] : []),
+    ...policy.budgets.map((budget) => `budget:${budget.id}`),
+  ];
   const issues: ErrorDetail[] = [];
   for (const testCase of file.cases) {
     testCase.expect.rules?.forEach((id, j) => {

@@ -93,8 +93,22 @@ export function decideRequest(
   now: Date,
   anomalies: Anomaly[] = [],
 ): Decision {
-  const { policy, scope, user } = request;
-  const input: EvaluationInput = {
+  const input = evaluationInput(request, agent, sourceIp, now, anomalies);
+  const ruled = evaluatePolicy(request.policy, input);
+  const decision = request.breakGlass ? applyBreakGlass(request.policy, input, ruled) : ruled;
+  return { ...decision, durationSeconds: clampToDelegation(decision.durationSeconds, request.delegation, now) };
+}
+
+/** A proven request as the policy's rules (and budgets' selectors) see it. */
+export function evaluationInput(
+  request: Pick<ProvenRequest, 'scope' | 'durationSeconds' | 'user'>,
+  agent: { id: string; name: string; attributes: unknown },
+  sourceIp: string | null | undefined,
+  now: Date,
+  anomalies: Anomaly[] = [],
+): EvaluationInput {
+  const { scope, user } = request;
+  return {
     agent: { id: agent.id, name: agent.name, attributes: (agent.attributes ?? {}) as Record<string, unknown> },
     resource: scope.resource.id,
     actions: scope.actions,
@@ -106,7 +120,4 @@ export function decideRequest(
     now,
     anomalies,
   };
-  const ruled = evaluatePolicy(policy, input);
-  const decision = request.breakGlass ? applyBreakGlass(policy, input, ruled) : ruled;
-  return { ...decision, durationSeconds: clampToDelegation(decision.durationSeconds, request.delegation, now) };
 }

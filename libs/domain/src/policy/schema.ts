@@ -114,6 +114,18 @@ const rule = strict({
   escalateTo: text.optional(),
 });
 
+const limit = z.int().min(1, 'must be at least 1');
+
+const budget = strict({
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'a budget id uses letters, digits, ".", "_" and "-", and starts with a letter or digit'),
+  when: conditions.optional(),
+  liveGrants: limit.optional(),
+  requestsPerHour: limit.optional(),
+  grantedTimePerDay: strict({ atLeast: text, max: duration }).optional(),
+  effect: z.enum(['require_approval', 'deny'], { error: 'expected "require_approval" or "deny" (a budget never approves)' }),
+  message: text.optional(),
+});
+
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', '*'];
 
 const method = z.string({ error: `expected an HTTP method: ${METHODS.join(', ')}` }).transform((value, ctx) => {
@@ -200,6 +212,7 @@ export const policyFileSchema = strict({
   resources: z.record(z.string(), resource).optional(),
   rules: z.array(rule).optional(),
   breakGlass: strict({ maxDuration: duration, allowed: conditions }).optional(),
+  budgets: z.array(budget).optional(),
 });
 
 /** The parsed (not yet cross-checked) policy file. */

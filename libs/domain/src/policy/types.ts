@@ -120,6 +120,26 @@ export interface BreakGlass {
   allowed: Conditions;
 }
 
+/** The effects a budget may have on a request over it. */
+export type BudgetEffect = Exclude<Effect, 'approve'>;
+
+/**
+ * Limits on what one agent may hold or ask for, checked on every request the budget's `when`
+ * selects. Counted per agent; a request over any limit gets at least the budget's effect.
+ */
+export interface Budget {
+  id: string;
+  when: Conditions;
+  /** Live grants at once, the new one included. */
+  liveGrants?: number;
+  /** Requests submitted in the last hour (whatever their outcome), the new one included. */
+  requestsPerHour?: number;
+  /** Granted seconds per UTC day of grants at or above `atLeast`, the new one included. */
+  grantedTimePerDay?: { atLeast: string; maxSeconds: number };
+  effect: BudgetEffect;
+  message?: string;
+}
+
 /** A validated, normalized policy file. */
 export interface Policy {
   /** 'sha256:' + hex sha256 of the exact file text. */
@@ -146,4 +166,6 @@ export interface Policy {
   rules: Rule[];
   /** Absent: no request may break glass. */
   breakGlass?: BreakGlass;
+  /** Empty when the file has none: the submit path then checks nothing. */
+  budgets: Budget[];
 }

@@ -12,7 +12,9 @@ export class PolicyController {
   ) {}
 
   @Get()
-  @ApiOperation({ summary: 'The policy in force: version, resources, rules, breakGlass (null when absent), and the last reload error if any' })
+  @ApiOperation({
+    summary: 'The policy in force: version, resources, rules, breakGlass (null when absent), budgets, and the last reload error if any',
+  })
   current() {
     const p = this.policy.current();
     return {
@@ -23,6 +25,7 @@ export class PolicyController {
       resources: p.resources,
       rules: p.rules,
       breakGlass: p.breakGlass ?? null,
+      budgets: p.budgets,
       lastReloadError: this.policy.lastError ?? null,
     };
   }
@@ -32,7 +35,7 @@ export class PolicyController {
   @ApiOperation({
     summary: 'Dry run: the decision an access request (breakGlass included) would get, or the same refusal; nothing stored',
     description:
-      "The same plan a submit runs, anomalies included (against the agent's baseline now); a dry run does not count towards the agent's minute.",
+      "The same plan a submit runs, anomalies included (against the agent's baseline now); a dry run does not count towards the agent's minute. When policy budgets select the request, `budgets` lists each with the agent's usage counted now (the request included: `{limit, used, max, over}`), and the decision is the one they leave. A dry run takes no lock, so a submit a moment later may count differently.",
   })
   @ApiBody(bodySchema(evaluateBody))
   dryRun(@Body() body: unknown) {

@@ -5,12 +5,15 @@ import {
   Anomaly,
   anomaliesFor,
   Baseline,
+  Budget,
+  budgetsSelecting,
   checkRequest,
   clampToDelegation,
   DelegationFacts,
   Decision,
   decideRequest,
   decisionAwaitingConsent,
+  evaluationInput,
   Policy,
   provingDelegation,
   RequestStatus,
@@ -64,9 +67,15 @@ export interface RequestPlan {
   ifAllowed?: Decision;
   /** What this request adds to its agent's baseline, if it is stored and not denied. */
   observation: Baseline;
+  /**
+   * The policy's budgets that select this request (by their `when`), before any usage is counted:
+   * BudgetCheck counts and applies them. Empty while the named user is asked (nothing is granted yet).
+   */
+  budgets: Budget[];
 }
 
-const STATUS_OF = { approve: 'approved', require_approval: 'pending', deny: 'denied' } as const;
+/** The status a request gets from its decision's outcome. */
+export const STATUS_OF = { approve: 'approved', require_approval: 'pending', deny: 'denied' } as const;
 
 /** The agent as the policy sees it. */
 export interface AgentFacts {
@@ -112,7 +121,10 @@ export class RequestPreparer {
     const user = prepared.user;
     if (!user || prepared.delegation) {
       const decision = this.decide(prepared, agent, sourceIp, now, anomalies);
-      return { prepared, status: STATUS_OF[decision.outcome], decision, askConsent: false, observation: observed };
+      // Most policies have no budgets: then nothing more is built per request.
+      const budgets =
+        policy.budgets.length === 0 ? [] : budgetsSelecting(policy, evaluationInput(prepared, agent, sourceIp, now, anomalies), decision);
+      return { prepared, status: STATUS_OF[decision.outcome], decision, askConsent: false, observation: observed, budgets };
     }
     if (prepared.breakGlass) {
       // An emergency cannot wait for a person's answer, and breakGlass.allowed may name the user's
@@ -144,7 +156,7 @@ export class RequestPreparer {
       now,
     );
     const ifAllowed = this.decide(prepared, agent, sourceIp, now, anomalies);
-    return { prepared, status: 'pending', decision: { ...decision, anomalies }, askConsent: true, ifAllowed, observation: observed };
+    return { prepared, status: 'pending', decision: { ...decision, anomalies }, askConsent: true, ifAllowed, observation: observed, budgets: [] };
   }
 
   async prepare(agentId: string, body: RequestShape, now: Date): Promise<PreparedRequest> {

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Pool, PoolClient } from 'pg';
 import { createHash, randomInt, randomUUID } from 'node:crypto';
 import { AccessError, AccessErrorCode, Decision } from '@gatehouse/domain';
 import { isUniqueViolation } from '../../db/errors';
@@ -7,6 +8,7 @@ import { Database } from '../../db/database';
 import { AgentRow, AgentsRepository } from '../../db/agents.repository';
 import { AgentChanges } from '../../events/agent-changes';
 import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
+import type { GrantRow } from '../../db/grants.repository';
 import { AuditEntry } from '../../db/audit-events.repository';
 import { Metrics } from '../../metrics/metrics';
 import { AccessRequestBody } from '../../validation';
@@ -17,6 +19,7 @@ import { BreakGlassAlerts, breakGlassAudit } from './break-glass';
 import { SuspendMisbehavingAgent } from '../agents/suspend-misbehaving-agent';
 import { AgentHistories } from '../../behaviour/agent-history';
 import { PreparedRequest, RequestPlan, RequestPreparer } from './prepare-request';
+import { BudgetCheck } from './budget-check';
 import { RequestEffects } from './request-effects';
 
 /** An agent's request for access, as received. */
@@ -48,6 +51,7 @@ export class SubmitAccessRequest {
     private readonly breakGlassAlerts: BreakGlassAlerts,
     private readonly misbehaviour: SuspendMisbehavingAgent,
     private readonly histories: AgentHistories,
+    private readonly budgetCheck: BudgetCheck,
   ) {}
 
   async execute(input: SubmitInput): Promise<{ view: AccessRequestView; replayed: boolean }> {
@@ -59,13 +63,56 @@ export class SubmitAccessRequest {
       if (earlier) return { view: await this.replay(earlier.id, earlier.bodyHash, bodyHash), replayed: true };
     }
 
-    let plan: RequestPlan;
+    let planned: RequestPlan;
     try {
-      plan = await this.preparer.plan(agent, body, input.sourceIp, now, 'submit');
+      planned = await this.preparer.plan(agent, body, input.sourceIp, now, 'submit');
     } catch (error) {
       await this.breakGlassAlerts.recordRefusal(agent, body, input.sourceIp ?? null, error);
       throw error;
     }
+    const enforced = this.budgetCheck.toEnforce(planned);
+    let stored: Stored;
+    try {
+      stored =
+        enforced.length === 0
+          ? await this.store(this.db.pool, planned, input, bodyHash)
+          : // Counting and inserting under the agent's lock, in one transaction: two requests cannot both take the last unit.
+            await this.db.poolTransaction(async (client) => {
+              await this.budgetCheck.lock(client, agent.id);
+              const { plan } = await this.budgetCheck.apply(client, agent.id, planned, enforced, now);
+              return this.store(client, plan, input, bodyHash);
+            });
+    } catch (error) {
+      // Two retries with one Idempotency-Key raced: the loser answers with the winner's request.
+      if (input.idempotencyKey && isUniqueViolation(error)) {
+        const winner = await this.requests.findIdByIdempotencyKey(this.db.pool, agent.id, input.idempotencyKey);
+        if (winner) return { view: await this.replay(winner.id, winner.bodyHash, bodyHash), replayed: true };
+      }
+      throw error;
+    }
+    const { row, grant, inserted, decision, askConsent, learned } = stored;
+    if (!inserted) await this.agentChangedMeanwhile(agent);
+    if (learned) this.histories.learned(agent.id, planned.observation);
+
+    const view = await this.presenter.request(row, grant, 0, now);
+    this.metrics.decisions.inc({ outcome: askConsent ? 'consent' : decision.outcome });
+    this.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (grant) await this.effects.grantIssued(grant);
+    if (grant && row.review === 'open') await this.breakGlassAlerts.raise(row, agent, grant, now);
+    if (row.status === 'pending') {
+      await this.effects.pendingCreated(row);
+      await this.effects.changed(row.id, askConsent ? 'consent_requested' : 'pending', view);
+    }
+    await this.misbehaviour.afterDecision(agent, decision, planned.prepared.policy, now);
+    return { view, replayed: false };
+  }
+
+  /**
+   * Builds the request row (and the grant when approved at once) from a plan, and inserts them with
+   * their audit events and what the request teaches its agent's baseline.
+   */
+  private async store(db: Pool | PoolClient, plan: RequestPlan, input: SubmitInput, bodyHash: string): Promise<Stored> {
+    const { agent, body, now } = input;
     const { prepared, decision, status, askConsent, observation } = plan;
     const row = newRequestRow({
       agent,
@@ -89,31 +136,8 @@ export class SubmitAccessRequest {
     if (grant && row.review === 'open') entries.push(breakGlassAudit(row, grant));
     // What the policy denies teaches the baseline nothing about what is normal.
     const baseline = status === 'denied' ? null : { shard: randomInt(BASELINE_SHARDS), counts: observation };
-    let inserted: boolean;
-    try {
-      inserted = await this.requests.insertDecided(this.db.pool, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries, baseline);
-    } catch (error) {
-      // Two retries with one Idempotency-Key raced: the loser answers with the winner's request.
-      if (input.idempotencyKey && isUniqueViolation(error)) {
-        const winner = await this.requests.findIdByIdempotencyKey(this.db.pool, agent.id, input.idempotencyKey);
-        if (winner) return { view: await this.replay(winner.id, winner.bodyHash, bodyHash), replayed: true };
-      }
-      throw error;
-    }
-    if (!inserted) await this.agentChangedMeanwhile(agent);
-    if (baseline) this.histories.learned(agent.id, observation);
-
-    const view = await this.presenter.request(row, grant, 0, now);
-    this.metrics.decisions.inc({ outcome: askConsent ? 'consent' : decision.outcome });
-    this.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    if (grant) await this.effects.grantIssued(grant);
-    if (grant && row.review === 'open') await this.breakGlassAlerts.raise(row, agent, grant, now);
-    if (row.status === 'pending') {
-      await this.effects.pendingCreated(row);
-      await this.effects.changed(row.id, askConsent ? 'consent_requested' : 'pending', view);
-    }
-    await this.misbehaviour.afterDecision(agent, decision, prepared.policy, now);
-    return { view, replayed: false };
+    const inserted = await this.requests.insertDecided(db, { agentId: agent.id, keyId: agent.keyId }, row, grant, entries, baseline);
+    return { row, grant, inserted, decision, askConsent, learned: baseline !== null };
   }
 
   /**
@@ -141,6 +165,17 @@ export class SubmitAccessRequest {
     }
     return this.effects.view(requestId);
   }
+}
+
+/** What a submit stored (or, when `inserted` is false, found it could not). */
+interface Stored {
+  row: AccessRequestRow;
+  grant: GrantRow | null;
+  inserted: boolean;
+  decision: Decision;
+  askConsent: boolean;
+  /** The request was added to its agent's baseline (it was not denied). */
+  learned: boolean;
 }
 
 const at = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);

@@ -1,5 +1,15 @@
 import { Injectable } from '@nestjs/common';
-import { AccessError, Decision, DelegationFacts, resolveScope } from '@gatehouse/domain';
+import {
+  AccessError,
+  Budget,
+  budgetsSelecting,
+  budgetsThatCanChange,
+  Decision,
+  DelegationFacts,
+  evaluationInput,
+  Policy,
+  resolveScope,
+} from '@gatehouse/domain';
 import { Tx } from '../../db/prisma.service';
 import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AgentRow, AgentsRepository } from '../../db/agents.repository';
@@ -10,6 +20,7 @@ import { PolicyStore } from '../../policy/policy.store';
 import { storedDecision } from '../access-request.view';
 import { GrantIssuer } from '../grants/grant-issuer';
 import { RequestPreparer } from '../access-requests/prepare-request';
+import { BudgetCheck } from '../access-requests/budget-check';
 
 /** What the policy made of a request once its user was proven; the caller applies the effects after commit. */
 export interface AfterConsent {
@@ -36,6 +47,7 @@ export class DecideAfterConsent {
     private readonly users: UsersRepository,
     private readonly issuer: GrantIssuer,
     private readonly audit: AuditEventsRepository,
+    private readonly budgetCheck: BudgetCheck,
   ) {}
 
   /** Returns null when the request no longer waits for consent (someone else moved it first). */
@@ -46,7 +58,15 @@ export class DecideAfterConsent {
     now: Date,
   ): Promise<AfterConsent | null> {
     const [agent, user] = await Promise.all([this.agents.findById(tx, request.agentId), this.users.findById(tx, request.onBehalfOf!)]);
-    const decision = this.decide(request, agent, user, proof.delegation, now);
+    const { decision: byPolicy, policy, budgets } = this.decide(request, agent, user, proof.delegation, now);
+    // Budgets apply as on a submit, under the agent's lock in this transaction; this request is already a row, so it is not counted twice.
+    const enforced = budgetsThatCanChange(budgets, byPolicy);
+    let decision = byPolicy;
+    if (enforced.length > 0) {
+      await this.budgetCheck.lock(tx, request.agentId);
+      const limits = { policy, resource: request.resource, requestedSeconds: request.durationSeconds };
+      ({ decision } = await this.budgetCheck.decide(tx, request.agentId, limits, byPolicy, enforced, now, request.id));
+    }
     const status = STATUS_OF[decision.outcome];
     const approval = decision.approval;
     const update = {
@@ -89,9 +109,19 @@ export class DecideAfterConsent {
     return { event: status, request: row, grant };
   }
 
-  /** The policy's decision now; a request the policy can no longer place (its resource is gone) is denied. */
-  private decide(request: AccessRequestRow, agent: AgentRow | null, user: UserRow | null, delegation: DelegationFacts | null, now: Date): Decision {
+  /**
+   * The policy's decision now, and the budgets that select the request; a request the policy can no
+   * longer place (its resource is gone) is denied.
+   */
+  private decide(
+    request: AccessRequestRow,
+    agent: AgentRow | null,
+    user: UserRow | null,
+    delegation: DelegationFacts | null,
+    now: Date,
+  ): { decision: Decision; policy: Policy; budgets: Budget[] } {
     const policy = this.policy.current();
+    const decided = (decision: Decision, budgets: Budget[] = []) => ({ decision, policy, budgets });
     const refused = (why: string): Decision => ({
       outcome: 'deny',
       rules: [],
@@ -102,8 +132,8 @@ export class DecideAfterConsent {
       durationSeconds: request.durationSeconds,
       anomalies: request.decision.anomalies ?? [],
     });
-    if (!agent || !user) return refused('the agent or the user is no longer registered.');
-    if (agent.status !== 'active') return refused('the agent is suspended.');
+    if (!agent || !user) return decided(refused('the agent or the user is no longer registered.'));
+    if (agent.status !== 'active') return decided(refused('the agent is suspended.'));
     try {
       const scope = resolveScope(policy, {
         resource: request.resource,
@@ -112,15 +142,12 @@ export class DecideAfterConsent {
       });
       // The anomalies were judged when the request came, against the baseline of that moment.
       const anomalies = request.decision.anomalies ?? [];
-      return this.preparer.decide(
-        { policy, scope, durationSeconds: request.durationSeconds, user, delegation },
-        agent,
-        request.sourceIp,
-        now,
-        anomalies,
-      );
+      const proven = { policy, scope, durationSeconds: request.durationSeconds, user, delegation };
+      const decision = this.preparer.decide(proven, agent, request.sourceIp, now, anomalies);
+      if (policy.budgets.length === 0) return decided(decision);
+      return decided(decision, budgetsSelecting(policy, evaluationInput(proven, agent, request.sourceIp, now, anomalies), decision));
     } catch (error) {
-      if (error instanceof AccessError) return refused(error.message);
+      if (error instanceof AccessError) return decided(refused(error.message));
       throw error;
     }
   }

@@ -40,6 +40,8 @@ export class GrantIssuer {
       endedAt: null,
       endedBy: null,
       endReason: null,
+      // Budgets count granted time by this rating (see BudgetsRepository); '' for a request decided without one.
+      sensitivity: request.decision.sensitivity || null,
     };
     const audit: AuditEntry = {
       type: 'grant.issued',
