@@ -50,6 +50,10 @@ export const accessRequestBody = z
   .strict();
 export type AccessRequestBody = z.infer<typeof accessRequestBody>;
 
+/** POST /v1/grants/{id}/extend: how much longer, and why. */
+export const extendGrantBody = accessRequestBody.pick({ duration: true, reason: true }).strict();
+export type ExtendGrantBody = z.infer<typeof extendGrantBody>;
+
 /** POST /v1/admin/policy/evaluate: an access request as if sent by `agentId`. */
 export const evaluateBody = accessRequestBody
   .extend({ agentId: z.uuid(), sourceIp: z.union([z.ipv4(), z.ipv6()]).optional(), at: z.iso.datetime().optional() })
@@ -158,7 +162,7 @@ export const listRequestsQuery = z
   .strict();
 export const listGrantsQuery = z
   .object({
-    status: z.enum(['active', 'expired', 'released', 'revoked']).optional(),
+    status: z.enum(['active', 'expired', 'released', 'revoked', 'superseded']).optional(),
     agentId: z.uuid().optional(),
     limit,
     cursor: z.string().max(200).optional(),

@@ -140,7 +140,7 @@ export class GatehouseAgent {
   }
 
   /** This agent's grants (no tokens); default: only the active ones. */
-  async listGrants(options: { status?: 'active' | 'expired' | 'released' | 'revoked' | 'all' } = {}): Promise<GrantSummary[]> {
+  async listGrants(options: { status?: 'active' | 'expired' | 'released' | 'revoked' | 'superseded' | 'all' } = {}): Promise<GrantSummary[]> {
     const status = options.status ?? 'active';
     const query = status === 'all' ? '' : `?status=${status}`;
     const page = await this.send<{ items: GrantSummary[] }>('GET', `/v1/grants${query}`);

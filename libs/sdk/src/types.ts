@@ -16,7 +16,7 @@ export interface AccessRequestInput {
 }
 
 /** How a grant stands: live, or ended one way. */
-export type GrantStatus = 'active' | 'expired' | 'released' | 'revoked';
+export type GrantStatus = 'active' | 'expired' | 'released' | 'revoked' | 'superseded';
 
 /** A grant as the broker shows it; `token` only while it is live. */
 export interface Grant {
@@ -57,6 +57,8 @@ export interface AccessRequest {
   approval?: { kind: 'consent' | 'approvers'; approvers: string; required: number; received: number; expiresAt: string; escalatedTo?: string };
   decidedBy?: string;
   decidedAt?: string;
+  /** An extension: the id of the grant it extends. */
+  extends?: string;
 }
 
 /** A request that waits for people; hand it to waitForGrant. */

@@ -34,6 +34,7 @@ export function httpStatusOf(code: AccessErrorCode): number {
     case AccessErrorCode.AGENT_NAME_TAKEN:
     case AccessErrorCode.USER_CONFLICT:
     case AccessErrorCode.IDEMPOTENCY_KEY_REUSED:
+    case AccessErrorCode.EXTENSION_PENDING:
       return 409;
     case AccessErrorCode.PAYLOAD_TOO_LARGE:
       return 413;

@@ -37,6 +37,8 @@ const REQUEST: Record<keyof AccessRequest, Column> = {
   escalatedAt: ['escalated_at', '::timestamptz'],
   delegationId: ['delegation_id', '::uuid'],
   consent: ['consent', '::text'],
+  extendsGrantId: ['extends_grant_id', '::uuid'],
+  chainStartedAt: ['chain_started_at', '::timestamptz'],
   createdAt: ['created_at', '::timestamptz'],
   updatedAt: ['updated_at', '::timestamptz'],
 };
@@ -76,7 +78,7 @@ const audit = flag + 1;
  * suspended or re-keyed a moment ago (another replica, a stale cache) inserts nothing.
  */
 export const SUBMIT_STATEMENT = {
-  name: 'gatehouse_submit_v2',
+  name: 'gatehouse_submit_v3',
   text: `
     WITH agent AS (
       SELECT 1 FROM agents WHERE id = $1::uuid AND status = 'active' AND key_id = $2::text

@@ -16,6 +16,7 @@ export function storedDecision(d: Decision): StoredDecision {
     policyVersion: d.policyVersion,
     sensitivity: d.sensitivity,
     durationSeconds: d.durationSeconds,
+    ...(d.extension && { extension: d.extension }),
   };
 }
 
@@ -57,6 +58,8 @@ export interface AccessRequestView {
   approval?: { kind: 'consent' | 'approvers'; approvers: string; required: number; received: number; expiresAt: string; escalatedTo?: string };
   decidedBy?: string;
   decidedAt?: string;
+  /** An extension (POST /v1/grants/{id}/extend): the id of the grant it extends. */
+  extends?: string;
 }
 
 function approvalOf(row: AccessRequestRow, received: number): NonNullable<AccessRequestView['approval']> {
@@ -115,6 +118,7 @@ export class AccessRequestPresenter {
       ...(grant ? { grant: await this.grant(grant, now) } : {}),
       ...(row.status === 'pending' ? { approval: approvalOf(row, approvalsReceived) } : {}),
       ...(row.decidedBy ? { decidedBy: row.decidedBy, decidedAt: row.decidedAt?.toISOString() } : {}),
+      ...(row.extendsGrantId ? { extends: row.extendsGrantId } : {}),
     };
   }
 }

@@ -17,6 +17,8 @@ export interface MatchContext {
   /** Rank of a sensitivity label named by a condition. */
   rankOf: (label: string) => number;
   riskScore: number;
+  /** Whether the request extends a live grant. */
+  extension: boolean;
 }
 
 /** Compiled globs: a policy names few patterns and decisions test them on every request. */
@@ -77,5 +79,6 @@ export function conditionsHold(when: Conditions, ctx: MatchContext): boolean {
   if (when.sourceIp && (!ctx.sourceIp || !ipInCidrs(ctx.sourceIp, when.sourceIp))) return false;
   if (when.timeWindow && !isWithinHours(when.timeWindow, ctx.now)) return false;
   if (when.riskScore && !inRange(ctx.riskScore, when.riskScore)) return false;
+  if (when.extension !== undefined && when.extension !== ctx.extension) return false;
   return true;
 }

@@ -67,6 +67,10 @@ const requestSchema = strict({
   onBehalfOf: strict({ id: text, email: text.optional(), groups: z.array(text).optional() }).optional(),
   at: instant.optional(),
   sourceIp: ip.optional(),
+  /** true: the request extends a live grant (POST /v1/grants/{id}/extend); see also `extends`. */
+  extension: z.boolean().optional(),
+  /** The grant it extends: how long its chain of grants has run so far (implies extension: true). */
+  extends: strict({ used: text }).optional(),
 });
 
 const duration = z.string({ error: 'expected a duration like 90s, 15m, 1h or PT15M' }).transform((value, ctx) => {

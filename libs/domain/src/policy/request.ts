@@ -40,6 +40,8 @@ export interface ProvenRequest {
   user: { id: string; email: string; groups: string[] } | null;
   /** What proves `user`; its end clamps the grant. Null: no user, or proven by consent. */
   delegation: Pick<DelegationFacts, 'expiresAt'> | null;
+  /** Set when the request extends a live grant: how long its chain of grants has run. */
+  extension?: { usedSeconds: number } | null;
 }
 
 /** The policy's decision for a proven request. A grant never outlives the delegation behind it. */
@@ -60,6 +62,7 @@ export function decideRequest(
     onBehalfOf: user ? { id: user.id, email: user.email, groups: user.groups } : null,
     sourceIp,
     now,
+    extension: request.extension ?? null,
   });
   return { ...decision, durationSeconds: clampToDelegation(decision.durationSeconds, request.delegation, now) };
 }

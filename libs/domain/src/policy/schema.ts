@@ -90,6 +90,7 @@ const conditions = strict({
     atMost: z.number().min(0).max(100).optional(),
     atLeast: z.number().min(0).max(100).optional(),
   }).optional(),
+  extension: z.boolean({ error: 'expected true (only extensions of a grant) or false (only new requests)' }).optional(),
 });
 
 const rule = strict({

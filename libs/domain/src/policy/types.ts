@@ -85,6 +85,8 @@ export interface Conditions {
   sourceIp?: string[];
   timeWindow?: TimeWindow;
   riskScore?: { atMost?: number; atLeast?: number };
+  /** true: only extensions of a live grant (POST /v1/grants/{id}/extend); false: only new requests. */
+  extension?: boolean;
 }
 
 /** One policy rule: an effect that applies when its conditions hold. */

@@ -80,13 +80,20 @@ export class RequestPreparer {
   /**
    * The one decision path, for a submit and a dry run alike: prepares the request, then proves the
    * named user by a live delegation, or plans to ask them (when they can be reached), or refuses it
-   * with 403 DELEGATION_REQUIRED; otherwise the policy decides.
+   * with 403 DELEGATION_REQUIRED; otherwise the policy decides. `extension`: the request extends a
+   * live grant whose chain has run this long (the policy's `extension` fact and total time).
    */
-  async plan(agent: AgentFacts, body: RequestShape, sourceIp: string | null | undefined, now: Date): Promise<RequestPlan> {
+  async plan(
+    agent: AgentFacts,
+    body: RequestShape,
+    sourceIp: string | null | undefined,
+    now: Date,
+    extension: { usedSeconds: number } | null = null,
+  ): Promise<RequestPlan> {
     const prepared = await this.prepare(agent.id, body, now);
     const user = prepared.user;
     if (!user || prepared.delegation) {
-      const decision = this.decide(prepared, agent, sourceIp, now);
+      const decision = this.decide({ ...prepared, extension }, agent, sourceIp, now);
       return { prepared, status: STATUS_OF[decision.outcome], decision, askConsent: false };
     }
     if (!this.notifier.canAskConsent(user)) {
@@ -109,7 +116,7 @@ export class RequestPreparer {
       { user: user.displayName, agent: agent.name },
       now,
     );
-    return { prepared, status: 'pending', decision, askConsent: true, ifAllowed: this.decide(prepared, agent, sourceIp, now) };
+    return { prepared, status: 'pending', decision, askConsent: true, ifAllowed: this.decide({ ...prepared, extension }, agent, sourceIp, now) };
   }
 
   async prepare(agentId: string, body: RequestShape, now: Date): Promise<PreparedRequest> {
@@ -135,7 +142,7 @@ export class RequestPreparer {
    * by consent on this very request). A grant never outlives the delegation behind it.
    */
   decide(
-    prepared: Pick<PreparedRequest, 'policy' | 'scope' | 'durationSeconds' | 'user' | 'delegation'>,
+    prepared: Pick<PreparedRequest, 'policy' | 'scope' | 'durationSeconds' | 'user' | 'delegation'> & { extension?: { usedSeconds: number } | null },
     agent: AgentFacts,
     sourceIp: string | null | undefined,
     now: Date,
