@@ -33,6 +33,7 @@ import { TimeOutAccessRequest } from './usecases/access-requests/time-out-access
 import { GrantEnder, ReleaseGrant, RevokeGrant } from './usecases/grants/end-grant';
 import { ExtendGrant } from './usecases/grants/extend-grant';
 import { GrantExtensions } from './usecases/grants/grant-extensions';
+import { ExtensionChain } from './usecases/queries/extension-chain';
 import { ExpireGrant } from './usecases/grants/expire-grant';
 import { IntrospectToken } from './usecases/grants/introspect-token';
 import { Reconcile } from './usecases/reconcile';
@@ -96,6 +97,7 @@ const services: Provider[] = [
   RevokeGrant,
   GrantExtensions,
   ExtendGrant,
+  ExtensionChain,
   ExpireGrant,
   IntrospectToken,
   Reconcile,
