@@ -89,6 +89,9 @@ describe("an extension's total time", () => {
       input({ resource: 'docs.wiki', columns: ['page'], durationSeconds: 3600, extension: { usedSeconds: 160 * 60 } }),
     );
     expect(clamped).toMatchObject({ outcome: 'approve', durationSeconds: 20 * 60 });
+    // each grant of the chain still within defaults.maxDuration
+    const long = evaluatePolicy(policy, input({ resource: 'docs.wiki', columns: ['page'], durationSeconds: 7200, extension: { usedSeconds: 0 } }));
+    expect(long).toMatchObject({ outcome: 'approve', durationSeconds: 3600 });
   });
 
   it('leaves new requests as they were', () => {

@@ -139,7 +139,9 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
     .sort(byId);
   const common = { riskScore: score, sensitivity, policyVersion: policy.version };
   const used = input.extension?.usedSeconds ?? 0;
-  const clamp = (rules: Rule[]) => Math.max(0, Math.min(requested, ...limitsOf(policy, rules, !!input.extension).map((limit) => limit - used)));
+  // No grant outlives defaults.maxDuration; an extension's chain also stays within its limits (see limitsOf).
+  const clamp = (rules: Rule[]) =>
+    Math.max(0, Math.min(requested, policy.defaults.maxDurationSeconds, ...limitsOf(policy, rules, !!input.extension).map((limit) => limit - used)));
   // An extension whose chain already reached its limit gets nothing: refused as over its maxDuration.
   const exhausted = (rules: Rule[]): Decision | null => {
     if (!input.extension || clamp(rules) > 0) return null;
@@ -253,7 +255,8 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
 /**
  * The maxDurations that bound a grant: the default's and the deciding rules'. For an extension
  * they bound the whole chain, unless deciding rules written for extensions (`extension: true`) set
- * their own maxDuration: those then replace the others, so such a rule may allow more in all.
+ * their own maxDuration: those then replace the others, so such a rule may allow more in all
+ * (each grant of the chain still within defaults.maxDuration).
  */
 function limitsOf(policy: Policy, rules: Rule[], extension: boolean): number[] {
   const forExtensions = extension ? rules.filter((rule) => rule.when.extension === true && rule.maxDurationSeconds !== undefined) : [];

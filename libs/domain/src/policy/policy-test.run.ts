@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration } from '../duration';
+import { formatDuration } from '../duration';
 import { AccessError, AccessErrorCode } from '../errors';
 import { Decision } from './evaluate';
 import { PolicyTestCase, PolicyTestExpectation, PolicyTestFile } from './policy-test';
@@ -36,7 +36,8 @@ export function runPolicyCase(policy: Policy, testCase: PolicyTestCase, options:
     const named = request.onBehalfOf;
     const user = named ? { id: named.id, email: named.email ?? named.id, groups: named.groups ?? [] } : null;
     const agent = { id: request.agent.id ?? request.agent.name, name: request.agent.name, attributes: request.agent.attributes ?? {} };
-    const extension = request.extends ? { usedSeconds: parseUsed(request.extends.used) } : request.extension ? { usedSeconds: 0 } : null;
+    // An extension: the chain's time so far counts against maxDuration (`extends.used`; none with `extension: true` alone).
+    const extension = request.extends ? { usedSeconds: request.extends.used } : request.extension ? { usedSeconds: 0 } : null;
     const decision = decideRequest(
       { policy, scope, durationSeconds, user, delegation: null, extension },
       agent,
@@ -49,11 +50,6 @@ export function runPolicyCase(policy: Policy, testCase: PolicyTestCase, options:
     answer = { kind: 'error', code: error.code, message: error.message };
   }
   return { testCase, answer, mismatches: mismatches(testCase.expect, answer) };
-}
-
-/** `extends.used` is a duration; "0s" (no time used yet) is allowed, unlike a request's duration. */
-function parseUsed(text: string): number {
-  return /^0+[smh]?$/i.test(text.trim()) ? 0 : parseDuration(text);
 }
 
 /** Runs every case of a file against the policy, in the file's order. */

@@ -55,6 +55,17 @@ const ip = z.string({ error: 'expected an IP address like 10.0.0.5 or 2001:db8::
   error: (issue) => `"${String(issue.input)}" is not an IP address; expected one like 10.0.0.5 or 2001:db8::1`,
 });
 
+// How long a chain of grants has run: a duration, where "0s" (just started) is allowed too.
+const usedDuration = z.string({ error: 'expected a duration like 0s, 15m or 1h' }).transform((value, ctx) => {
+  if (/^0+[smh]?$/i.test(value.trim())) return 0;
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: error instanceof AccessError ? error.message : String(error) });
+    return z.NEVER;
+  }
+});
+
 const requestSchema = strict({
   agent: agentSchema,
   resource: text,
@@ -70,7 +81,7 @@ const requestSchema = strict({
   /** true: the request extends a live grant (POST /v1/grants/{id}/extend); see also `extends`. */
   extension: z.boolean().optional(),
   /** The grant it extends: how long its chain of grants has run so far (implies extension: true). */
-  extends: strict({ used: text }).optional(),
+  extends: strict({ used: usedDuration }).optional(),
 });
 
 const duration = z.string({ error: 'expected a duration like 90s, 15m, 1h or PT15M' }).transform((value, ctx) => {
