@@ -134,6 +134,20 @@ describe('extending a grant', () => {
     expect(secondsUntil(res.body.grant.expiresAt)).toBeLessThanOrEqual(5 * 60);
   });
 
+  it('dry-runs an extension like it decides one (extends: {used})', async () => {
+    const dry = await broker.admin('POST', '/v1/admin/policy/evaluate', { ...NAMES, duration: '15m', agentId: agent.id, extends: { used: '15m' } });
+    expect(dry.status).toBe(200);
+    expect(dry.body).toMatchObject({ status: 'approved', duration: '5m', decision: { extension: { usedSeconds: 900, limitSeconds: 1200 } } });
+    expect(dry.body.decision.message).toContain('Extension shortened to 5m: the grant has run 15m, and maxDuration allows 20m in all.');
+    const over = await broker.admin('POST', '/v1/admin/policy/evaluate', { ...NAMES, agentId: agent.id, extends: { used: '20m' } });
+    expect(over.body).toMatchObject({ status: 'denied', decision: { outcome: 'deny', rules: ['low-risk-reads'] } });
+    expectError(
+      await broker.admin('POST', '/v1/admin/policy/evaluate', { ...NAMES, agentId: agent.id, extends: { used: 'a while' } }),
+      400,
+      'VALIDATION_FAILED',
+    );
+  });
+
   it('denies an extension once the chain used its maxDuration, and the old grant stays', async () => {
     const first = await askFor(agent, 'approved', NAMES);
     await backdate(first.grant.id, 20);

@@ -56,7 +56,16 @@ export type ExtendGrantBody = z.infer<typeof extendGrantBody>;
 
 /** POST /v1/admin/policy/evaluate: an access request as if sent by `agentId`. */
 export const evaluateBody = accessRequestBody
-  .extend({ agentId: z.uuid(), sourceIp: z.union([z.ipv4(), z.ipv6()]).optional(), at: z.iso.datetime().optional() })
+  .extend({
+    agentId: z.uuid(),
+    sourceIp: z.union([z.ipv4(), z.ipv6()]).optional(),
+    at: z.iso.datetime().optional(),
+    /** As an extension of a grant whose chain has run `used` (`0s`, `50m`): the `extension` fact and the chain's total. */
+    extends: z
+      .object({ used: z.string().min(1).max(40) })
+      .strict()
+      .optional(),
+  })
   .strict();
 
 /** Bytes in each coordinate of the curves agents may use (RFC 8037, RFC 7518 6.2.1.2). */

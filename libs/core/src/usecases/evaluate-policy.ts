@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AccessError, AccessErrorCode, Decision, formatDuration } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, Decision, formatDuration, parseDuration } from '@gatehouse/domain';
 import { Database } from '../db/database';
 import { AgentsRepository } from '../db/agents.repository';
 import { AccessRequestBody } from '../validation';
@@ -10,6 +10,17 @@ import { RequestPreparer } from './access-requests/prepare-request';
 function shown(decision: Decision) {
   const { sensitivity, durationSeconds, ...rest } = storedDecision(decision);
   return { decision: rest, sensitivity, duration: formatDuration(durationSeconds) };
+}
+
+/** How long a chain has run: a duration, or zero ("0s"). */
+function usedSeconds(text: string): number {
+  if (/^0+[smh]?$/i.test(text.trim())) return 0;
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    if (!(error instanceof AccessError)) throw error;
+    throw new AccessError(AccessErrorCode.VALIDATION_FAILED, `extends.used: ${error.message}`, [{ path: 'extends.used', message: error.message }]);
+  }
 }
 
 /**
@@ -26,10 +37,11 @@ export class EvaluatePolicy {
     private readonly preparer: RequestPreparer,
   ) {}
 
-  async execute(input: { body: AccessRequestBody; agentId: string; sourceIp?: string | null; now: Date }) {
+  async execute(input: { body: AccessRequestBody; agentId: string; sourceIp?: string | null; now: Date; extendsUsed?: string }) {
     const agent = await this.agents.findById(this.db.client, input.agentId);
     if (!agent) throw new AccessError(AccessErrorCode.AGENT_NOT_FOUND, `No agent ${input.agentId}.`);
-    const plan = await this.preparer.plan(agent, input.body, input.sourceIp, input.now);
+    const extension = input.extendsUsed === undefined ? null : { usedSeconds: usedSeconds(input.extendsUsed) };
+    const plan = await this.preparer.plan(agent, input.body, input.sourceIp, input.now, extension);
     const { prepared, decision } = plan;
     const approval =
       plan.status !== 'pending'

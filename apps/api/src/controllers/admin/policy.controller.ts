@@ -28,10 +28,13 @@ export class PolicyController {
 
   @Post('evaluate')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Dry run: the decision an access request would get; nothing stored' })
+  @ApiOperation({
+    summary:
+      'Dry run: the decision an access request would get (with `extends: {used}`, as an extension whose chain has run that long); nothing stored',
+  })
   @ApiBody(bodySchema(evaluateBody))
   dryRun(@Body() body: unknown) {
-    const { agentId, sourceIp, at, ...request } = parseInput(evaluateBody, body);
-    return this.evaluate.execute({ body: request, agentId, sourceIp, now: at ? new Date(at) : new Date() });
+    const { agentId, sourceIp, at, extends: extending, ...request } = parseInput(evaluateBody, body);
+    return this.evaluate.execute({ body: request, agentId, sourceIp, now: at ? new Date(at) : new Date(), extendsUsed: extending?.used });
   }
 }
