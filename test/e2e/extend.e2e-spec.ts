@@ -281,6 +281,13 @@ describe('extending a grant', () => {
       409,
       'IDEMPOTENCY_KEY_REUSED',
     );
+
+    const second = await askFor(agent, 'approved', NAMES);
+    const key = { 'idempotency-key': `ext-${second.grant.id}` };
+    const racing = await Promise.all(Array.from({ length: 4 }, () => extend(agent, second.grant.id, body, key)));
+    expect(racing.map((r) => r.status)).toEqual([201, 201, 201, 201]);
+    expect(new Set(racing.map((r) => r.body.id)).size).toBe(1);
+    expect(await broker.prisma.accessRequest.count({ where: { extendsGrantId: second.grant.id } })).toBe(1);
   });
 
   it('keeps the user acted for, proven by the same delegation', async () => {

@@ -102,8 +102,10 @@ export class ExtendGrant {
     try {
       result = await this.decide(row, entries, old, decision.durationSeconds, agent, now);
     } catch (error) {
-      // Two retries with one Idempotency-Key raced: the loser answers with the winner's request.
-      if (input.idempotencyKey && isUniqueViolation(error)) {
+      // Two retries with one Idempotency-Key raced: the loser answers with the winner's request (it
+      // may have found the grant already superseded by the winner, or hit the key's unique index).
+      const raced = isUniqueViolation(error) || (error instanceof AccessError && error.code === AccessErrorCode.GRANT_NOT_ACTIVE);
+      if (input.idempotencyKey && raced) {
         const winner = await this.requests.findIdByIdempotencyKey(this.db.pool, agent.id, input.idempotencyKey);
         if (winner) return this.replay(winner, bodyHash);
       }
