@@ -298,6 +298,13 @@ describe('extending a grant', () => {
     expect(res.body).toMatchObject({ status: 'approved', onBehalfOf: alice });
     const { payload } = await verifyGrantToken(broker, res.body.grant.token);
     expect(payload).toMatchObject({ sub: alice, act: { sub: agent.id } });
+
+    // the delegation ended (its end written straight to Postgres, the grant left live): refused as a submit would be
+    await broker.prisma
+      .$executeRaw`UPDATE delegations SET expires_at = now() - interval '1 second' WHERE agent_id = ${agent.id}::uuid AND user_id = ${alice}`;
+    const refused = await extend(agent, res.body.grant.id);
+    expectError(refused, 403, 'DELEGATION_REQUIRED');
+    expect(await broker.prisma.accessRequest.count({ where: { extendsGrantId: res.body.grant.id } })).toBe(0);
   });
 });
 
