@@ -149,19 +149,14 @@ export class ExtendGrant {
       await this.requests.create(tx, row);
       let grant: GrantRow | null = null;
       let superseded: Superseded = { grant: null, audit: [] };
+      const events = [...entries];
       if (row.status === 'approved') {
-        const issued = await this.issuer.issue(
-          tx,
-          row,
-          { columns: row.columns, operations: row.operations, durationSeconds: durationSeconds },
-          now,
-          'policy',
-        );
+        const issued = await this.issuer.issue(tx, row, { columns: row.columns, operations: row.operations, durationSeconds }, now, 'policy');
         grant = issued.grant;
         superseded = await this.extensions.supersede(tx, locked, grant, 'policy', now);
-        entries.push(issued.audit, ...superseded.audit);
+        events.push(issued.audit, ...superseded.audit);
       }
-      await this.audit.append(tx, entries);
+      await this.audit.append(tx, events);
       return { grant, superseded };
     });
   }
