@@ -54,9 +54,18 @@ describe('MCP server over stdio', () => {
     await broker?.close();
   });
 
-  it('lists the five tools with their inputs', async () => {
+  it('lists the six tools with their inputs', async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['call_http_api', 'check_access_request', 'list_my_grants', 'release_access', 'request_access']);
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      'call_http_api',
+      'check_access_request',
+      'extend_access',
+      'list_my_grants',
+      'release_access',
+      'request_access',
+    ]);
+    const extend = tools.find((t) => t.name === 'extend_access')!;
+    expect(Object.keys(extend.inputSchema.properties ?? {}).sort()).toEqual(['duration', 'grant_id', 'reason']);
     const request = tools.find((t) => t.name === 'request_access')!;
     expect(Object.keys(request.inputSchema.properties ?? {}).sort()).toEqual([
       'actions',
@@ -111,6 +120,31 @@ describe('MCP server over stdio', () => {
     });
     expect(textOf(denied)).toMatch(
       /^DENIED: request [0-9a-f-]{36} for read on crm\.customers, columns ssn\.\nWhy: Restricted columns are never granted to agents\. \(rule no-restricted\)/,
+    );
+  });
+
+  it('extends a grant: a new token at once, the old one refused; an ended grant is an error saying what to do', async () => {
+    const ok = textOf(
+      await client.callTool({
+        name: 'request_access',
+        arguments: { resource: 'crm.customers', columns: ['id', 'name'], duration: '10m', reason: 'Look up a name' },
+      }),
+    );
+    const [, oldId, oldToken] = /Grant ([0-9a-f-]{36}):[\s\S]*Token: (\S+)/.exec(ok)!;
+    const extended = textOf(
+      await client.callTool({ name: 'extend_access', arguments: { grant_id: oldId, duration: '5m', reason: 'More names to check' } }),
+    );
+    expect(extended).toMatch(
+      /^EXTENDED: APPROVED \(policy rule low-risk-reads\)\. Grant [0-9a-f-]{36}: read on crm\.customers, columns id, name, until .*\(5 min from now\)/,
+    );
+    expect(extended).toContain(`The token of grant ${oldId} no longer works: use this one from now on.`);
+    const [, newToken] = /Token: (\S+)/.exec(extended)!;
+    expect(newToken).not.toBe(oldToken);
+    expect((await verifyGrantToken(broker, newToken)).payload.client_id).toBe(agentId);
+    const again = await client.callTool({ name: 'extend_access', arguments: { grant_id: oldId, reason: 'Once more' } });
+    expect((again as TextResult).isError).toBe(true);
+    expect(textOf(again)).toMatch(
+      /^ERROR GRANT_NOT_ACTIVE \(HTTP 409\): The grant is superseded; only a live grant can be extended[\s\S]*Next: only a live grant can be extended; use request_access to ask anew\.$/,
     );
   });
 

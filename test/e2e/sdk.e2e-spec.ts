@@ -72,6 +72,34 @@ describe('SDK against a running broker', () => {
     expect(Array.isArray(missing.details)).toBe(true);
   });
 
+  it('extends a grant: at once when the policy approves (the old token goes inactive), else a handle to wait on', async () => {
+    const agent = await sdkAgent(broker);
+    const first = await agent.requestAccess({ ...LOW_RISK, columns: ['id', 'name'], duration: '10m' });
+    if (first.status !== 'approved') throw new Error('expected approved');
+    const extended = await agent.extend(first.grant, { duration: '5m', reason: 'One more reply' });
+    expect(extended.status).toBe('approved');
+    if (extended.status !== 'approved') return;
+    expect(extended.request.extends).toBe(first.grant.id);
+    expect(extended.grant.id).not.toBe(first.grant.id);
+    expect((await verifyGrantToken(broker, extended.grant.token)).payload.jti).toBe(extended.grant.id);
+    expect((await introspect(broker, first.grant.token)).body).toEqual({ active: false });
+    expect((await agent.listGrants({ status: 'superseded' })).map((g) => g.id)).toEqual([first.grant.id]);
+    await expect(agent.extend(first.grant.id, { duration: '5m', reason: 'again' })).rejects.toMatchObject({ code: 'GRANT_NOT_ACTIVE', status: 409 });
+
+    const { erin } = await users(broker, { erin: ['crm-owners'] });
+    const pii = await agent.requestAccess(PII);
+    if (pii.status !== 'pending') throw new Error('expected pending');
+    await broker.admin('POST', `/v1/admin/access-requests/${pii.handle.requestId}/approve`, { asUser: erin });
+    const piiGrant = await agent.waitForGrant(pii.handle, { timeoutMs: 5000 });
+    const asked = await agent.extend(piiGrant.id, { duration: '10m', reason: 'The customer calls back' });
+    if (asked.status !== 'pending') throw new Error('expected pending');
+    const waiting = agent.waitForGrant(asked.handle, { timeoutMs: 15_000 });
+    await broker.admin('POST', `/v1/admin/access-requests/${asked.handle.requestId}/approve`, { asUser: erin });
+    const grant = await waiting;
+    expect(grant).toMatchObject({ status: 'active', columns: ['email', 'phone'] });
+    expect((await introspect(broker, piiGrant.token)).body).toEqual({ active: false });
+  });
+
   it('releases a grant: listGrants drops it and introspection calls it inactive', async () => {
     const agent = await sdkAgent(broker);
     const result = await agent.requestAccess(LOW_RISK);

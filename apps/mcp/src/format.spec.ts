@@ -1,7 +1,7 @@
 import type { AccessRequest } from '@gatehouse/sdk';
 import { AccessDeniedError, DelegationRequiredError, InvalidRequestError } from '@gatehouse/sdk';
 import { loadMcpConfig } from './config';
-import { errorText, grantsText, requestText } from './format';
+import { errorText, extendedText, grantsText, requestText } from './format';
 
 const now = new Date('2026-03-02T10:00:00Z');
 const base: AccessRequest = {
@@ -113,6 +113,42 @@ describe('MCP result texts', () => {
       'ERROR UNKNOWN_COLUMN (HTTP 422): No column shoe_size. [columns[0]: unknown]',
     );
     expect(grantsText([], now)).toMatch(/^No active grants/);
+  });
+});
+
+describe('MCP extension texts', () => {
+  it('an approved extension says the old token stopped working; a pending one says to keep using it', () => {
+    const approved = extendedText(
+      {
+        ...base,
+        status: 'approved',
+        extends: 'g-old',
+        decidedBy: 'policy',
+        decision: {
+          ...base.decision,
+          outcome: 'approve',
+          rules: ['low-risk-reads'],
+          message: 'Approved. Extension: 10m used + 15m of 1h allowed in all.',
+        },
+        grant: {
+          id: 'g-new',
+          status: 'active',
+          token: 'tok',
+          expiresAt: '2026-03-02T10:15:00Z',
+          resource: 'crm.customers',
+          actions: ['read'],
+          columns: ['email'],
+        },
+      },
+      now,
+    );
+    expect(approved).toMatch(/^EXTENDED: APPROVED \(policy rule low-risk-reads\)\. Grant g-new: /);
+    expect(approved).toContain(
+      'The token of grant g-old no longer works: use this one from now on. Policy note: Approved. Extension: 10m used + 15m of 1h allowed in all.',
+    );
+    const pending = extendedText({ ...base, extends: 'g-old' }, now);
+    expect(pending).toMatch(/^PENDING: request r1 /);
+    expect(pending).toContain('Until it is approved, keep using grant g-old (it works until it expires); once approved, only the new token works.');
   });
 });
 

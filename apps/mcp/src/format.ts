@@ -30,6 +30,21 @@ export function approvedText(grant: Grant, request: AccessRequest | undefined, n
   ].join('\n');
 }
 
+/** An extension: approved (the new token replaces the old one at once) or waiting for people (the old grant still works). */
+export function extendedText(request: AccessRequest, now: Date): string {
+  const old = request.extends ? `grant ${request.extends}` : 'the old grant';
+  if (request.status === 'approved' && request.grant?.token) {
+    return [
+      `EXTENDED: ${approvedText(request.grant, request, now)}`,
+      `The token of ${old} no longer works: use this one from now on. Policy note: ${request.decision.message}`,
+    ].join('\n');
+  }
+  if (request.status === 'pending') {
+    return `${pendingText(request)}\nUntil it is approved, keep using ${old} (it works until it expires); once approved, only the new token works.`;
+  }
+  return requestText(request, now);
+}
+
 /** A request waiting for people: first, maybe, the user it acts for; then approvers. */
 export function pendingText(request: AccessRequest): string {
   const a = request.approval;
@@ -69,6 +84,9 @@ export function endedText(request: AccessRequest): string {
 export function requestText(request: AccessRequest, now: Date): string {
   if (request.status === 'pending') return pendingText(request);
   if (request.status === 'approved' && request.grant?.token) return approvedText(request.grant, request, now);
+  if (request.status === 'approved' && request.grant?.status === 'superseded') {
+    return `APPROVED earlier, but grant ${request.grant.id} was replaced by an extension; use the extended grant's token (list_my_grants shows it).`;
+  }
   if (request.status === 'approved') {
     return `APPROVED earlier, but grant ${request.grant?.id} is now ${request.grant?.status ?? 'gone'}. Next: request access again if still needed.`;
   }
@@ -98,6 +116,9 @@ export function errorText(error: unknown): string {
   if (error instanceof AccessDeniedError && error.request) return endedText(error.request as AccessRequest);
   if (error instanceof DelegationRequiredError) {
     return `ERROR DELEGATION_REQUIRED (HTTP 403): ${error.message}\nNext: the user you named has not let this agent act for them and cannot be asked. Ask them (or an admin) to delegate, or request without on_behalf_of.`;
+  }
+  if (error instanceof GatehouseError && error.code === 'GRANT_NOT_ACTIVE') {
+    return `ERROR GRANT_NOT_ACTIVE (HTTP ${error.status}): ${error.message}\nNext: only a live grant can be extended; use request_access to ask anew.`;
   }
   if (error instanceof GatehouseError) {
     const details = error.details.map((d) => `${d.path ? `${d.path}: ` : ''}${d.message}`).join('; ');

@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { gatewayRefusal, type AccessRequest, type GatehouseAgent, type Grant, type NeededAccess } from '@gatehouse/sdk';
-import { approvedText, errorText, grantsText, httpResponseText, notDescribedText, pendingText, requestText } from './format';
+import { approvedText, errorText, extendedText, grantsText, httpResponseText, notDescribedText, pendingText, requestText } from './format';
 
 type ToolResult = { content: { type: 'text'; text: string }[]; isError?: boolean };
 
@@ -28,7 +28,10 @@ class HeldGrants {
   }
 
   holdFrom(request: AccessRequest): void {
-    if (request.status === 'approved') this.hold(request.grant);
+    if (request.status !== 'approved') return;
+    this.hold(request.grant);
+    // An approved extension replaced the grant it extends: that token no longer works.
+    if (request.extends) this.forget(request.extends);
   }
 
   forHost(host: string, now: Date): (Grant & { token: string }) | undefined {
@@ -118,6 +121,27 @@ export function registerTools(server: McpServer, agent: GatehouseAgent, clock: (
         const request = await agent.getRequest(args.request_id, { waitSeconds: args.wait_seconds });
         held.holdFrom(request);
         return requestText(request, clock());
+      }),
+  );
+
+  server.registerTool(
+    'extend_access',
+    {
+      title: 'Extend a grant',
+      description:
+        'The task needs a live grant longer: ask Gatehouse to extend it by `duration` (a new request for the same access, decided by the policy). ' +
+        'Returns EXTENDED with a new token (the old token stops working at once), PENDING (a person must approve: then call check_access_request; the old grant works meanwhile) or DENIED with the reason (e.g. the total time allowed is used up).',
+      inputSchema: {
+        grant_id: z.string().min(1).describe('The grant to extend (from request_access or list_my_grants)'),
+        duration: z.string().default('15m').describe('How much longer, from now: 90s, 15m, 1h or ISO 8601'),
+        reason: z.string().min(1).describe('Why the task needs more time (shown to approvers and audited)'),
+      },
+    },
+    (args) =>
+      run(async () => {
+        const result = await agent.extend(args.grant_id, { duration: args.duration, reason: args.reason });
+        held.holdFrom(result.request);
+        return extendedText(result.request, clock());
       }),
   );
 

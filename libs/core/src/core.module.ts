@@ -36,6 +36,9 @@ import { ApproveAccessRequest } from './usecases/access-requests/approve-access-
 import { DenyAccessRequest } from './usecases/access-requests/deny-access-request';
 import { TimeOutAccessRequest } from './usecases/access-requests/time-out-access-request';
 import { GrantEnder, ReleaseGrant, RevokeGrant } from './usecases/grants/end-grant';
+import { ExtendGrant } from './usecases/grants/extend-grant';
+import { GrantExtensions } from './usecases/grants/grant-extensions';
+import { ExtensionChain } from './usecases/queries/extension-chain';
 import { ExpireGrant } from './usecases/grants/expire-grant';
 import { IntrospectToken } from './usecases/grants/introspect-token';
 import { Reconcile } from './usecases/reconcile';
@@ -102,6 +105,9 @@ const services: Provider[] = [
   GrantEnder,
   ReleaseGrant,
   RevokeGrant,
+  GrantExtensions,
+  ExtendGrant,
+  ExtensionChain,
   ExpireGrant,
   IntrospectToken,
   Reconcile,

@@ -24,6 +24,7 @@ export * from './usecases/access-requests/approve-access-request';
 export * from './usecases/access-requests/deny-access-request';
 export * from './usecases/access-requests/time-out-access-request';
 export * from './usecases/grants/end-grant';
+export * from './usecases/grants/extend-grant';
 export * from './usecases/grants/expire-grant';
 export * from './usecases/reconcile';
 export * from './usecases/agents/agent-admin';

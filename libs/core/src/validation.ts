@@ -57,9 +57,22 @@ export const accessRequestBody = z
   .strict();
 export type AccessRequestBody = z.infer<typeof accessRequestBody>;
 
+/** POST /v1/grants/{id}/extend: how much longer, and why. */
+export const extendGrantBody = accessRequestBody.pick({ duration: true, reason: true }).strict();
+export type ExtendGrantBody = z.infer<typeof extendGrantBody>;
+
 /** POST /v1/admin/policy/evaluate: an access request as if sent by `agentId`. */
 export const evaluateBody = accessRequestBody
-  .extend({ agentId: z.uuid(), sourceIp: z.union([z.ipv4(), z.ipv6()]).optional(), at: z.iso.datetime().optional() })
+  .extend({
+    agentId: z.uuid(),
+    sourceIp: z.union([z.ipv4(), z.ipv6()]).optional(),
+    at: z.iso.datetime().optional(),
+    /** As an extension of a grant whose chain has run `used` (`0s`, `50m`): the `extension` fact and the chain's total. */
+    extends: z
+      .object({ used: z.string().min(1).max(40) })
+      .strict()
+      .optional(),
+  })
   .strict();
 
 /** Bytes in each coordinate of the curves agents may use (RFC 8037, RFC 7518 6.2.1.2). */
@@ -167,7 +180,7 @@ export const listRequestsQuery = z
   .strict();
 export const listGrantsQuery = z
   .object({
-    status: z.enum(['active', 'expired', 'released', 'revoked']).optional(),
+    status: z.enum(['active', 'expired', 'released', 'revoked', 'superseded']).optional(),
     agentId: z.uuid().optional(),
     limit,
     cursor: z.string().max(200).optional(),

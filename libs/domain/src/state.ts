@@ -3,8 +3,8 @@ import { AccessError, AccessErrorCode } from './errors';
 /** Lifecycle of an access request: pending until it reaches one terminal status. */
 export type RequestStatus = 'pending' | 'approved' | 'denied' | 'cancelled' | 'timed_out';
 
-/** Lifecycle of a grant: active until it ends one way. */
-export type GrantStatus = 'active' | 'expired' | 'released' | 'revoked';
+/** Lifecycle of a grant: active until it ends one way (`superseded`: an approved extension replaced it). */
+export type GrantStatus = 'active' | 'expired' | 'released' | 'revoked' | 'superseded';
 
 const STATUS_WORDS: Record<RequestStatus | GrantStatus, string> = {
   pending: 'pending',
@@ -16,6 +16,7 @@ const STATUS_WORDS: Record<RequestStatus | GrantStatus, string> = {
   expired: 'expired',
   released: 'released',
   revoked: 'revoked',
+  superseded: 'superseded by an extension',
 };
 
 const REQUEST_VERBS: Record<RequestStatus, string> = {
@@ -30,6 +31,7 @@ const GRANT_VERBS: Record<Exclude<GrantStatus, 'active'>, string> = {
   expired: 'expire',
   released: 'be released',
   revoked: 'be revoked',
+  superseded: 'be extended',
 };
 
 /**

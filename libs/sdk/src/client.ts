@@ -133,6 +133,21 @@ export class GatehouseAgent {
     return this.send<AccessRequest>('POST', `/v1/access-requests/${encodeURIComponent(id)}/cancel`);
   }
 
+  /**
+   * Keeps a live grant longer: a new request for the same access, decided by the policy (it may
+   * shorten the duration to the chain's maxDuration, ask people, or deny). Answers like
+   * requestAccess: approved, the new grant (the old token stops working at once); pending, a handle
+   * for waitForGrant; denied, AccessDeniedError. A grant no longer live throws GRANT_NOT_ACTIVE (409).
+   */
+  async extend(grant: Pick<Grant, 'id'> | string, input: { duration: string; reason: string }): Promise<AccessResult> {
+    const id = typeof grant === 'string' ? grant : grant.id;
+    const request = await this.send<AccessRequest>('POST', `/v1/grants/${encodeURIComponent(id)}/extend`, {
+      body: { duration: input.duration, reason: input.reason },
+      idempotencyKey: randomUUID(),
+    });
+    return this.resultOf(request);
+  }
+
   /** Ends a grant now (the task is done). Releasing twice is harmless. */
   release(grant: Pick<Grant, 'id'> | string): Promise<Grant> {
     const id = typeof grant === 'string' ? grant : grant.id;
@@ -140,7 +155,7 @@ export class GatehouseAgent {
   }
 
   /** This agent's grants (no tokens); default: only the active ones. */
-  async listGrants(options: { status?: 'active' | 'expired' | 'released' | 'revoked' | 'all' } = {}): Promise<GrantSummary[]> {
+  async listGrants(options: { status?: 'active' | 'expired' | 'released' | 'revoked' | 'superseded' | 'all' } = {}): Promise<GrantSummary[]> {
     const status = options.status ?? 'active';
     const query = status === 'all' ? '' : `?status=${status}`;
     const page = await this.send<{ items: GrantSummary[] }>('GET', `/v1/grants${query}`);

@@ -22,7 +22,7 @@ export interface AccessRequestInput {
 }
 
 /** How a grant stands: live, or ended one way. */
-export type GrantStatus = 'active' | 'expired' | 'released' | 'revoked';
+export type GrantStatus = 'active' | 'expired' | 'released' | 'revoked' | 'superseded';
 
 /** A grant as the broker shows it; `token` only while it is live. */
 export interface Grant {
@@ -65,6 +65,8 @@ export interface AccessRequest {
   decidedAt?: string;
   /** A break-glass access: whether a person has looked at it yet. */
   review?: { status: 'open' | 'acknowledged'; acknowledgedAt?: string; acknowledgedBy?: string; comment?: string };
+  /** An extension: the id of the grant it extends. */
+  extends?: string;
 }
 
 /** A request that waits for people; hand it to waitForGrant. */

@@ -50,6 +50,7 @@ export function slackTextOf(error: AccessError, format: 'mrkdwn' | 'plain_text' 
     case AccessErrorCode.AGENT_NAME_TAKEN:
     case AccessErrorCode.USER_CONFLICT:
     case AccessErrorCode.IDEMPOTENCY_KEY_REUSED:
+    case AccessErrorCode.EXTENSION_PENDING:
     case AccessErrorCode.UNKNOWN_RESOURCE:
     case AccessErrorCode.ACTION_NOT_ALLOWED:
     case AccessErrorCode.UNKNOWN_USER:

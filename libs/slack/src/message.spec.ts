@@ -127,6 +127,27 @@ describe('buildApprovalMessage', () => {
     expect(textOf(message)).not.toContain('by system');
   });
 
+  it("shows an extension: the request it continues, the chain's first, the time used and the new total", () => {
+    const extension = {
+      grantId: 'g-1',
+      previousRequestId: 'req-0',
+      firstRequestId: 'req-first',
+      usedSeconds: 25 * 60,
+      totalSeconds: 40 * 60,
+      limitSeconds: 3600,
+    };
+    const text = textOf(buildApprovalMessage(brief({ extension }, { extends: 'g-1' })));
+    expect(text).toContain(
+      ':repeat: *Extension* of request `req-0` (first asked in request `req-first`): its grant has run 25m so far; with this request, 40m in all of 1h allowed in all. Approving replaces the current grant.',
+    );
+    const single = textOf(buildApprovalMessage(brief({ extension: { ...extension, firstRequestId: 'req-0' } })));
+    expect(single).toContain('*Extension* of request `req-0`: its grant');
+    expect(textOf(buildApprovalMessage(brief()))).not.toContain('Extension');
+    expect(buildThreadReply(brief({}, { status: 'approved' }), 'superseded')).toBe(
+      ':repeat: The grant was extended: an approved extension replaced it, and this token no longer works.',
+    );
+  });
+
   it('names the escalation group once escalated', () => {
     const message = buildApprovalMessage(brief({ escalation: { to: 'security', at: 'x', escalatedAt: '2026-11-21T10:10:00.000Z', remindAt: null } }));
     expect(textOf(message)).toContain('*crm-owners* or *security* (escalated)');

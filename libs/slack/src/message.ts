@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AccessError, AccessErrorCode } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, formatDuration } from '@gatehouse/domain';
 import { approveBody, parseInput } from '@gatehouse/core';
 import type { ApproverBrief, PersonRef } from '@gatehouse/core';
 import { escapeMrkdwn as e } from './mrkdwn';
@@ -104,6 +104,19 @@ function anomaliesSection(anomalies: { code: string; detail: string }[]): Block[
   return [{ type: 'section', text: { type: 'mrkdwn', text: `*Unusual for this agent*\n${lines}` } }];
 }
 
+/** An extension shows the request it continues (and the chain's first), the time already used and the new total. */
+export function extensionSection(extension: NonNullable<ApproverBrief['extension']>): Block {
+  const first = extension.firstRequestId !== extension.previousRequestId ? ` (first asked in request \`${e(extension.firstRequestId)}\`)` : '';
+  const limit = extension.limitSeconds !== null ? ` of ${formatDuration(extension.limitSeconds)} allowed in all` : '';
+  return {
+    type: 'section',
+    text: {
+      type: 'mrkdwn',
+      text: `:repeat: *Extension* of request \`${e(extension.previousRequestId)}\`${first}: its grant has run ${formatDuration(extension.usedSeconds)} so far; with this request, ${formatDuration(extension.totalSeconds)} in all${limit}. Approving replaces the current grant.`,
+    },
+  };
+}
+
 /** The approval message: who asks what, why, how risky, and the buttons while it is pending. */
 export function buildApprovalMessage(brief: ApproverBrief): SlackMessage {
   const { view, agent } = brief;
@@ -113,6 +126,7 @@ export function buildApprovalMessage(brief: ApproverBrief): SlackMessage {
   const blocks: Block[] = [
     { type: 'header', text: { type: 'plain_text', text: `Access request: ${agent.name} → ${view.resource}`.slice(0, 150) } },
     { type: 'section', text: { type: 'mrkdwn', text: summary(brief) } },
+    ...(brief.extension ? [extensionSection(brief.extension)] : []),
     {
       type: 'section',
       fields: [
@@ -172,6 +186,8 @@ export function buildThreadReply(brief: ApproverBrief, event: string): string {
       return ':octagonal_sign: The grant was revoked by an admin; the token no longer works.';
     case 'expired':
       return ':hourglass_flowing_sand: The grant expired; the token no longer works.';
+    case 'superseded':
+      return ':repeat: The grant was extended: an approved extension replaced it, and this token no longer works.';
     default:
       return `The request is now ${e(view.status)}.`;
   }

@@ -8,6 +8,8 @@ import {
   AdminQueries,
   AgentRow,
   CancelAccessRequest,
+  ExtendGrant,
+  extendGrantBody,
   GetAccessRequest,
   listGrantsQuery,
   parseInput,
@@ -31,7 +33,7 @@ export function idParam(id: string, code: AccessErrorCode, what: string): string
   return id;
 }
 
-/** The agent API: ask, wait, cancel, release. Every call carries a fresh signed assertion. */
+/** The agent API: ask, wait, cancel, extend, release. Every call carries a fresh signed assertion. */
 @ApiTags('agent')
 @ApiBearerAuth('agent-assertion')
 @UseGuards(AgentGuard)
@@ -43,6 +45,7 @@ export class AgentController {
     private readonly cancel: CancelAccessRequest,
     private readonly release: ReleaseGrant,
     private readonly queries: AdminQueries,
+    private readonly extend: ExtendGrant,
   ) {}
 
   @Post('access-requests')
@@ -113,6 +116,34 @@ export class AgentController {
   grants(@CurrentAgent() agent: AgentRow, @Query() query: unknown) {
     const filter = parseInput(listGrantsQuery.omit({ agentId: true }), query, 'query');
     return this.queries.listGrants({ ...filter, agentId: agent.id }, new Date());
+  }
+
+  @Post('grants/:id/extend')
+  @HttpCode(201)
+  @ApiOperation({
+    summary: 'Keep a live grant longer: a new request for the same access, linked by `extends`, decided by the policy (condition `extension: true`)',
+    description:
+      'Answers like POST /v1/access-requests. Approved (at once, or later by people): a new grant and token; the old grant ends `superseded` and its token stops working at once. ' +
+      "The chain's total time (since its first grant started, plus the new duration) counts against maxDuration: the duration is shortened, or the extension denied, when over it. " +
+      "Another agent's grant is 404; a grant no longer live is 409 GRANT_NOT_ACTIVE; a second extension while one is pending is 409 EXTENSION_PENDING.",
+  })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retry with the same key and body returns the same request' })
+  @ApiBody({ schema: z.toJSONSchema(extendGrantBody) as object })
+  extendGrant(
+    @CurrentAgent() agent: AgentRow,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Headers('idempotency-key') key: string | undefined,
+    @SourceIp() ip: string | null,
+  ) {
+    return this.extend.execute({
+      agent,
+      grantId: idParam(id, AccessErrorCode.GRANT_NOT_FOUND, 'grant'),
+      body: parseInput(extendGrantBody, body),
+      idempotencyKey: parseInput(idempotencyKey, key, 'Idempotency-Key header'),
+      sourceIp: ip,
+      now: new Date(),
+    });
   }
 
   @Post('grants/:id/release')

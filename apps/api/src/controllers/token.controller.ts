@@ -50,7 +50,8 @@ export class TokenController {
   @Post('v1/introspect')
   @HttpCode(200)
   @ApiOperation({
-    summary: 'RFC 7662: {active:false} once expired, released or revoked, or when the token is for an audience the credential is not scoped to',
+    summary:
+      'RFC 7662: {active:false} once expired, released, revoked or superseded by an extension, or when the token is for an audience the credential is not scoped to',
   })
   async introspectToken(@Headers('authorization') authorization: string | undefined, @Body() body: unknown) {
     const introspector = this.auth.introspector(bearerToken(authorization));

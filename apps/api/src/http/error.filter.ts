@@ -36,6 +36,7 @@ export function httpStatusOf(code: AccessErrorCode): number {
     case AccessErrorCode.USER_CONFLICT:
     case AccessErrorCode.IDEMPOTENCY_KEY_REUSED:
     case AccessErrorCode.NOT_AWAITING_REVIEW:
+    case AccessErrorCode.EXTENSION_PENDING:
       return 409;
     case AccessErrorCode.PAYLOAD_TOO_LARGE:
       return 413;

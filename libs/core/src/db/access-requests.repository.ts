@@ -63,6 +63,33 @@ export class AccessRequestsRepository {
     return rows[0].inserted === 1;
   }
 
+  /** Stores a decided request inside the caller's transaction (an extension; submits use insertDecided). */
+  async create(db: Tx, row: AccessRequestRow): Promise<void> {
+    await db.accessRequest.create({ data: { ...row, task: row.task ?? undefined, decision: { ...row.decision } } });
+  }
+
+  /** The extension of a grant still waiting for people, if any. */
+  findPendingExtensionOf(db: Tx, grantId: string): Promise<Pick<AccessRequestRow, 'id'> | null> {
+    return db.accessRequest.findFirst({ where: { extendsGrantId: grantId, status: 'pending' }, select: { id: true } });
+  }
+
+  /** The extensions asked for a grant, oldest first (the admin view of a chain). */
+  findExtensionsOf(db: Tx, grantId: string): Promise<Pick<AccessRequestRow, 'id' | 'status' | 'createdAt'>[]> {
+    return db.accessRequest.findMany({
+      where: { extendsGrantId: grantId },
+      select: { id: true, status: true, createdAt: true },
+      orderBy: { createdAt: 'asc' },
+    }) as Promise<Pick<AccessRequestRow, 'id' | 'status' | 'createdAt'>[]>;
+  }
+
+  /** Locks an agent's row for the transaction while it is active with this key; false otherwise (suspended or re-keyed). */
+  async lockActiveAgent(db: Tx, agentId: string, keyId: string): Promise<boolean> {
+    const rows = await db.$queryRaw<
+      unknown[]
+    >`SELECT 1 FROM agents WHERE id = ${agentId}::uuid AND status = 'active' AND key_id = ${keyId} FOR SHARE`;
+    return rows.length === 1;
+  }
+
   /** An earlier request of this agent with this Idempotency-Key (prepared: SDK calls always send one). */
   async findIdByIdempotencyKey(pool: Pool, agentId: string, idempotencyKey: string): Promise<{ id: string; bodyHash: string | null } | null> {
     const { rows } = await pool.query<{ id: string; bodyHash: string | null }>({

@@ -24,6 +24,21 @@ export class GrantsRepository {
     return row ? typed(row) : null;
   }
 
+  /** Reads a grant and locks its row until commit, so extensions of one grant are decided one at a time. */
+  async findForUpdate(db: Tx, id: string): Promise<GrantRow | null> {
+    await db.$queryRaw`SELECT 1 FROM grants WHERE id = ${id}::uuid FOR UPDATE`;
+    return this.findById(db, id);
+  }
+
+  /** Conditional: a live grant (active, not past its expiry) ends as superseded by an extension; returns 0 otherwise. */
+  async supersede(db: Tx, id: string, by: string, at: Date, reason: string): Promise<number> {
+    const { count } = await db.grant.updateMany({
+      where: { id, status: 'active', expiresAt: { gt: at } },
+      data: { status: 'superseded', endedAt: at, endedBy: by, endReason: reason },
+    });
+    return count;
+  }
+
   async findByRequestId(db: Tx, requestId: string): Promise<GrantRow | null> {
     const row = await db.grant.findUnique({ where: { requestId } });
     return row ? typed(row) : null;

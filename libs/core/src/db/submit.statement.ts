@@ -44,6 +44,8 @@ const REQUEST: Record<keyof AccessRequest, Column> = {
   reviewedBy: ['reviewed_by', '::text'],
   reviewComment: ['review_comment', '::text'],
   alertedAt: ['alerted_at', '::timestamptz'],
+  extendsGrantId: ['extends_grant_id', '::uuid'],
+  chainStartedAt: ['chain_started_at', '::timestamptz'],
   createdAt: ['created_at', '::timestamptz'],
   updatedAt: ['updated_at', '::timestamptz'],
 };
@@ -88,7 +90,7 @@ const shard = observed + 1;
  * observation is added to one shard of its agent's baseline in the same statement.
  */
 export const SUBMIT_STATEMENT = {
-  name: 'gatehouse_submit_v3',
+  name: 'gatehouse_submit_v4',
   text: `
     WITH agent AS (
       SELECT 1 FROM agents WHERE id = $1::uuid AND status = 'active' AND key_id = $2::text

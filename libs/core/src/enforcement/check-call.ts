@@ -193,7 +193,10 @@ export class CheckCall {
     if (this.ended.has(holder.grantId)) {
       return {
         ok: false,
-        error: new AccessError(AccessErrorCode.INVALID_TOKEN, 'This grant has ended (released or revoked); ask for access again.'),
+        error: new AccessError(
+          AccessErrorCode.INVALID_TOKEN,
+          'This grant has ended (released, revoked, or replaced by an extension); ask for access again.',
+        ),
         holder,
       };
     }

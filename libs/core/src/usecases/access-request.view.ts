@@ -18,6 +18,7 @@ export function storedDecision(d: Decision): StoredDecision {
     durationSeconds: d.durationSeconds,
     ...(d.breakGlass && { breakGlass: true }),
     anomalies: d.anomalies,
+    ...(d.extension && { extension: d.extension }),
   };
 }
 
@@ -62,6 +63,8 @@ export interface AccessRequestView {
   decidedAt?: string;
   /** A break-glass access: whether a person has looked at it yet (GET /v1/admin/reviews). */
   review?: { status: ReviewState; acknowledgedAt?: string; acknowledgedBy?: string; comment?: string };
+  /** An extension (POST /v1/grants/{id}/extend): the id of the grant it extends. */
+  extends?: string;
 }
 
 function reviewOf(row: AccessRequestRow): NonNullable<AccessRequestView['review']> {
@@ -139,6 +142,7 @@ export class AccessRequestPresenter {
       ...(row.status === 'pending' ? { approval: approvalOf(row, approvalsReceived) } : {}),
       ...(row.decidedBy ? { decidedBy: row.decidedBy, decidedAt: row.decidedAt?.toISOString() } : {}),
       ...(row.review ? { review: reviewOf(row) } : {}),
+      ...(row.extendsGrantId ? { extends: row.extendsGrantId } : {}),
     };
   }
 }

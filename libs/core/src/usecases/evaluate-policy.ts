@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AccessError, AccessErrorCode, BudgetStanding as BudgetReading, Decision, formatDuration } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, BudgetStanding as BudgetReading, Decision, formatDuration, parseDuration } from '@gatehouse/domain';
 import { Database } from '../db/database';
 import { AgentsRepository } from '../db/agents.repository';
 import { AccessRequestBody } from '../validation';
@@ -27,6 +27,17 @@ function budgetShown({ budget, readings, over }: BudgetReading) {
   };
 }
 
+/** How long a chain has run: a duration, or zero ("0s"). */
+function usedSeconds(text: string): number {
+  if (/^0+[smh]?$/i.test(text.trim())) return 0;
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    if (!(error instanceof AccessError)) throw error;
+    throw new AccessError(AccessErrorCode.VALIDATION_FAILED, `extends.used: ${error.message}`, [{ path: 'extends.used', message: error.message }]);
+  }
+}
+
 /**
  * A dry run for a request as if `agentId` sent it, nothing stored. It goes through the very plan a
  * submit goes through, so it answers what a submit would: the same status and decision, or the
@@ -42,10 +53,11 @@ export class EvaluatePolicy {
     private readonly budgetCheck: BudgetCheck,
   ) {}
 
-  async execute(input: { body: AccessRequestBody; agentId: string; sourceIp?: string | null; now: Date }) {
+  async execute(input: { body: AccessRequestBody; agentId: string; sourceIp?: string | null; now: Date; extendsUsed?: string }) {
     const agent = await this.agents.findById(this.db.client, input.agentId);
     if (!agent) throw new AccessError(AccessErrorCode.AGENT_NOT_FOUND, `No agent ${input.agentId}.`);
-    const planned = await this.preparer.plan(agent, input.body, input.sourceIp, input.now);
+    const extension = input.extendsUsed === undefined ? null : { usedSeconds: usedSeconds(input.extendsUsed) };
+    const planned = await this.preparer.plan(agent, input.body, input.sourceIp, input.now, { extension });
     // Every budget that selects the request is counted, so the answer shows where the agent stands
     // even when no budget can change this decision; only those that can, change it (as in a submit).
     const { plan, readings } = await this.budgetCheck.apply(this.db.pool, agent.id, planned, planned.budgets, input.now);

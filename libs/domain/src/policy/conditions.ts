@@ -19,6 +19,8 @@ export interface MatchContext {
   riskScore: number;
   /** Codes of the request's anomalies. */
   anomalies: string[];
+  /** Whether the request extends a live grant. */
+  extension: boolean;
 }
 
 /** Compiled globs: a policy names few patterns and decisions test them on every request. */
@@ -81,5 +83,6 @@ export function conditionsHold(when: Conditions, ctx: MatchContext): boolean {
   if (when.riskScore && !inRange(ctx.riskScore, when.riskScore)) return false;
   if (when.anomalies?.any && !when.anomalies.any.some((code) => ctx.anomalies.includes(code))) return false;
   if (when.anomalies?.none && ctx.anomalies.length > 0) return false;
+  if (when.extension !== undefined && when.extension !== ctx.extension) return false;
   return true;
 }

@@ -1,4 +1,5 @@
 import type { Anomaly } from '../behaviour/baseline';
+import { formatDuration } from '../duration';
 import { AccessError, AccessErrorCode } from '../errors';
 import { riskScore } from '../risk';
 import { conditionsHold, globMatches, MatchContext } from './conditions';
@@ -21,7 +22,17 @@ export interface EvaluationInput {
   now: Date;
   /** How the request departs from its agent's baseline (see behaviour/baseline.ts); omitted means none. */
   anomalies?: Anomaly[];
+  /** Set when the request extends a live grant: how long its chain of grants has run so far. */
+  extension?: { usedSeconds: number } | null;
 }
+
+/** How an extension's chain stands against its limit: time used so far, and what the total may reach. */
+export type ExtensionLimit = {
+  /** From the first grant's start of the chain to the decision. */
+  usedSeconds: number;
+  /** The applicable maxDuration for the whole chain (used + new grant). */
+  limitSeconds: number;
+};
 
 /** What the policy decided for one request, and why. */
 export interface Decision {
@@ -41,6 +52,8 @@ export interface Decision {
   approval?: Approval;
   /** The request was sent as break-glass, and breakGlass.allowed admitted it (see break-glass.ts). */
   breakGlass?: boolean;
+  /** Only for extensions that were not denied: the chain's total against its limit. */
+  extension?: ExtensionLimit;
 }
 
 /** A decision as recorded with its request: its approval settings live in the request's own columns. */
@@ -115,6 +128,7 @@ export function matchContextOf(policy: Policy, input: EvaluationInput, judged: {
     rankOf: (label) => policy.sensitivity.indexOf(label),
     riskScore: judged.riskScore,
     anomalies: (input.anomalies ?? []).map((anomaly) => anomaly.code),
+    extension: !!input.extension,
   };
 }
 
@@ -141,8 +155,32 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
     .filter((rule) => conditionsHold(rule.when, ctx))
     .sort(byId);
   const common = { riskScore: score, sensitivity, policyVersion: policy.version, anomalies };
+  const used = input.extension?.usedSeconds ?? 0;
+  // No grant outlives defaults.maxDuration; an extension's chain also stays within its limits (see limitsOf).
   const clamp = (rules: Rule[]) =>
-    Math.min(requested, policy.defaults.maxDurationSeconds, ...rules.map((rule) => rule.maxDurationSeconds ?? Infinity));
+    Math.max(0, Math.min(requested, policy.defaults.maxDurationSeconds, ...limitsOf(policy, rules, !!input.extension).map((limit) => limit - used)));
+  // An extension whose chain already reached its limit gets nothing: refused as over its maxDuration.
+  const exhausted = (rules: Rule[]): Decision | null => {
+    if (!input.extension || clamp(rules) > 0) return null;
+    const limit = Math.min(...limitsOf(policy, rules, true));
+    return {
+      outcome: 'deny',
+      rules: rules.map((rule) => rule.id),
+      message: `This grant has run ${formatDuration(used)} across its extensions, and its maxDuration allows ${formatDuration(limit)} in all; ask for a new request instead.`,
+      ...common,
+      durationSeconds: requested,
+    };
+  };
+  const withExtension = (decision: Decision, rules: Rule[]): Decision => {
+    if (!input.extension) return decision;
+    const limitSeconds = Math.min(...limitsOf(policy, rules, true));
+    const total = `${formatDuration(used)} used + ${formatDuration(decision.durationSeconds)}`;
+    const note =
+      decision.durationSeconds < requested && limitSeconds - used < requested
+        ? ` Extension shortened to ${formatDuration(decision.durationSeconds)}: the grant has run ${formatDuration(used)}, and maxDuration allows ${formatDuration(limitSeconds)} in all.`
+        : ` Extension: ${total} of ${formatDuration(limitSeconds)} allowed in all.`;
+    return { ...decision, message: decision.message + note, extension: { usedSeconds: used, limitSeconds } };
+  };
 
   const denying = matching.filter((rule) => rule.effect === 'deny');
   if (denying.length > 0) {
@@ -169,50 +207,78 @@ export function evaluatePolicy(policy: Policy, input: EvaluationInput): Decision
     const smallest = (key: 'remindAfterSeconds' | 'escalateAfterSeconds') => Math.min(...asking.map((rule) => rule[key] ?? fallback(rule, key)));
     const count = required === 1 ? 'approval' : `${required} approvals`;
     const verb = asking.length === 1 ? 'requires' : 'require';
-    return {
-      outcome: 'require_approval',
-      rules: asking.map((rule) => rule.id),
-      message: messageOf(asking, `${capitalize(named(asking))} ${verb} ${count} by ${describeApprovers(approvers)}.`),
-      ...common,
-      durationSeconds: clamp(asking),
-      approval: {
-        approvers,
-        required,
-        timeoutSeconds: timeouts.length > 0 ? Math.min(...timeouts) : policy.defaults.approvalTimeoutSeconds,
-        remindAfterSeconds: smallest('remindAfterSeconds'),
-        escalateAfterSeconds: smallest('escalateAfterSeconds'),
-        escalateTo: resolveApprovers(policy, resource, strictest.escalateTo ?? policy.defaults.escalateTo),
+    const refused = exhausted(asking);
+    if (refused) return refused;
+    return withExtension(
+      {
+        outcome: 'require_approval',
+        rules: asking.map((rule) => rule.id),
+        message: messageOf(asking, `${capitalize(named(asking))} ${verb} ${count} by ${describeApprovers(approvers)}.`),
+        ...common,
+        durationSeconds: clamp(asking),
+        approval: {
+          approvers,
+          required,
+          timeoutSeconds: timeouts.length > 0 ? Math.min(...timeouts) : policy.defaults.approvalTimeoutSeconds,
+          remindAfterSeconds: smallest('remindAfterSeconds'),
+          escalateAfterSeconds: smallest('escalateAfterSeconds'),
+          escalateTo: resolveApprovers(policy, resource, strictest.escalateTo ?? policy.defaults.escalateTo),
+        },
       },
-    };
+      asking,
+    );
   }
 
   const approving = matching.filter((rule) => rule.effect === 'approve');
   if (approving.length > 0) {
-    return {
-      outcome: 'approve',
-      rules: approving.map((rule) => rule.id),
-      message: messageOf(approving, `Approved by ${named(approving)}.`),
-      ...common,
-      durationSeconds: clamp(approving),
-    };
+    return (
+      exhausted(approving) ??
+      withExtension(
+        {
+          outcome: 'approve',
+          rules: approving.map((rule) => rule.id),
+          message: messageOf(approving, `Approved by ${named(approving)}.`),
+          ...common,
+          durationSeconds: clamp(approving),
+        },
+        approving,
+      )
+    );
   }
 
   // Nothing spoke for this request: a human decides, never a silent approve.
-  return {
-    outcome: 'require_approval',
-    rules: [],
-    message: `No rule matched: approval by ${policy.defaults.approvers} is required.`,
-    ...common,
-    durationSeconds: clamp([]),
-    approval: {
-      approvers: policy.defaults.approvers,
-      required: 1,
-      timeoutSeconds: policy.defaults.approvalTimeoutSeconds,
-      remindAfterSeconds: policy.defaults.remindAfterSeconds,
-      escalateAfterSeconds: policy.defaults.escalateAfterSeconds,
-      escalateTo: policy.defaults.escalateTo,
+  const refused = exhausted([]);
+  if (refused) return refused;
+  return withExtension(
+    {
+      outcome: 'require_approval',
+      rules: [],
+      message: `No rule matched: approval by ${policy.defaults.approvers} is required.`,
+      ...common,
+      durationSeconds: clamp([]),
+      approval: {
+        approvers: policy.defaults.approvers,
+        required: 1,
+        timeoutSeconds: policy.defaults.approvalTimeoutSeconds,
+        remindAfterSeconds: policy.defaults.remindAfterSeconds,
+        escalateAfterSeconds: policy.defaults.escalateAfterSeconds,
+        escalateTo: policy.defaults.escalateTo,
+      },
     },
-  };
+    [],
+  );
+}
+
+/**
+ * The maxDurations that bound a grant: the default's and the deciding rules'. For an extension
+ * they bound the whole chain, unless deciding rules written for extensions (`extension: true`) set
+ * their own maxDuration: those then replace the others, so such a rule may allow more in all
+ * (each grant of the chain still within defaults.maxDuration).
+ */
+function limitsOf(policy: Policy, rules: Rule[], extension: boolean): number[] {
+  const forExtensions = extension ? rules.filter((rule) => rule.when.extension === true && rule.maxDurationSeconds !== undefined) : [];
+  if (forExtensions.length > 0) return forExtensions.map((rule) => rule.maxDurationSeconds!);
+  return [policy.defaults.maxDurationSeconds, ...rules.map((rule) => rule.maxDurationSeconds ?? Infinity)];
 }
 
 function capitalize(text: string): string {

@@ -183,6 +183,15 @@ describe('lintPolicy', () => {
       expect(lint(`${BASELINE}${deny}${inside.replace('tz: Europe/Paris }', 'tz: Europe/London }')}`)).toEqual([]); // another zone: not judged
     });
 
+    it('knows extension: true and false never meet, and that a rule without it covers both', () => {
+      const deny = `  - { id: no-extending-writes, effect: deny, when: { extension: true, actions: [write] } }\n`;
+      expect(lint(`${BASELINE}${deny}  - { id: writes-extended, effect: approve, when: { extension: true, actions: [write] } }\n`)).toEqual([
+        'rules[2] always_overridden: always overridden: every request it matches is denied by rule no-extending-writes, so it never decides',
+      ]);
+      expect(lint(`${BASELINE}${deny}  - { id: new-writes, effect: approve, when: { extension: false, actions: [write] } }\n`)).toEqual([]);
+      expect(lint(`${BASELINE}${deny}  - { id: any-writes, effect: approve, when: { actions: [write] } }\n`)).toEqual([]);
+    });
+
     it('does not claim an override that needs several deny rules in one part (not detected)', () => {
       expect(
         lint(`${BASELINE}  - { id: mornings, effect: deny, when: { timeWindow: { from: "00:00", to: "12:00", tz: UTC } } }
@@ -225,6 +234,9 @@ describe('lintPolicy is sound', () => {
   - { id: long, effect: deny, when: { duration: { atLeast: 25h } } }
   - { id: calm, effect: require_approval, when: { riskScore: { atMost: 5 } } }
   - { id: evening, effect: approve, when: { agentAttributes: { autonomy: unattended }, timeWindow: { from: "18:00", to: "21:00", tz: Europe/Paris }, resources: [docs.*] } }
+  - { id: no-billing-extensions, effect: deny, when: { extension: true, resources: [billing.*] } }
+  - { id: billing-extension-ok, effect: approve, when: { extension: true, resources: [billing.invoices], actions: [read] } }
+  - { id: short-extensions, effect: approve, when: { extension: true, duration: { atMost: 10m }, sensitivity: { atMost: internal } } }
 `);
   const warnings = lintPolicy(policy, { maxRequestDurationSeconds: DAY });
   const flagged = (code: string) => warnings.filter((w) => w.code === code).map((w) => w.subject);
@@ -232,7 +244,7 @@ describe('lintPolicy is sound', () => {
   it('flags what this policy holds', () => {
     // risky-low: a write scores at least 20
     expect(flagged('never_matches').sort()).toEqual(['invoice-writes', 'long', 'risky', 'risky-low', 'wiki-pii']);
-    expect(flagged('always_overridden').sort()).toEqual(['crm-pii-ok', 'late', 'ssn-ok']);
+    expect(flagged('always_overridden').sort()).toEqual(['billing-extension-ok', 'crm-pii-ok', 'late', 'ssn-ok']);
   });
 
   it('holds for generated requests', () => {
@@ -246,6 +258,7 @@ describe('lintPolicy is sound', () => {
       user: fc.boolean(),
       ip: fc.constantFrom('10.0.0.1', '192.0.2.1', '192.0.2.200', '::ffff:192.0.2.130'),
       minute: fc.integer({ min: 0, max: 7 * 24 * 60 - 1 }),
+      extension: fc.boolean(),
     });
     fc.assert(
       fc.property(request, (r) => {
@@ -268,6 +281,7 @@ describe('lintPolicy is sound', () => {
           onBehalfOf,
           sourceIp: r.ip,
           now,
+          extension: r.extension ? { usedSeconds: 0 } : null,
         };
         const decision = evaluatePolicy(policy, input);
         for (const id of flagged('always_overridden')) expect(decision.rules).not.toContain(id);
@@ -281,6 +295,7 @@ describe('lintPolicy is sound', () => {
             rankOf: (label: string) => policy.sensitivity.indexOf(label),
             riskScore: score,
             anomalies: [],
+            extension: r.extension,
           };
           expect(conditionsHold(rule.when, context)).toBe(false);
         }

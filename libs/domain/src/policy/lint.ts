@@ -357,6 +357,7 @@ class Analysis {
     if (b.onBehalfOf?.groups && !a.onBehalfOf?.groups?.every((group) => b.onBehalfOf!.groups!.includes(group))) return false;
     if (b.sourceIp && !a.sourceIp?.every((cidr) => b.sourceIp!.some((outer) => cidrWithin(cidr, outer)))) return false;
     if (b.timeWindow && !this.windowWithin(a.timeWindow, b.timeWindow)) return false;
+    if (b.extension !== undefined && a.extension !== b.extension) return false;
     if (b.riskScore) {
       const [low, high] = this.riskBounds({ ...a, sensitivity: undefined }, resource, [rank]);
       if ((b.riskScore.atLeast ?? 0) > low || (b.riskScore.atMost ?? 100) < high) return false;

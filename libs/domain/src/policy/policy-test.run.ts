@@ -39,7 +39,9 @@ export function runPolicyCase(policy: Policy, testCase: PolicyTestCase, options:
     const named = request.onBehalfOf;
     const user = named ? { id: named.id, email: named.email ?? named.id, groups: named.groups ?? [] } : null;
     const agent = { id: request.agent.id ?? request.agent.name, name: request.agent.name, attributes: request.agent.attributes ?? {} };
-    const proven = { policy, scope, durationSeconds, user, delegation: null, breakGlass: request.breakGlass ?? false };
+    // An extension: the chain's time so far counts against maxDuration (`extends.used`; none with `extension: true` alone).
+    const extension = request.extends ? { usedSeconds: request.extends.used } : request.extension ? { usedSeconds: 0 } : null;
+    const proven = { policy, scope, durationSeconds, user, delegation: null, breakGlass: request.breakGlass ?? false, extension };
     const now = request.at ?? options.now;
     const history = { baseline: baselineOf(policy, request, agent.attributes), minuteCount: request.requestsThisMinute ?? 1 };
     const anomalies = anomaliesFor(policy, { scope, user }, agent, history, now);

@@ -101,7 +101,7 @@ cases:
       'cases[1].expect.duration',
     ]);
     expect(error.details[2].message).toBe(
-      'unknown key "colums"; expected one of: agent, resource, actions, columns, operations, duration, reason, onBehalfOf, at, sourceIp, breakGlass, history, requestsThisMinute, usage',
+      'unknown key "colums"; expected one of: agent, resource, actions, columns, operations, duration, reason, onBehalfOf, at, sourceIp, breakGlass, history, requestsThisMinute, usage, extension, extends',
     );
     expect(error.details[3].message).toBe('give either outcome (approve, require_approval or deny) or error (a refusal code)');
     expect(error.details[7].message).toBe(
@@ -243,6 +243,44 @@ rules:
       'h.test.yaml',
     );
     expect(file.cases.map((c) => runPolicyCase(http, c, options).mismatches)).toEqual([[], [], []]);
+  });
+
+  it('decides extensions: extension: true and extends.used (the chain counts against maxDuration)', () => {
+    const extending = parsePolicy(
+      `version: 1
+defaults: { maxDuration: 1h, approvers: security }
+resources:
+  crm.customers:
+    columns: { id: public, name: internal }
+rules:
+  - { id: reads, effect: approve, when: { actions: [read], extension: false }, maxDuration: 20m }
+  - { id: extended-reads, effect: require_approval, when: { actions: [read], extension: true }, maxDuration: 30m }
+`,
+      'e.yaml',
+    );
+    const file = parsePolicyTests(
+      `cases:
+  - name: new
+    request: { agent: { name: bot }, resource: crm.customers, actions: [read], columns: [name], duration: 15m }
+    expect: { outcome: approve, rules: [reads], duration: 15m }
+  - name: extension
+    request: { agent: { name: bot }, resource: crm.customers, actions: [read], columns: [name], duration: 15m, extension: true }
+    expect: { outcome: require_approval, rules: [extended-reads], duration: 15m }
+  - name: clamped
+    request: { agent: { name: bot }, resource: crm.customers, actions: [read], columns: [name], duration: 15m, extends: { used: 20m } }
+    expect: { outcome: require_approval, rules: [extended-reads], duration: 10m }
+  - name: used-up
+    request: { agent: { name: bot }, resource: crm.customers, actions: [read], columns: [name], duration: 15m, extends: { used: 30m } }
+    expect: { outcome: deny, rules: [extended-reads] }
+`,
+      'e.test.yaml',
+    );
+    expect(file.cases.map((c) => runPolicyCase(extending, c, options).mismatches)).toEqual([[], [], [], []]);
+    expect(
+      thrown(() =>
+        oneCase(`{ agent: { name: bot }, resource: crm.customers, actions: [read], duration: 5m, extends: { used: soon } }`, '{ outcome: approve }'),
+      ).details,
+    ).toEqual([{ path: 'cases[0].request.extends.used', message: expect.stringContaining('soon') }]);
   });
 
   it("answers what the broker would refuse: bad duration, the broker's cap, unknown column", () => {

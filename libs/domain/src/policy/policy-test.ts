@@ -78,6 +78,17 @@ const duration = z.string({ error: 'expected a duration like 90s, 15m, 1h or PT1
   }
 });
 
+// How long a chain of grants has run: a duration, where "0s" (just started) is allowed too.
+const usedDuration = z.string({ error: 'expected a duration like 0s, 15m or 1h' }).transform((value, ctx) => {
+  if (/^0+[smh]?$/i.test(value.trim())) return 0;
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: error instanceof AccessError ? error.message : String(error) });
+    return z.NEVER;
+  }
+});
+
 const count = z.int().min(0, 'must be 0 or more');
 
 /** What the agent has used when the case is decided (the request itself not included); all 0 when absent. */
@@ -106,6 +117,10 @@ const requestSchema = strict({
   /** The agent's requests in the current minute, this one included (default 1). */
   requestsThisMinute: z.int().min(1).optional(),
   usage: usageSchema.optional(),
+  /** true: the request extends a live grant (POST /v1/grants/{id}/extend); see also `extends`. */
+  extension: z.boolean().optional(),
+  /** The grant it extends: how long its chain of grants has run so far (implies extension: true). */
+  extends: strict({ used: usedDuration }).optional(),
 });
 
 const OUTCOMES = ['approve', 'require_approval', 'deny'] as const;

@@ -44,6 +44,8 @@ export interface ProvenRequest {
   delegation: Pick<DelegationFacts, 'expiresAt'> | null;
   /** Sent with `breakGlass: true`: decided by the policy's breakGlass block on top of its rules. */
   breakGlass?: boolean;
+  /** Set when the request extends a live grant: how long its chain of grants has run. */
+  extension?: { usedSeconds: number } | null;
 }
 
 /** What the broker knows of an agent's past when a request arrives. */
@@ -101,7 +103,7 @@ export function decideRequest(
 
 /** A proven request as the policy's rules (and budgets' selectors) see it. */
 export function evaluationInput(
-  request: Pick<ProvenRequest, 'scope' | 'durationSeconds' | 'user'>,
+  request: Pick<ProvenRequest, 'scope' | 'durationSeconds' | 'user' | 'extension'>,
   agent: { id: string; name: string; attributes: unknown },
   sourceIp: string | null | undefined,
   now: Date,
@@ -119,5 +121,6 @@ export function evaluationInput(
     sourceIp,
     now,
     anomalies,
+    extension: request.extension ?? null,
   };
 }

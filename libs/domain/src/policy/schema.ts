@@ -98,6 +98,7 @@ const conditions = strict({
       .optional(),
     none: z.literal(true, { error: 'expected true (omit it otherwise)' }).optional(),
   }).optional(),
+  extension: z.boolean({ error: 'expected true (only extensions of a grant) or false (only new requests)' }).optional(),
 });
 
 const rule = strict({

@@ -89,6 +89,8 @@ export interface Conditions {
   riskScore?: { atMost?: number; atLeast?: number };
   /** The request's anomalies (see behaviour/baseline.ts): `any` of these codes, or `none` at all. */
   anomalies?: { any?: AnomalyCode[]; none?: true };
+  /** true: only extensions of a live grant (POST /v1/grants/{id}/extend); false: only new requests. */
+  extension?: boolean;
 }
 
 /** One policy rule: an effect that applies when its conditions hold. */

@@ -33,13 +33,14 @@ export class PolicyController {
   @Post('evaluate')
   @HttpCode(200)
   @ApiOperation({
-    summary: 'Dry run: the decision an access request (breakGlass included) would get, or the same refusal; nothing stored',
+    summary:
+      'Dry run: the decision an access request (breakGlass included; with `extends: {used}`, as an extension whose chain has run that long) would get, or the same refusal; nothing stored',
     description:
       "The same plan a submit runs, anomalies included (against the agent's baseline now); a dry run does not count towards the agent's minute. When policy budgets select the request, `budgets` lists each with the agent's usage counted now (the request included: `{limit, used, max, over}`), and the decision is the one they leave. A dry run takes no lock, so a submit a moment later may count differently.",
   })
   @ApiBody(bodySchema(evaluateBody))
   dryRun(@Body() body: unknown) {
-    const { agentId, sourceIp, at, ...request } = parseInput(evaluateBody, body);
-    return this.evaluate.execute({ body: request, agentId, sourceIp, now: at ? new Date(at) : new Date() });
+    const { agentId, sourceIp, at, extends: extending, ...request } = parseInput(evaluateBody, body);
+    return this.evaluate.execute({ body: request, agentId, sourceIp, now: at ? new Date(at) : new Date(), extendsUsed: extending?.used });
   }
 }

@@ -18,6 +18,7 @@ import { AuditEventsRepository } from '../../db/audit-events.repository';
 import { DelegationsRepository } from '../../db/delegations.repository';
 import { GrantRow } from '../../db/grants.repository';
 import { AccessRequestView } from '../access-request.view';
+import { GrantExtensions, Superseded } from '../grants/grant-extensions';
 import { GrantIssuer } from '../grants/grant-issuer';
 import { Decider, DecisionBy, relayOf } from './decider';
 import { RequestEffects } from './request-effects';
@@ -46,6 +47,7 @@ export class ApproveAccessRequest {
     private readonly issuer: GrantIssuer,
     private readonly decider: Decider,
     private readonly effects: RequestEffects,
+    private readonly extensions: GrantExtensions,
   ) {}
 
   async execute(input: ApproveInput): Promise<{ view: AccessRequestView; changed: boolean }> {
@@ -55,7 +57,7 @@ export class ApproveAccessRequest {
       operations: input.changes?.operations,
       durationSeconds: input.changes?.duration !== undefined ? parseDuration(input.changes.duration) : undefined,
     };
-    let outcome: { event?: 'approval_received' | 'approved'; grant?: GrantRow };
+    let outcome: { event?: 'approval_received' | 'approved'; grant?: GrantRow; superseded?: Superseded };
     try {
       outcome = await this.db.transaction(async (tx) => {
         const request = await this.requests.findForDecision(tx, input.requestId);
@@ -96,8 +98,12 @@ export class ApproveAccessRequest {
         }
         const scope = intersect(granted, approvals);
         scope.durationSeconds = await this.withinDelegation(tx, request, scope.durationSeconds, now);
+        // An extension: its grant stays within the chain's total and replaces the grant it extends.
+        const extended = request.extendsGrantId ? await this.extensions.lockExtended(tx, request) : null;
+        if (extended) scope.durationSeconds = this.extensions.withinChain(request, scope.durationSeconds, now);
         if ((await this.requests.decide(tx, request.id, 'approved', key, now, input.comment)) === 0) return {};
         const issued = await this.issuer.issue(tx, request, scope, now, key);
+        const superseded = extended ? await this.extensions.supersede(tx, extended, issued.grant, key, now) : undefined;
         await this.audit.append(tx, [
           {
             ...base,
@@ -112,8 +118,9 @@ export class ApproveAccessRequest {
             },
           },
           issued.audit,
+          ...(superseded?.audit ?? []),
         ]);
-        return { event: 'approved' as const, grant: issued.grant };
+        return { event: 'approved' as const, grant: issued.grant, superseded };
       });
     } catch (error) {
       await this.decider.recordRefusal(input.requestId, by, 'approve', error);
@@ -121,6 +128,7 @@ export class ApproveAccessRequest {
     }
     const view = await this.effects.view(input.requestId, now);
     if (outcome.grant) await this.effects.grantIssued(outcome.grant);
+    if (outcome.superseded) await this.extensions.announce(outcome.superseded);
     if (outcome.event) await this.effects.changed(input.requestId, outcome.event, view);
     return { view, changed: outcome.event !== undefined };
   }

@@ -104,14 +104,17 @@ export class RequestPreparer {
    * named user by a live delegation, or plans to ask them (when they can be reached), or refuses it
    * with 403 DELEGATION_REQUIRED; otherwise the policy decides. The request is compared with its
    * agent's baseline first (its anomalies); `mode: 'submit'` also counts it in the agent's minute.
+   * `extension`: the request extends a live grant whose chain has run this long (the policy's
+   * `extension` fact and total time).
    */
   async plan(
     agent: AgentFacts,
     body: RequestShape,
     sourceIp: string | null | undefined,
     now: Date,
-    mode: 'submit' | 'dry-run' = 'dry-run',
+    options: { mode?: 'submit' | 'dry-run'; extension?: { usedSeconds: number } | null } = {},
   ): Promise<RequestPlan> {
+    const { mode = 'dry-run', extension = null } = options;
     const prepared = await this.prepare(agent.id, body, now);
     const history = await this.histories.of(agent.id, now, mode === 'submit');
     const { policy } = prepared;
@@ -120,10 +123,12 @@ export class RequestPreparer {
     const observed = observation(requestFacts(policy, prepared, history.minuteCount), now, zone);
     const user = prepared.user;
     if (!user || prepared.delegation) {
-      const decision = this.decide(prepared, agent, sourceIp, now, anomalies);
+      const decision = this.decide({ ...prepared, extension }, agent, sourceIp, now, anomalies);
       // Most policies have no budgets: then nothing more is built per request.
       const budgets =
-        policy.budgets.length === 0 ? [] : budgetsSelecting(policy, evaluationInput(prepared, agent, sourceIp, now, anomalies), decision);
+        policy.budgets.length === 0
+          ? []
+          : budgetsSelecting(policy, evaluationInput({ ...prepared, extension }, agent, sourceIp, now, anomalies), decision);
       return { prepared, status: STATUS_OF[decision.outcome], decision, askConsent: false, observation: observed, budgets };
     }
     if (prepared.breakGlass) {
@@ -155,7 +160,7 @@ export class RequestPreparer {
       { user: user.displayName, agent: agent.name },
       now,
     );
-    const ifAllowed = this.decide(prepared, agent, sourceIp, now, anomalies);
+    const ifAllowed = this.decide({ ...prepared, extension }, agent, sourceIp, now, anomalies);
     return { prepared, status: 'pending', decision: { ...decision, anomalies }, askConsent: true, ifAllowed, observation: observed, budgets: [] };
   }
 
@@ -183,7 +188,10 @@ export class RequestPreparer {
    * by consent on this very request). A grant never outlives the delegation behind it.
    */
   decide(
-    prepared: Pick<PreparedRequest, 'policy' | 'scope' | 'durationSeconds' | 'user' | 'delegation'> & { breakGlass?: boolean },
+    prepared: Pick<PreparedRequest, 'policy' | 'scope' | 'durationSeconds' | 'user' | 'delegation'> & {
+      breakGlass?: boolean;
+      extension?: { usedSeconds: number } | null;
+    },
     agent: AgentFacts,
     sourceIp: string | null | undefined,
     now: Date,

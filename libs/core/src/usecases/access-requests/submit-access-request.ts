@@ -65,7 +65,7 @@ export class SubmitAccessRequest {
 
     let planned: RequestPlan;
     try {
-      planned = await this.preparer.plan(agent, body, input.sourceIp, now, 'submit');
+      planned = await this.preparer.plan(agent, body, input.sourceIp, now, { mode: 'submit' });
     } catch (error) {
       await this.breakGlassAlerts.recordRefusal(agent, body, input.sourceIp ?? null, error);
       throw error;
@@ -180,7 +180,8 @@ interface Stored {
 
 const at = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
 
-function newRequestRow(input: {
+/** A request row as decided at submit (a new request, or an extension of a live grant). */
+export function newRequestRow(input: {
   agent: AgentRow;
   body: AccessRequestBody;
   prepared: PreparedRequest;
@@ -191,6 +192,8 @@ function newRequestRow(input: {
   idempotencyKey: string | null;
   bodyHash: string;
   now: Date;
+  /** An extension: the grant it extends and when its chain of grants started. */
+  extension?: { grantId: string; chainStartedAt: Date };
 }): AccessRequestRow {
   const { agent, body, prepared, decision, status, askConsent, now } = input;
   // While the user is asked, nobody else is: no approver group, reminders or escalation yet.
@@ -232,12 +235,15 @@ function newRequestRow(input: {
     reviewedBy: null,
     reviewComment: null,
     alertedAt: null,
+    extendsGrantId: input.extension?.grantId ?? null,
+    chainStartedAt: input.extension?.chainStartedAt ?? null,
     createdAt: now,
     updatedAt: now,
   };
 }
 
-function auditOf(row: AccessRequestRow, body: AccessRequestBody, prepared: PreparedRequest, decision: Decision): AuditEntry[] {
+/** The audit events of a request decided at submit: created, then consent asked or the policy's decision. */
+export function auditOf(row: AccessRequestRow, body: AccessRequestBody, prepared: PreparedRequest, decision: Decision): AuditEntry[] {
   const base = { sourceIp: row.sourceIp, requestId: row.id, agentId: row.agentId };
   const proof = prepared.delegation ? { delegation: { id: prepared.delegation.id, source: prepared.delegation.source } } : {};
   const entries: AuditEntry[] = [
@@ -254,6 +260,7 @@ function auditOf(row: AccessRequestRow, body: AccessRequestBody, prepared: Prepa
         reason: body.reason,
         onBehalfOf: row.onBehalfOf,
         task: body.task ?? null,
+        ...(row.extendsGrantId && { extends: row.extendsGrantId }),
         ...proof,
       },
     },

@@ -9,6 +9,7 @@ import { UsersRepository } from '../../db/users.repository';
 import { decodeCursor, decodeUuidCursor, encodeCursor } from '../../db/pagination';
 import { AccessRequestPresenter, AccessRequestView, operationsOf } from '../access-request.view';
 import { AgentView, agentView } from '../agents/agent.view';
+import { ExtensionChain } from './extension-chain';
 import { UserView, userView } from '../users/upsert-user';
 
 /** A page of items and where the next one starts (absent on the last page). */
@@ -101,6 +102,7 @@ export class AdminQueries {
     private readonly users: UsersRepository,
     private readonly audit: AuditEventsRepository,
     private readonly presenter: AccessRequestPresenter,
+    private readonly chains: ExtensionChain,
   ) {}
 
   async listRequests(
@@ -133,9 +135,12 @@ export class AdminQueries {
     ]);
     const view = await this.presenter.request(row, null, approvals.length, now);
     const decision = row.decision;
+    const chain = await this.chains.of(row, now);
     return {
       ...view,
       ...(grant ? { grant: grantSummary(grant, now) } : {}),
+      // Requests that extend one another, first request first (this one alone when never extended).
+      ...(chain.length > 1 ? { chain } : {}),
       explanation: {
         ...decision,
         requestedDuration: view.duration,

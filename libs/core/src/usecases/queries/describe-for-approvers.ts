@@ -1,11 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { Database } from '../../db/database';
-import { AccessRequestsRepository } from '../../db/access-requests.repository';
+import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AgentsRepository } from '../../db/agents.repository';
 import { UsersRepository } from '../../db/users.repository';
 import { PolicyStore } from '../../policy/policy.store';
 import { AccessRequestView } from '../access-request.view';
 import { RequestEffects } from '../access-requests/request-effects';
+import { ExtensionChain } from './extension-chain';
 
 /** A person as an approval message shows them: a Slack mention when linked, else the display name. */
 export interface PersonRef {
@@ -39,6 +40,18 @@ export interface ApproverBrief {
   consent: 'pending' | 'allowed' | 'refused' | null;
   /** Slack ids to mention: the approver group's linked members, and the escalation group's. */
   mention: { approvers: string[]; escalation: string[] };
+  /**
+   * An extension of a live grant: the request whose grant it extends, the first request of the
+   * chain, the time the chain had run when it was asked, and the total with this request's duration.
+   */
+  extension?: {
+    grantId: string;
+    previousRequestId: string;
+    firstRequestId: string;
+    usedSeconds: number;
+    totalSeconds: number;
+    limitSeconds: number | null;
+  };
 }
 
 /** Reads what people need to decide a request (approvers' messages, reminders, the consent question). */
@@ -51,6 +64,7 @@ export class DescribeForApprovers {
     private readonly users: UsersRepository,
     private readonly policy: PolicyStore,
     private readonly effects: RequestEffects,
+    private readonly chains: ExtensionChain,
   ) {}
 
   async execute(requestId: string, now = new Date()): Promise<ApproverBrief | null> {
@@ -72,7 +86,9 @@ export class DescribeForApprovers {
       linked.filter((u) => group && u.groups.includes(group) && u.id !== row.onBehalfOf).map((u) => u.slackUserId!);
     const requester = row.onBehalfOf ? (byId.get(row.onBehalfOf) ?? null) : null;
     const resource = this.policy.current().resources[row.resource];
+    const extension = row.extendsGrantId ? await this.extensionOf(row, now) : undefined;
     return {
+      ...(extension && { extension }),
       view,
       agent: { id: row.agentId, name: agent?.name ?? row.agentId, owner: agent?.owner ?? null },
       onBehalfOf: requester,
@@ -103,6 +119,21 @@ export class DescribeForApprovers {
         approvers: row.approverGroup === 'requester' ? (requester?.slackUserId ? [requester.slackUserId] : []) : membersOf(row.approverGroup),
         escalation: membersOf(row.escalateTo),
       },
+    };
+  }
+
+  private async extensionOf(row: AccessRequestRow, now: Date): Promise<ApproverBrief['extension']> {
+    const chain = await this.chains.of(row, now);
+    const at = chain.findIndex((link) => link.requestId === row.id);
+    const usedSeconds =
+      row.decision.extension?.usedSeconds ?? Math.floor((row.createdAt.getTime() - (row.chainStartedAt ?? row.createdAt).getTime()) / 1000);
+    return {
+      grantId: row.extendsGrantId!,
+      previousRequestId: chain[at - 1]?.requestId ?? row.extendsGrantId!,
+      firstRequestId: chain[0].requestId,
+      usedSeconds,
+      totalSeconds: usedSeconds + row.decision.durationSeconds,
+      limitSeconds: row.decision.extension?.limitSeconds ?? null,
     };
   }
 }
