@@ -58,6 +58,16 @@ class HeldGrants {
 }
 
 /** Registers the Gatehouse tools on `server`, acting as `agent`. */
+/** The break-glass switch of the tools that ask for access: worded so a model uses it only in emergencies. */
+const breakGlassArg = z
+  .boolean()
+  .optional()
+  .describe(
+    'EMERGENCIES ONLY (an incident that cannot wait for a person to approve): true grants at once, for a short capped time, ' +
+      'what would otherwise wait for approvers, if the policy lets this agent break glass (never past a deny). ' +
+      'People are alerted at once and must review every use afterwards. Never use it because an approval is slow or to skip a refusal.',
+  );
+
 export function registerTools(server: McpServer, agent: GatehouseAgent, clock: () => Date = () => new Date()): void {
   const held = new HeldGrants();
   server.registerTool(
@@ -78,14 +88,7 @@ export function registerTools(server: McpServer, agent: GatehouseAgent, clock: (
         duration: z.string().default('15m').describe('How long: 90s, 15m, 1h or ISO 8601'),
         reason: z.string().min(1).describe('Why the task needs it (shown to approvers and audited)'),
         on_behalf_of: z.string().optional().describe('Id or email of the user the agent works for'),
-        break_glass: z
-          .boolean()
-          .optional()
-          .describe(
-            'EMERGENCIES ONLY (an incident that cannot wait for a person to approve): true grants at once, for a short capped time, ' +
-              'what would otherwise wait for approvers, if the policy lets this agent break glass (never past a deny). ' +
-              'People are alerted at once and must review every use afterwards. Never use it because an approval is slow or to skip a refusal.',
-          ),
+        break_glass: breakGlassArg,
       },
     },
     (args) =>
@@ -186,14 +189,7 @@ export function registerTools(server: McpServer, agent: GatehouseAgent, clock: (
         reason: z.string().min(1).describe('Why the task needs this call (shown to approvers and audited)'),
         duration: z.string().default('15m').describe('How long the access is needed, if it must be asked for'),
         on_behalf_of: z.string().optional().describe('Id or email of the user the agent works for'),
-        break_glass: z
-          .boolean()
-          .optional()
-          .describe(
-            'EMERGENCIES ONLY (an incident that cannot wait for a person to approve): true grants at once, for a short capped time, ' +
-              'what would otherwise wait for approvers, if the policy lets this agent break glass (never past a deny). ' +
-              'People are alerted at once and must review every use afterwards. Never use it because an approval is slow or to skip a refusal.',
-          ),
+        break_glass: breakGlassArg,
       },
     },
     (args) =>

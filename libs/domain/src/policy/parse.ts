@@ -18,16 +18,21 @@ const RESOURCE_ID = /^[a-z0-9][a-z0-9._-]*$/i;
 // Column names end up in tokens and SQL-ish filters downstream; keep them plain.
 const COLUMN_NAME = /^[a-z0-9_$][a-z0-9_$.-]*$/i;
 
+/** One line for a file's problems: the first, with its path, and how many more (`policies/x.yaml: rules[0].id: ... (and 2 more)`). */
+export function fileProblems(source: string, details: ErrorDetail[]): string {
+  const [first] = details;
+  const where = first.path ? `${first.path}: ` : '';
+  const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';
+  return `${source}: ${where}${first.message}${more}`;
+}
+
 /** A policy file that does not validate; `details` holds every problem found, each with its path. */
 export class PolicyError extends AccessError {
   constructor(
     readonly source: string,
     details: ErrorDetail[],
   ) {
-    const [first] = details;
-    const where = first.path ? `${first.path}: ` : '';
-    const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';
-    super(AccessErrorCode.INVALID_POLICY, `${source}: ${where}${first.message}${more}`, details);
+    super(AccessErrorCode.INVALID_POLICY, fileProblems(source, details), details);
     this.name = 'PolicyError';
   }
 }

@@ -7,6 +7,7 @@ import { findUnstorableText } from '../text';
 import { BREAK_GLASS_MARKER } from './break-glass';
 import { formatPath, listKnown } from './format';
 import { normalizeIp } from './network';
+import { fileProblems } from './parse';
 import { issueMessage } from './schema';
 import { Outcome, Policy } from './types';
 
@@ -210,10 +211,7 @@ export class PolicyTestError extends AccessError {
     readonly source: string,
     details: ErrorDetail[],
   ) {
-    const [first] = details;
-    const where = first.path ? `${first.path}: ` : '';
-    const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';
-    super(AccessErrorCode.VALIDATION_FAILED, `${source}: ${where}${first.message}${more}`, details);
+    super(AccessErrorCode.VALIDATION_FAILED, fileProblems(source, details), details);
     this.name = 'PolicyTestError';
   }
 }
