@@ -317,6 +317,19 @@ describe('limits an operator expects', () => {
     });
   });
 
+  describe('forward-auth', () => {
+    it('writes no request line per gateway check (its allows and refusals go to the trail in batches), while other requests are logged', async () => {
+      const checkIds = [`fa-${randomUUID()}`, `fa-${randomUUID()}`];
+      await call(`${broker.url}/v1/authz/forward`, 'GET', { headers: { 'x-request-id': checkIds[0], 'x-forwarded-uri': '/x' } });
+      await call(`${broker.url}/v1/authz/forward/repos/a/b`, 'GET', { headers: { 'x-request-id': checkIds[1] } });
+      const otherId = `fa-other-${randomUUID()}`;
+      await call(`${broker.url}/v1/admin/policy`, 'GET', { token: ADMIN_TOKEN, headers: { 'x-request-id': otherId } });
+      const lineOf = (id: string) => logged.find((line) => line.includes(`"id":"${id}"`));
+      await eventually(async () => lineOf(otherId));
+      expect(checkIds.map(lineOf)).toEqual([undefined, undefined]);
+    });
+  });
+
   describe('without a proxy header', () => {
     it('counts the socket address', async () => {
       // Every test above spoke through X-Forwarded-For or succeeded; 127.0.0.1 itself has a clean record.

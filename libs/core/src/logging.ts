@@ -80,7 +80,14 @@ export function loggingModule(config: Config) {
     },
     // Defence in depth for objects logged by the application itself.
     redact: { paths: ['*.token', '*.privateJwk', '*.signingKey', '*.authorization'], censor: '[redacted]' },
-    autoLogging: { ignore: (req: LoggedRequest) => ['/health/live', '/metrics'].includes((req.originalUrl ?? req.url ?? '').split('?')[0]) },
+    // Not logged per request: liveness, metrics, and forward-auth (a check per gateway call; its
+    // allows and refusals reach the audit trail in batches instead).
+    autoLogging: {
+      ignore: (req: LoggedRequest) => {
+        const path = (req.originalUrl ?? req.url ?? '').split('?')[0];
+        return path === '/health/live' || path === '/metrics' || path === '/v1/authz/forward' || path.startsWith('/v1/authz/forward/');
+      },
+    },
     customSuccessMessage: (req: LoggedRequest, res: ServerResponse) => `${req.method} ${pathOf(req)} ${res.statusCode}`,
     customErrorMessage: (req: LoggedRequest, res: ServerResponse) => `${req.method} ${pathOf(req)} ${res.statusCode}`,
   };
