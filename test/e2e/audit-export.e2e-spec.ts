@@ -218,6 +218,9 @@ describe('audit export, json format: a file, a webhook that fails and recovers, 
     const after = await metrics();
     expect(after).toMatch(sinkMetric('gatehouse_audit_export_lag_events', '0'));
     expect(after).toMatch(sinkMetric('gatehouse_audit_export_failures', '0'));
+    // The file is a sink of its own, at its own pace: once it has taken the final head, it holds every event once.
+    const fileCursor = () => broker.prisma.auditExportCursor.findFirstOrThrow({ where: { sink: `file:${file}` } });
+    await eventually(async () => (await fileCursor()).deliveredSeq === BigInt(finalHead));
     expect(jsonLines(file).filter((r) => r.record === 'event')).toHaveLength(finalHead);
   });
 

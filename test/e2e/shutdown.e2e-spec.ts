@@ -156,7 +156,8 @@ describe('graceful shutdown, a real SIGTERM', () => {
 
   afterAll(() => child?.kill('SIGKILL'));
 
-  it('exits 0 after draining: no 5xx, no reset, every committed grant has its expiry job', async () => {
+  /** Starts the built entry point, loads it, sends SIGTERM; what the process and its clients saw. */
+  async function signalledUnderLoad() {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const lines: string[] = [];
@@ -193,6 +194,18 @@ describe('graceful shutdown, a real SIGTERM', () => {
     const result = await load.done;
 
     const logged = lines.map((line) => JSON.parse(line) as { msg?: string }).find((entry) => entry.msg?.startsWith('shut down in'));
+    return { code, exitMs, logged, result, agent };
+  }
+
+  it('exits 0 after draining: no 5xx, no reset, every committed grant has its expiry job', async () => {
+    // The signal must land while requests are in flight, or the run shows nothing about finishing
+    // them; on a busy machine it can fall between two requests: then the run is repeated (at most 3).
+    let run = await signalledUnderLoad();
+    for (let attempt = 1; attempt < 3 && !((run.logged as unknown as ShutdownReport | undefined)?.http?.inFlightAtStop ?? 0); attempt++) {
+      child?.kill('SIGKILL');
+      run = await signalledUnderLoad();
+    }
+    const { code, exitMs, logged, result, agent } = run;
     console.log(
       `SIGTERM under load: ${JSON.stringify({ exitMs, exitCode: code, logged, requests: result.requests, granted: result.grants.size, closing: result.closing, errors: result.errors })}`,
     );
