@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { loadConfig, PrismaService, RedisService } from '@gatehouse/core';
-import { createHttpApp } from '../../apps/api/src/http-app';
-import { WorkerModule } from '../../apps/worker/src/worker.module';
+import { RedisService } from '@gatehouse/core';
 import { ADMIN_TOKEN, Broker, call, eventually, INTROSPECTION_TOKEN, registerAgent, Reply, startBroker, TestAgent } from '../support/broker';
 import { askFor, expectError, introspect, PII, sleep } from '../support/flows';
 
@@ -20,33 +18,17 @@ const from = (ip: string) => ({ 'x-forwarded-for': ip });
  * One broker for the whole file, its log written to `logged`. nestjs-pino keeps one logger per
  * process (the first app's), so this broker is started before any other in this file.
  */
-async function startLoggedBroker(logged: string[]): Promise<Broker> {
-  const config = loadConfig({
-    ...process.env,
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    GATEHOUSE_ADMIN_TOKENS: `ops:${ADMIN_TOKEN}`,
-    GATEHOUSE_INTROSPECTION_TOKENS: `crm:${INTROSPECTION_TOKEN},crm-api-server:${CRM_ONLY}:crm-api,deals-server:${DEALS_ONLY}:crm.deals|https://deals.example.com:8443`,
-    GATEHOUSE_POLICY_FILE: 'test/fixtures/policy.yaml',
-    GATEHOUSE_RATE_LIMIT: '1000/10s',
-    GATEHOUSE_AUTH_FAILURE_LIMIT: `${FAILURE_LIMIT}/${FAILURE_WINDOW_S}s`,
-    GATEHOUSE_MAX_WAITS_PER_AGENT: String(MAX_WAITS),
-    // Lets each test speak from an address of its own through X-Forwarded-For.
-    GATEHOUSE_TRUST_PROXY: 'true',
-  });
-  config.logDestination = { write: (line: string) => void logged.push(line) };
-  const app = await createHttpApp(config, [WorkerModule]);
-  await app.listen(0, '127.0.0.1');
-  const url = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
-  config.issuer = url;
-  return {
-    url,
-    config,
-    app,
-    prisma: app.get(PrismaService),
-    admin: (method, path, body) => call(`${url}${path}`, method, { token: ADMIN_TOKEN, body }),
-    close: () => app.close(),
-  };
+function startLoggedBroker(logged: string[]): Promise<Broker> {
+  return startBroker(
+    {
+      GATEHOUSE_INTROSPECTION_TOKENS: `crm:${INTROSPECTION_TOKEN},crm-api-server:${CRM_ONLY}:crm-api,deals-server:${DEALS_ONLY}:crm.deals|https://deals.example.com:8443`,
+      GATEHOUSE_AUTH_FAILURE_LIMIT: `${FAILURE_LIMIT}/${FAILURE_WINDOW_S}s`,
+      GATEHOUSE_MAX_WAITS_PER_AGENT: String(MAX_WAITS),
+      // Lets each test speak from an address of its own through X-Forwarded-For.
+      GATEHOUSE_TRUST_PROXY: 'true',
+    },
+    { logged },
+  );
 }
 
 describe('limits an operator expects', () => {

@@ -3,12 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { canonicalize } from 'json-canonicalize';
-import { AuditSealer, ExportAuditTrail, loadConfig, PrismaService } from '@gatehouse/core';
-import { shutdown } from '@gatehouse/bootstrap';
-import { createHttpApp } from '../../apps/api/src/http-app';
+import { AuditSealer, ExportAuditTrail } from '@gatehouse/core';
 import { AuditExportRunner } from '../../apps/worker/src/audit-export-runner';
-import { WorkerModule } from '../../apps/worker/src/worker.module';
-import { ADMIN_TOKEN, Broker, call, eventually, INTROSPECTION_TOKEN, TestAgent } from './broker';
+import { Broker, eventually, startBroker, TestAgent } from './broker';
 import { ask } from './flows';
 
 /** The GENESIS prevHash of seq 1. */
@@ -19,37 +16,16 @@ export const GENESIS = '0'.repeat(64);
  * 800 ms), its log lines pushed to `logged` when given. nestjs-pino keeps the first app's logger
  * for the whole process, so a spec that reads logs starts that broker first.
  */
-export async function startExportingBroker(env: Record<string, string>, logged?: string[]): Promise<Broker> {
-  const config = loadConfig({
-    ...process.env,
-    PORT: '0',
-    LOG_LEVEL: logged ? 'info' : 'silent',
-    GATEHOUSE_ADMIN_TOKENS: `ops:${ADMIN_TOKEN}`,
-    GATEHOUSE_INTROSPECTION_TOKENS: `crm:${INTROSPECTION_TOKEN}`,
-    GATEHOUSE_POLICY_FILE: 'test/fixtures/policy.yaml',
-    GATEHOUSE_RATE_LIMIT: '1000/10s',
-    GATEHOUSE_AUTH_FAILURE_LIMIT: '100000/1s',
-    ...env,
-  });
-  if (logged) config.logDestination = { write: (line: string) => void logged.push(line) };
-  const app = await createHttpApp(config, [WorkerModule]);
-  const exporter = app.get(ExportAuditTrail);
-  exporter.retry = { firstDelayMs: 100, maxDelayMs: 800 };
-  exporter.timeoutMs = 3000;
-  app.get(AuditExportRunner).pollMs = 100;
-  await app.listen(0, '127.0.0.1');
-  const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-  config.issuer = url;
-  return {
-    url,
-    config,
-    app,
-    prisma: app.get(PrismaService),
-    admin: (method, path, body) => call(`${url}${path}`, method, { token: ADMIN_TOKEN, body }),
-    close: async () => {
-      await shutdown(app, { timeoutMs: config.shutdownTimeoutSeconds * 1000 });
+export function startExportingBroker(env: Record<string, string>, logged?: string[]): Promise<Broker> {
+  return startBroker(env, {
+    logged,
+    prepare: (app) => {
+      const exporter = app.get(ExportAuditTrail);
+      exporter.retry = { firstDelayMs: 100, maxDelayMs: 800 };
+      exporter.timeoutMs = 3000;
+      app.get(AuditExportRunner).pollMs = 100;
     },
-  };
+  });
 }
 
 /** Checkpoints at every sealing pass, so a test sees several without waiting minutes. */

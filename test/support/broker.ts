@@ -52,12 +52,20 @@ export async function call(
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
-/** Starts a broker; `env` overrides the test defaults (policy file, tokens, rate limit...). */
-export async function startBroker(env: Record<string, string> = {}): Promise<Broker> {
+/**
+ * Starts a broker; `env` overrides the test defaults (policy file, tokens, rate limit...). With
+ * `logged`, its log (at info) is pushed there: nestjs-pino keeps the first app's logger for the
+ * whole process, so a spec that reads logs starts that broker first. `prepare` tunes the app
+ * before it listens.
+ */
+export async function startBroker(
+  env: Record<string, string> = {},
+  options: { logged?: string[]; prepare?: (app: INestApplication) => void } = {},
+): Promise<Broker> {
   const config = loadConfig({
     ...process.env,
     PORT: '0',
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: options.logged ? 'info' : 'silent',
     GATEHOUSE_ADMIN_TOKENS: `ops:${ADMIN_TOKEN}`,
     GATEHOUSE_INTROSPECTION_TOKENS: `crm:${INTROSPECTION_TOKEN}`,
     GATEHOUSE_POLICY_FILE: 'test/fixtures/policy.yaml',
@@ -66,7 +74,10 @@ export async function startBroker(env: Record<string, string> = {}): Promise<Bro
     GATEHOUSE_AUTH_FAILURE_LIMIT: '100000/1s',
     ...env,
   });
+  const { logged, prepare } = options;
+  if (logged) config.logDestination = { write: (line: string) => void logged.push(line) };
   const app = await createHttpApp(config, [WorkerModule]);
+  prepare?.(app);
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://127.0.0.1:${address.port}`;
