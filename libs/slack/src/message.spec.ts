@@ -3,6 +3,7 @@ import { AccessError, AccessErrorCode } from '@gatehouse/domain';
 import {
   ACTIONS,
   buildAlertMessage,
+  clipEscaped,
   buildApprovalMessage,
   buildChangesModal,
   buildThreadReply,
@@ -362,5 +363,24 @@ describe('buildAlertMessage', () => {
     expect(shown).toContain('outage &lt;!channel&gt; see &lt;https://evil.example|bank&gt;');
     expect(shown).not.toContain('<!channel>');
     expect(shown).toContain('*Agent*\\nsupport-bot');
+  });
+});
+
+describe('alert length', () => {
+  it('keeps every block within Slack limits even when escaping multiplies the text, and never cuts an entity', () => {
+    const message = buildAlertMessage({ title: '<'.repeat(300), fields: [{ label: 'Reason', value: '<&>'.repeat(1000) }] });
+    const [title, section] = message.blocks as any[];
+    expect(title.text.text.length).toBeLessThanOrEqual(3000);
+    const field = section.fields[0].text as string;
+    expect(field.length).toBeLessThanOrEqual(2000);
+    expect(field.endsWith('…')).toBe(true);
+    expect(field.slice(0, -1)).toMatch(/(&amp;|&lt;|&gt;)$/);
+    expect(field).not.toMatch(/[<>]/);
+  });
+
+  it('clips at an entity boundary', () => {
+    expect(clipEscaped('ab&lt;cd', 5)).toBe('ab…');
+    expect(clipEscaped('abcdefgh', 5)).toBe('abcd…');
+    expect(clipEscaped('abc', 5)).toBe('abc');
   });
 });

@@ -285,9 +285,20 @@ export function modalBlockOf(field: string | undefined): 'columns' | 'operations
 
 /** An alert for the alerts channel: a title and its fields, every value escaped. */
 export function buildAlertMessage(alert: { title: string; fields: { label: string; value: string }[] }): SlackMessage {
-  const fields = alert.fields.map((f) => ({ type: 'mrkdwn', text: `*${e(f.label)}*\n${e(f.value)}` }));
-  const blocks: Block[] = [{ type: 'section', text: { type: 'mrkdwn', text: `:rotating_light: *${e(alert.title)}*` } }];
+  // Escaped first, then clipped to Slack's limits (2,000 characters a field, 3,000 a section):
+  // escaping can multiply the length, and a block over the limit is refused and the alert lost.
+  const fields = alert.fields.map((f) => ({ type: 'mrkdwn', text: clipEscaped(`*${e(f.label)}*\n${e(f.value)}`, 2000) }));
+  const blocks: Block[] = [{ type: 'section', text: { type: 'mrkdwn', text: clipEscaped(`:rotating_light: *${e(alert.title)}*`, 3000) } }];
   // A section holds at most 10 fields.
   for (let i = 0; i < fields.length; i += 10) blocks.push({ type: 'section', fields: fields.slice(i, i + 10) });
   return { text: alert.title, blocks };
+}
+
+/** Escaped mrkdwn cut to `max` characters with an ellipsis, never inside an entity (`&amp;`, `&lt;`, `&gt;`). */
+export function clipEscaped(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let cut = max - 1;
+  const amp = text.lastIndexOf('&', cut - 1);
+  if (amp >= 0 && cut - amp < 5 && text.indexOf(';', amp) >= cut) cut = amp;
+  return `${text.slice(0, cut)}…`;
 }
