@@ -122,6 +122,35 @@ describe('budgets', () => {
     });
   });
 
+  describe('extensions', () => {
+    const extend = (agent: TestAgent, grantId: string) =>
+      agent.call('POST', `/v1/grants/${grantId}/extend`, { duration: '5m', reason: 'The reply takes longer' });
+
+    it('an extension counts as a request of the hour, like a submit: over the budget it is denied and the grant stays', async () => {
+      const agent = await agentWith('hourly-deny');
+      const first = await askFor(agent, 'approved');
+      await askFor(agent, 'approved');
+      const third = await extend(agent, first.grant.id);
+      expect(third.status).toBe(201);
+      expect(third.body).toMatchObject({ status: 'approved', extends: first.grant.id });
+      const fourth = await extend(agent, third.body.grant.id);
+      expect(fourth.status).toBe(201);
+      expect(fourth.body).toMatchObject({ status: 'denied', decision: { outcome: 'deny', rules: ['budget:hourly-deny'] } });
+      expect(fourth.body.decision.message).toBe('Three requests an hour. (budget hourly-deny: 4 requests in the last hour with this one, budget 3)');
+      const kept = await broker.prisma.grant.findUniqueOrThrow({ where: { id: third.body.grant.id } });
+      expect(kept.status).toBe('active');
+    });
+
+    it('the grant an extension replaces is not counted among the live ones', async () => {
+      const agent = await agentWith('live-deny');
+      const held = await askFor(agent, 'approved');
+      const extended = await extend(agent, held.grant.id);
+      expect(extended.body).toMatchObject({ status: 'approved', decision: { rules: ['reads'] } });
+      await verifyGrantToken(broker, extended.body.grant.token);
+      expect(await liveGrants(agent)).toBe(1);
+    });
+  });
+
   it('no race: of many parallel requests with one unit left, exactly one is approved, every round', async () => {
     const agent = await agentWith('live-deny');
     for (let round = 0; round < 5; round++) {

@@ -15,6 +15,8 @@ export interface UsageQuery {
   grantedTime: Array<{ atLeast: string; labels: string[] }>;
   /** A request already stored that is the one being decided (after consent): not counted among the last hour's. */
   excludeRequestId?: string;
+  /** The live grant an extension replaces: not counted among the live grants. */
+  excludeGrantId?: string;
 }
 
 const DAY_MS = 86_400_000;
@@ -29,10 +31,10 @@ const LOCK = [
 // the ratings some budget asks for only (a grant counts at its request's rating, even if an approver
 // narrowed it); the labels at or above each budget's `atLeast` are then added up in JS.
 const COUNTS = [
-  'gatehouse_budget_counts',
+  'gatehouse_budget_counts_v2',
   `SELECT
     CASE WHEN $3::int IS NOT NULL THEN (SELECT count(*)::int FROM (
-      SELECT 1 FROM grants WHERE agent_id = $1::uuid AND status = 'active' AND expires_at > $2::timestamptz LIMIT $3::int) AS live) END AS live,
+      SELECT 1 FROM grants WHERE agent_id = $1::uuid AND status = 'active' AND expires_at > $2::timestamptz AND id IS DISTINCT FROM $8::uuid LIMIT $3::int) AS live) END AS live,
     CASE WHEN $4::int IS NOT NULL THEN (SELECT count(*)::int FROM (
       SELECT 1 FROM access_requests WHERE agent_id = $1::uuid AND created_at > $2::timestamptz - interval '1 hour' AND id IS DISTINCT FROM $5::uuid LIMIT $4::int) AS recent) END AS recent,
     CASE WHEN $6::timestamptz IS NOT NULL THEN (SELECT coalesce(json_object_agg(sensitivity, seconds), '{}'::json) FROM (
@@ -77,6 +79,7 @@ export class BudgetsRepository {
       query.excludeRequestId ?? null,
       query.grantedTime.length > 0 ? dayStart : null,
       [...new Set(query.grantedTime.flatMap(({ labels }) => labels))],
+      query.excludeGrantId ?? null,
     ]);
     // pg parses json; a driver that hands it over as text is read the same.
     const byLabel: Record<string, number> = typeof counts.granted === 'string' ? JSON.parse(counts.granted) : (counts.granted ?? {});

@@ -14,6 +14,19 @@ import { BudgetDb, BudgetsRepository } from '../../db/budgets.repository';
 import { Tx } from '../../db/prisma.service';
 import { RequestPlan, STATUS_OF } from './prepare-request';
 
+/** What budgets limit of a request. */
+export interface BudgetedRequest {
+  policy: Policy;
+  resource: string;
+  requestedSeconds: number;
+}
+
+/** What a decision must not count: its own stored request, the grant it replaces. */
+interface Exclusions {
+  requestId?: string;
+  grantId?: string;
+}
+
 /**
  * Applies the policy's budgets to a planned request: counts the agent's usage and makes the
  * decision stricter where a budget is over. A submit does it inside its transaction after taking
@@ -48,17 +61,36 @@ export class BudgetCheck {
   }
 
   /**
-   * A decision with `budgets` counted and applied. `stored`: the id of the request when it is
-   * already a row (decided after consent), so that it is not counted twice.
+   * For a decision made in a transaction of its own (after consent, an extension): the budgets
+   * that could change it are counted and applied under the agent's lock, taken only then.
+   */
+  async enforce(
+    tx: Tx,
+    agentId: string,
+    request: BudgetedRequest,
+    decision: Decision,
+    budgets: Budget[],
+    now: Date,
+    exclude: Exclusions = {},
+  ): Promise<Decision> {
+    const enforced = budgetsThatCanChange(budgets, decision);
+    if (enforced.length === 0) return decision;
+    await this.lock(tx, agentId);
+    return (await this.decide(tx, agentId, request, decision, enforced, now, exclude)).decision;
+  }
+
+  /**
+   * A decision with `budgets` counted and applied. `exclude`: the request when it is already a row
+   * (decided after consent), so that it is not counted twice; the grant an extension replaces.
    */
   async decide(
     db: BudgetDb,
     agentId: string,
-    request: { policy: Policy; resource: string; requestedSeconds: number },
+    request: BudgetedRequest,
     decision: Decision,
     budgets: Budget[],
     now: Date,
-    stored?: string,
+    exclude: Exclusions = {},
   ): Promise<{ decision: Decision; readings: Reading[] }> {
     if (budgets.length === 0) return { decision, readings: [] };
     const { policy } = request;
@@ -67,7 +99,8 @@ export class BudgetCheck {
       ...(needs.liveGrantsUpTo !== undefined && { liveGrantsUpTo: needs.liveGrantsUpTo }),
       ...(needs.requestsLastHourUpTo !== undefined && { requestsLastHourUpTo: needs.requestsLastHourUpTo }),
       grantedTime: needs.grantedTimeAtLeast.map((atLeast) => ({ atLeast, labels: labelsAtLeast(policy, atLeast) })),
-      ...(stored && { excludeRequestId: stored }),
+      ...(exclude.requestId && { excludeRequestId: exclude.requestId }),
+      ...(exclude.grantId && { excludeGrantId: exclude.grantId }),
     });
     const decided = decideWithBudgets(policy, decision, budgets, usage, request);
     return { decision: decided.decision, readings: decided.checks };

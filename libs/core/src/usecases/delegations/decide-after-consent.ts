@@ -1,15 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import {
-  AccessError,
-  Budget,
-  budgetsSelecting,
-  budgetsThatCanChange,
-  Decision,
-  DelegationFacts,
-  evaluationInput,
-  Policy,
-  resolveScope,
-} from '@gatehouse/domain';
+import { AccessError, Budget, budgetsSelecting, Decision, DelegationFacts, evaluationInput, Policy, resolveScope } from '@gatehouse/domain';
 import { Tx } from '../../db/prisma.service';
 import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
 import { AgentRow, AgentsRepository } from '../../db/agents.repository';
@@ -60,13 +50,8 @@ export class DecideAfterConsent {
     const [agent, user] = await Promise.all([this.agents.findById(tx, request.agentId), this.users.findById(tx, request.onBehalfOf!)]);
     const { decision: byPolicy, policy, budgets } = this.decide(request, agent, user, proof.delegation, now);
     // Budgets apply as on a submit, under the agent's lock in this transaction; this request is already a row, so it is not counted twice.
-    const enforced = budgetsThatCanChange(budgets, byPolicy);
-    let decision = byPolicy;
-    if (enforced.length > 0) {
-      await this.budgetCheck.lock(tx, request.agentId);
-      const limits = { policy, resource: request.resource, requestedSeconds: request.durationSeconds };
-      ({ decision } = await this.budgetCheck.decide(tx, request.agentId, limits, byPolicy, enforced, now, request.id));
-    }
+    const limits = { policy, resource: request.resource, requestedSeconds: request.durationSeconds };
+    const decision = await this.budgetCheck.enforce(tx, request.agentId, limits, byPolicy, budgets, now, { requestId: request.id });
     const status = STATUS_OF[decision.outcome];
     const approval = decision.approval;
     const update = {

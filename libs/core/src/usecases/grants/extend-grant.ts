@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { AccessError, AccessErrorCode, effectiveGrantStatus } from '@gatehouse/domain';
+import { AccessError, AccessErrorCode, Decision, effectiveGrantStatus } from '@gatehouse/domain';
 import { Database } from '../../db/database';
 import { AgentRow } from '../../db/agents.repository';
 import { AccessRequestRow, AccessRequestsRepository } from '../../db/access-requests.repository';
@@ -10,7 +10,9 @@ import { GrantRow, GrantsRepository } from '../../db/grants.repository';
 import { Metrics } from '../../metrics/metrics';
 import { AccessRequestBody, ExtendGrantBody } from '../../validation';
 import { AccessRequestView } from '../access-request.view';
-import { RequestPreparer } from '../access-requests/prepare-request';
+import { BudgetCheck } from '../access-requests/budget-check';
+import { RequestPlan, RequestPreparer, STATUS_OF } from '../access-requests/prepare-request';
+import { SuspendMisbehavingAgent } from '../agents/suspend-misbehaving-agent';
 import { RequestEffects } from '../access-requests/request-effects';
 import { auditOf, newRequestRow } from '../access-requests/submit-access-request';
 import { GrantExtensions, Superseded } from './grant-extensions';
@@ -47,6 +49,8 @@ export class ExtendGrant {
     private readonly extensions: GrantExtensions,
     private readonly effects: RequestEffects,
     private readonly metrics: Metrics,
+    private readonly budgetCheck: BudgetCheck,
+    private readonly misbehaviour: SuspendMisbehavingAgent,
   ) {}
 
   async execute(input: ExtendInput): Promise<AccessRequestView> {
@@ -82,25 +86,28 @@ export class ExtendGrant {
         [{ path: 'onBehalfOf', message: 'no live delegation from this user to this agent' }],
       );
     }
-    const { prepared, decision, status } = plan;
-    const row = newRequestRow({
-      agent,
-      body,
-      prepared,
-      decision,
-      status,
-      askConsent: false,
-      sourceIp: input.sourceIp ?? null,
-      idempotencyKey: input.idempotencyKey ?? null,
-      bodyHash,
-      now,
-      extension: { grantId: old.id, chainStartedAt },
-    });
-    const entries = auditOf(row, body, prepared, decision);
+    const { prepared } = plan;
+    // The row is built from the decision that commits: budgets may make it stricter under the agent's lock.
+    const build = (decision: Decision) => {
+      const row = newRequestRow({
+        agent,
+        body,
+        prepared,
+        decision,
+        status: STATUS_OF[decision.outcome],
+        askConsent: false,
+        sourceIp: input.sourceIp ?? null,
+        idempotencyKey: input.idempotencyKey ?? null,
+        bodyHash,
+        now,
+        extension: { grantId: old.id, chainStartedAt },
+      });
+      return { row, entries: auditOf(row, body, prepared, decision) };
+    };
 
-    let result: { grant: GrantRow | null; superseded: Superseded };
+    let result: { row: AccessRequestRow; decision: Decision; grant: GrantRow | null; superseded: Superseded };
     try {
-      result = await this.decide(row, entries, old, decision.durationSeconds, agent, now);
+      result = await this.decide(plan, build, old, agent, now);
     } catch (error) {
       // Two retries with one Idempotency-Key raced: the loser answers with the winner's request (it
       // may have found the grant already superseded by the winner, or hit the key's unique index).
@@ -111,6 +118,7 @@ export class ExtendGrant {
       }
       throw error;
     }
+    const { row, decision } = result;
 
     this.metrics.decisions.inc({ outcome: decision.outcome });
     const view = await this.effects.view(row.id, now);
@@ -120,18 +128,22 @@ export class ExtendGrant {
       await this.effects.pendingCreated(row);
       await this.effects.changed(row.id, 'pending', view);
     }
+    await this.misbehaviour.afterDecision(agent, decision, prepared.policy, now);
     return view;
   }
 
-  /** Stores the decided extension, and when approved its grant and the old grant's end, in one transaction. */
+  /**
+   * Stores the decided extension, and when approved its grant and the old grant's end, in one
+   * transaction; the policy's budgets are applied first, as on a submit (the replaced grant is not
+   * counted among the live ones).
+   */
   private decide(
-    row: AccessRequestRow,
-    entries: AuditEntry[],
+    plan: RequestPlan,
+    build: (decision: Decision) => { row: AccessRequestRow; entries: AuditEntry[] },
     old: GrantRow,
-    durationSeconds: number,
     agent: AgentRow,
     now: Date,
-  ): Promise<{ grant: GrantRow | null; superseded: Superseded }> {
+  ): Promise<{ row: AccessRequestRow; decision: Decision; grant: GrantRow | null; superseded: Superseded }> {
     return this.db.transaction(async (tx) => {
       if (!(await this.requests.lockActiveAgent(tx, agent.id, agent.keyId))) {
         throw new AccessError(AccessErrorCode.AGENT_SUSPENDED, 'This agent is suspended or was re-keyed; nothing was extended.');
@@ -146,6 +158,11 @@ export class ExtendGrant {
           [{ path: 'extends', message: `request ${pending.id} is pending` }],
         );
       }
+      const { policy, scope, durationSeconds: requestedSeconds } = plan.prepared;
+      const limits = { policy, resource: scope.resource.id, requestedSeconds };
+      const decision = await this.budgetCheck.enforce(tx, agent.id, limits, plan.decision, plan.budgets, now, { grantId: old.id });
+      const { row, entries } = build(decision);
+      const durationSeconds = decision.durationSeconds;
       await this.requests.create(tx, row);
       let grant: GrantRow | null = null;
       let superseded: Superseded = { grant: null, audit: [] };
@@ -157,7 +174,7 @@ export class ExtendGrant {
         events.push(issued.audit, ...superseded.audit);
       }
       await this.audit.append(tx, events);
-      return { grant, superseded };
+      return { row, decision, grant, superseded };
     });
   }
 
