@@ -7,6 +7,7 @@ import { Config } from '@gatehouse/core/config/config';
 import { Database } from '@gatehouse/core/db/database';
 import { PrismaService } from '@gatehouse/core/db/prisma.service';
 import { SigningKeysRepository } from '@gatehouse/core/db/signing-keys.repository';
+import { AgentsRepository } from '@gatehouse/core/db/agents.repository';
 import type { KeyService } from '@gatehouse/core/keys/key.service';
 import {
   AuditCheckpointSigner,
@@ -84,7 +85,7 @@ describe('audit export and checkpoint keys (Postgres)', () => {
     await sealed(600);
     const sink = parseAuditSink(`file:${join(dir, 'race.jsonl')}`);
     const exporters = [prisma, other].map((db) => {
-      const exporter = new ExportAuditTrail(config({ auditSinks: [sink] }), db, new AuditExportRepository());
+      const exporter = new ExportAuditTrail(config({ auditSinks: [sink] }), db, new AuditExportRepository(), new AgentsRepository());
       exporter.batchSize = 50;
       return exporter;
     });
@@ -109,7 +110,7 @@ describe('audit export and checkpoint keys (Postgres)', () => {
   it('cuts a batch before it passes maxBatchBytes; the next pass goes on from there', async () => {
     await sealed(10);
     const sink = parseAuditSink(`file:${join(dir, 'small.jsonl')}`);
-    const exporter = new ExportAuditTrail(config({ auditSinks: [sink] }), prisma, new AuditExportRepository());
+    const exporter = new ExportAuditTrail(config({ auditSinks: [sink] }), prisma, new AuditExportRepository(), new AgentsRepository());
     exporter.maxBatchBytes = 1500; // about three of these records
     const first = await exporter.execute(sink);
     expect(first).toMatchObject({ status: 'delivered', from: '1', more: true });
@@ -124,7 +125,7 @@ describe('audit export and checkpoint keys (Postgres)', () => {
     const path = join(dir, 'torn.jsonl');
     writeFileSync(path, '{"record":"event","seq":"1","prev');
     const sink = parseAuditSink(`file:${path}`);
-    const exporter = new ExportAuditTrail(config({ auditSinks: [sink] }), prisma, new AuditExportRepository());
+    const exporter = new ExportAuditTrail(config({ auditSinks: [sink] }), prisma, new AuditExportRepository(), new AgentsRepository());
     expect(await exporter.execute(sink)).toMatchObject({ status: 'delivered', upTo: '4' });
     const lines = readFileSync(path, 'utf8').split('\n');
     expect(lines[0]).toBe('{"record":"event","seq":"1","prev');
@@ -141,7 +142,7 @@ describe('audit export and checkpoint keys (Postgres)', () => {
   it('a sink that keeps failing waits out its backoff, keeps its cursor, and says why', async () => {
     await sealed(3);
     const sink = parseAuditSink(`file:${join(dir, 'no-such-dir', 'audit.jsonl')}`);
-    const exporter = new ExportAuditTrail(config({ auditSinks: [sink] }), prisma, new AuditExportRepository());
+    const exporter = new ExportAuditTrail(config({ auditSinks: [sink] }), prisma, new AuditExportRepository(), new AgentsRepository());
     exporter.retry = { firstDelayMs: 60_000, maxDelayMs: 600_000 };
     const failed = await exporter.execute(sink);
     expect(failed).toMatchObject({ status: 'failed', from: '1', failures: 1, error: expect.stringMatching(/ENOENT/) });
@@ -171,7 +172,12 @@ describe('audit export and checkpoint keys (Postgres)', () => {
       await collector.up();
       const drain = async (label: string, sinkText: string, format: 'json' | 'ocsf') => {
         const sink = parseAuditSink(sinkText);
-        const exporter = new ExportAuditTrail(config({ auditSinks: [sink], auditFormat: format }), prisma, new AuditExportRepository());
+        const exporter = new ExportAuditTrail(
+          config({ auditSinks: [sink], auditFormat: format }),
+          prisma,
+          new AuditExportRepository(),
+          new AgentsRepository(),
+        );
         const started = process.hrtime.bigint();
         let passes = 0;
         while ((await exporter.execute(sink)).status === 'delivered') passes += 1;

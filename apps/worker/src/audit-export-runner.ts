@@ -14,7 +14,6 @@ export class AuditExportRunner implements OnApplicationBootstrap, OnModuleDestro
   /** Pause between passes once a sink is up to date (or another process holds it). */
   pollMs = 1000;
   private loops: Promise<void>[] = [];
-  private stopped = false;
   private readonly stopping = new AbortController();
   /** The last reason a pass could not run, per sink. */
   private readonly passFailed = new Map<string, string>();
@@ -36,7 +35,6 @@ export class AuditExportRunner implements OnApplicationBootstrap, OnModuleDestro
 
   /** Lets the deliveries in flight finish (a webhook's timeout bounds them), then ends the loops. */
   async stop(): Promise<void> {
-    this.stopped = true;
     this.stopping.abort();
     await Promise.allSettled(this.loops);
   }
@@ -46,7 +44,7 @@ export class AuditExportRunner implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private async loop(sink: AuditSink): Promise<void> {
-    while (!this.stopped) {
+    while (!this.stopping.signal.aborted) {
       let outcome: ExportOutcome | undefined;
       try {
         outcome = await this.exporter.execute(sink, new Date());
@@ -89,7 +87,7 @@ export class AuditExportRunner implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private async sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.stopped) return;
+    if (ms <= 0 || this.stopping.signal.aborted) return;
     await setTimeout(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
   }
 }

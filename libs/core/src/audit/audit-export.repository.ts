@@ -53,12 +53,6 @@ export class AuditExportRepository {
     });
   }
 
-  async agentNames(tx: Tx, ids: string[]): Promise<Map<string, string>> {
-    if (ids.length === 0) return new Map();
-    const rows = await tx.agent.findMany({ where: { id: { in: ids } }, select: { id: true, name: true } });
-    return new Map(rows.map((r) => [r.id, r.name]));
-  }
-
   /** What each grant gives (its columns may be narrower than the request's). */
   async grantScopes(tx: Tx, ids: string[]): Promise<Map<string, Scope>> {
     if (ids.length === 0) return new Map();

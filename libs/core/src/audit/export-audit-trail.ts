@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { AuditCheckpoint } from '@gatehouse/prisma';
 import { Config } from '../config/config';
 import { PrismaService, Tx } from '../db/prisma.service';
+import { AgentsRepository } from '../db/agents.repository';
 import { AuditExportRepository, Scope } from './audit-export.repository';
 import { SinkWriter, sinkWriter } from './audit-sinks';
 import type { AuditSink } from './export-config';
@@ -47,6 +48,7 @@ export class ExportAuditTrail {
     private readonly config: Config,
     private readonly prisma: PrismaService,
     private readonly repo: AuditExportRepository,
+    private readonly agents: AgentsRepository,
   ) {}
 
   execute(sink: AuditSink, now = new Date()): Promise<ExportOutcome> {
@@ -130,7 +132,7 @@ export class ExportAuditTrail {
     const ids = (pick: (e: SealedEvent) => string | null) => [...new Set(events.map(pick).filter((id): id is string => !!id))];
     const [agentIds, grantIds, requestIds] = [ids((e) => e.agentId), ids((e) => e.grantId), ids((e) => e.requestId)];
     // One after the other: the queries share the transaction's one connection anyway.
-    const agents = await this.repo.agentNames(tx, agentIds);
+    const agents = new Map((await this.agents.namesOf(tx, agentIds)).map((agent) => [agent.id, agent.name]));
     const grants = await this.repo.grantScopes(tx, grantIds);
     const requests = await this.repo.requestScopes(tx, requestIds);
     const contexts = new Map<SealedEvent, OcsfContext>();

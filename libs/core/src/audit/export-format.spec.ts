@@ -69,6 +69,9 @@ describe('json records', () => {
     expect(checkpointOfLine(jsonEventRecord(sealed()))).toBeNull();
     expect(checkpointOfLine(ocsfEventRecord(sealed()))).toBeNull();
     expect(checkpointOfLine({ ...json, seq: 7 })).toBeNull();
+    // Strings that are not a seq or a hash the export writes are unreadable, not a crash of BigInt().
+    for (const seq of ['12a', '007', '', '-1', '1e3']) expect(checkpointOfLine({ ...json, seq })).toBeNull();
+    expect(checkpointOfLine({ ...json, hash: 'B'.repeat(64) })).toBeNull();
     expect(checkpointOfLine('checkpoint')).toBeNull();
     expect(checkpointOfLine(null)).toBeNull();
   });

@@ -73,5 +73,7 @@ export function checkpointOfLine(value: unknown): ExportedCheckpoint | null {
   const { seq, hash, kid, signature, createdAt } = candidate;
   const strings = [seq, hash, kid, signature, createdAt];
   if (!strings.every((s) => typeof s === 'string')) return null;
+  // A seq as the export writes it (a positive integer, no leading zero) and a sha256 hash: anything else is unreadable.
+  if (!/^[1-9]\d{0,18}$/.test(seq as string) || !/^[0-9a-f]{64}$/.test(hash as string)) return null;
   return { seq, hash, kid, signature, createdAt } as ExportedCheckpoint;
 }
