@@ -182,6 +182,7 @@ export class CheckCall {
     } catch (error) {
       return { ok: false, error: invalid(reasonOf(error)) };
     }
+    rememberHeader(token, kid);
     if (claims.iss !== this.config.issuer) return { ok: false, error: invalid(`it was issued by ${String(claims.iss)}, not ${this.config.issuer}`) };
     const holder: GrantHolder = {
       grantId: String(claims.jti),
@@ -253,10 +254,16 @@ function audiencesOf(claims: Claims): string[] {
 
 /**
  * Header segment -> kid. Every grant token signed with one key has the same header, so the decode
- * is done once per key, not per call. Bounded: headers past the bound are decoded every time.
+ * is done once per key, not per call. Only headers of tokens whose signature verified are kept, so
+ * junk headers cannot fill it; bounded: headers past the bound are decoded every time.
  */
 const kidByHeader = new Map<string, string>();
 const KID_CACHE_SIZE = 64;
+
+/** Keeps the header of a token whose signature verified, for the next call's `kidOf`. */
+function rememberHeader(token: string, kid: string): void {
+  if (kidByHeader.size < KID_CACHE_SIZE) kidByHeader.set(token.slice(0, token.indexOf('.')), kid);
+}
 
 /** The kid of a compact JWS header, read without trusting it (only to pick the key). */
 function kidOf(token: string): string | undefined {
@@ -269,7 +276,6 @@ function kidOf(token: string): string | undefined {
     const header = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as unknown;
     const kid = typeof header === 'object' && header !== null ? (header as { kid?: unknown }).kid : undefined;
     if (typeof kid !== 'string' || kid.length > 200) return undefined;
-    if (kidByHeader.size < KID_CACHE_SIZE) kidByHeader.set(segment, kid);
     return kid;
   } catch {
     return undefined;
