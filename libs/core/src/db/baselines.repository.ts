@@ -27,13 +27,4 @@ export class BaselinesRepository {
     });
     return rows.reduce((sum, row) => mergeCounts(sum, row.counts), {} as Baseline);
   }
-
-  /** Adds counters to one shard (outside the submit statement: tests and tools). */
-  async add(pool: Pool, agentId: string, shard: number, counts: Baseline, at: Date): Promise<void> {
-    await pool.query(
-      `INSERT INTO agent_baselines (agent_id, shard, counts, updated_at) VALUES ($1::uuid, $2::smallint, $3::jsonb, $4::timestamptz)
-       ON CONFLICT (agent_id, shard) DO UPDATE SET counts = ${MERGE_COUNTS_SQL}, updated_at = EXCLUDED.updated_at`,
-      [agentId, shard, JSON.stringify(counts), at],
-    );
-  }
 }

@@ -4,7 +4,7 @@ import { AccessError, AccessErrorCode } from '../errors';
 import { Decision } from './evaluate';
 import { BudgetUsage, budgetsSelecting, decideWithBudgets } from './budgets';
 import { PolicyTestCase, PolicyTestExpectation, PolicyTestFile, PolicyTestRequest } from './policy-test';
-import { anomaliesFor, checkRequest, decideRequest, evaluationInput, requestFacts } from './request';
+import { checkRequest, decideRequest, evaluationInput, judgeRequest, requestFacts } from './request';
 import { resolveScope } from './scope';
 import { Policy } from './types';
 
@@ -44,7 +44,7 @@ export function runPolicyCase(policy: Policy, testCase: PolicyTestCase, options:
     const proven = { policy, scope, durationSeconds, user, delegation: null, breakGlass: request.breakGlass ?? false, extension };
     const now = request.at ?? options.now;
     const history = { baseline: baselineOf(policy, request, agent.attributes), minuteCount: request.requestsThisMinute ?? 1 };
-    const anomalies = anomaliesFor(policy, { scope, user }, agent, history, now);
+    const { anomalies } = judgeRequest(policy, { scope, user }, agent, history, now);
     const byRules = decideRequest(proven, agent, request.sourceIp ?? null, now, anomalies);
     const selected = budgetsSelecting(policy, evaluationInput(proven, agent, request.sourceIp ?? null, now, anomalies), byRules);
     const { decision } = decideWithBudgets(policy, byRules, selected, usageOf(policy, request.usage), {

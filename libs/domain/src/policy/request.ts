@@ -1,4 +1,4 @@
-import { Anomaly, anomaliesOf, Baseline, RequestFacts, zoneOf } from '../behaviour/baseline';
+import { Anomaly, anomaliesOf, Baseline, observation, RequestFacts, zoneOf } from '../behaviour/baseline';
 import { clampToDelegation, DelegationFacts } from '../delegation';
 import { formatDuration, parseDuration } from '../duration';
 import { AccessError, AccessErrorCode } from '../errors';
@@ -71,21 +71,25 @@ export function requestFacts(
   };
 }
 
-/** How a checked request departs from its agent's baseline (none while the baseline is young). */
-export function anomaliesFor(
+/**
+ * A checked request against its agent's baseline: how it departs from it (none while the baseline
+ * is young), and what it would add to it once stored.
+ */
+export function judgeRequest(
   policy: Policy,
   request: { scope: ResolvedScope; user: { id: string; email: string } | null },
   agent: { attributes: unknown },
   history: AgentHistory,
   now: Date,
-): Anomaly[] {
+): { anomalies: Anomaly[]; observation: Baseline } {
   const settings = policy.defaults.anomaly;
   const zone = zoneOf((agent.attributes ?? {}) as Record<string, unknown>, settings);
-  return anomaliesOf(history.baseline, requestFacts(policy, request, history.minuteCount), now, zone, settings, policy.sensitivity);
+  const facts = requestFacts(policy, request, history.minuteCount);
+  return { anomalies: anomaliesOf(history.baseline, facts, now, zone, settings, policy.sensitivity), observation: observation(facts, now, zone) };
 }
 
 /**
- * The policy's decision for a proven request, given its anomalies (see anomaliesFor). A grant
+ * The policy's decision for a proven request, given its anomalies (see judgeRequest). A grant
  * never outlives the delegation behind it.
  */
 export function decideRequest(

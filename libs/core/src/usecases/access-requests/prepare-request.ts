@@ -3,7 +3,6 @@ import {
   AccessError,
   AccessErrorCode,
   Anomaly,
-  anomaliesFor,
   Baseline,
   Budget,
   budgetsSelecting,
@@ -17,10 +16,8 @@ import {
   Policy,
   provingDelegation,
   RequestStatus,
-  observation,
-  requestFacts,
+  judgeRequest,
   ResolvedScope,
-  zoneOf,
 } from '@gatehouse/domain';
 import { AgentHistories } from '../../behaviour/agent-history';
 import { Config } from '../../config/config';
@@ -118,9 +115,7 @@ export class RequestPreparer {
     const prepared = await this.prepare(agent.id, body, now);
     const history = await this.histories.of(agent.id, now, mode === 'submit');
     const { policy } = prepared;
-    const anomalies = anomaliesFor(policy, prepared, agent, history, now);
-    const zone = zoneOf((agent.attributes ?? {}) as Record<string, unknown>, policy.defaults.anomaly);
-    const observed = observation(requestFacts(policy, prepared, history.minuteCount), now, zone);
+    const { anomalies, observation: observed } = judgeRequest(policy, prepared, agent, history, now);
     const user = prepared.user;
     if (!user || prepared.delegation) {
       const decision = this.decide({ ...prepared, extension }, agent, sourceIp, now, anomalies);
