@@ -86,7 +86,7 @@ export class DescribeForApprovers {
       linked.filter((u) => group && u.groups.includes(group) && u.id !== row.onBehalfOf).map((u) => u.slackUserId!);
     const requester = row.onBehalfOf ? (byId.get(row.onBehalfOf) ?? null) : null;
     const resource = this.policy.current().resources[row.resource];
-    const extension = row.extendsGrantId ? await this.extensionOf(row, now) : undefined;
+    const extension = row.extendsGrantId ? await this.extensionOf(row) : undefined;
     return {
       ...(extension && { extension }),
       view,
@@ -122,15 +122,15 @@ export class DescribeForApprovers {
     };
   }
 
-  private async extensionOf(row: AccessRequestRow, now: Date): Promise<ApproverBrief['extension']> {
-    const chain = await this.chains.of(row, now);
-    const at = chain.findIndex((link) => link.requestId === row.id);
+  private async extensionOf(row: AccessRequestRow): Promise<ApproverBrief['extension']> {
+    // Only what comes before matters here: the request whose grant this extends, and the chain's first.
+    const earlier = await this.chains.before(row);
     const usedSeconds =
       row.decision.extension?.usedSeconds ?? Math.floor((row.createdAt.getTime() - (row.chainStartedAt ?? row.createdAt).getTime()) / 1000);
     return {
       grantId: row.extendsGrantId!,
-      previousRequestId: chain[at - 1]?.requestId ?? row.extendsGrantId!,
-      firstRequestId: chain[0].requestId,
+      previousRequestId: earlier.at(-1)?.id ?? row.id,
+      firstRequestId: earlier[0]?.id ?? row.id,
       usedSeconds,
       totalSeconds: usedSeconds + row.decision.durationSeconds,
       limitSeconds: row.decision.extension?.limitSeconds ?? null,

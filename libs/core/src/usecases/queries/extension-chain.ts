@@ -28,9 +28,10 @@ export class ExtensionChain {
     private readonly grants: GrantsRepository,
   ) {}
 
-  async of(row: AccessRequestRow, now: Date): Promise<ChainLink[]> {
+  /** The requests whose grants `row` (and they) extended, first request first; empty for a request that extends nothing. */
+  async before(row: AccessRequestRow): Promise<AccessRequestRow[]> {
     const db = this.db.client;
-    const rows: AccessRequestRow[] = [row];
+    const rows: AccessRequestRow[] = [];
     for (let current = row; current.extendsGrantId && rows.length < MAX_LINKS;) {
       const extended = await this.grants.findById(db, current.extendsGrantId);
       const earlier = extended && (await this.requests.findById(db, extended.requestId));
@@ -38,6 +39,12 @@ export class ExtensionChain {
       rows.unshift(earlier);
       current = earlier;
     }
+    return rows;
+  }
+
+  async of(row: AccessRequestRow, now: Date): Promise<ChainLink[]> {
+    const db = this.db.client;
+    const rows: AccessRequestRow[] = [...(await this.before(row)), row];
     for (let current = row; rows.length < MAX_LINKS;) {
       const grant = await this.grants.findByRequestId(db, current.id);
       const next = grant && (await this.requests.findExtensionsOf(db, grant.id)).find((r) => r.status === 'approved');
