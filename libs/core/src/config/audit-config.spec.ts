@@ -89,6 +89,11 @@ describe('audit export configuration', () => {
     expect(split).toMatch(/GATEHOUSE_AUDIT_WEBHOOK_AUTHORIZATION: must be one line/);
   });
 
+  it('refuses settings that would do nothing: an audit format without a sink, an alerts channel without Slack', () => {
+    expect(refusal({ GATEHOUSE_AUDIT_FORMAT: 'ocsf' })).toMatch(/GATEHOUSE_AUDIT_FORMAT: set, but GATEHOUSE_AUDIT_SINKS lists no sink/);
+    expect(refusal({ SLACK_ALERTS_CHANNEL: 'C0ALERTS' })).toMatch(/SLACK_ALERTS_CHANNEL: set, but Slack is off/);
+  });
+
   it('refuses the broker signing key as the audit key: that one is stored in the database', () => {
     const key = pem();
     expect(refusal({ GATEHOUSE_SIGNING_KEY: key, GATEHOUSE_AUDIT_SIGNING_KEY: key })).toMatch(/GATEHOUSE_AUDIT_SIGNING_KEY: is the broker key/);

@@ -229,7 +229,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'Invalid configuration:\n  SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APPROVALS_CHANNEL: set all three to turn Slack approvals on, or none',
     );
   }
+  if (e.SLACK_ALERTS_CHANNEL && !e.SLACK_BOT_TOKEN) {
+    throw new ConfigError(
+      'Invalid configuration:\n  SLACK_ALERTS_CHANNEL: set, but Slack is off (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APPROVALS_CHANNEL); without Slack, alerts go to the log',
+    );
+  }
   const auditSinks = e.GATEHOUSE_AUDIT_SINKS ?? [];
+  if (cleaned.GATEHOUSE_AUDIT_FORMAT !== undefined && auditSinks.length === 0) {
+    throw new ConfigError('Invalid configuration:\n  GATEHOUSE_AUDIT_FORMAT: set, but GATEHOUSE_AUDIT_SINKS lists no sink to export to');
+  }
   if (e.GATEHOUSE_AUDIT_WEBHOOK_AUTHORIZATION && !auditSinks.some((sink) => sink.kind === 'webhook')) {
     throw new ConfigError(
       'Invalid configuration:\n  GATEHOUSE_AUDIT_WEBHOOK_AUTHORIZATION: set, but GATEHOUSE_AUDIT_SINKS lists no http(s) sink to send it to',
